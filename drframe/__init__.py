@@ -1,0 +1,43 @@
+"""drframe: Digital River customer records as typed pandas DataFrames, bulk edits, notebook forms and audits."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._client import Client, InvalidRequest, Page  # noqa: E402
+from ._errors import (  # noqa: E402
+    APIError,
+    BadRequest,
+    ConfigurationError,
+    Conflict,
+    ConnectionFailed,
+    DRError,
+    Forbidden,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    Unauthorized,
+)
+from ._retry import RetryPolicy  # noqa: E402
+
+__all__ = [
+    "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
+    "Forbidden", "InvalidRequest", "MethodNotAllowed", "NotAcceptable", "NotFound", "Page", "RateLimited",
+    "RequestTimeout", "RetryPolicy", "ServerError", "Unauthorized", "__version__", "to_frames",
+]
+
+
+def __getattr__(name: str) -> object:
+    # Heavy submodules (pandas, openpyxl, ipywidgets) load on first use.
+    if name == "to_frames":
+        from ._frames import to_frames
+
+        return to_frames
+    if name in {"bulk", "report", "widgets", "sandbox"}:
+        import importlib
+
+        return importlib.import_module(f"drframe.{name}")
+    raise AttributeError(f"module 'drframe' has no attribute {name!r}")

@@ -1,0 +1,421 @@
+"""``drframe.Client``: a small, typed client for the Customers API over a requests.Session."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from . import __version__
+from ._errors import APIError, ConfigurationError, ConnectionFailed, DRError, NotFound, api_error_from_body
+from ._models import (
+    STRICT,
+    Customer,
+    CustomerCreate,
+    CustomerUpdate,
+    Source,
+    SourceRequest,
+    TaxIdentifier,
+    TaxIdentifierRequest,
+    format_datetime,
+    validation_errors,
+)
+from ._ratelimit import RateLimiter
+from ._retry import RetryPolicy, Safety, parse_retry_after
+
+if TYPE_CHECKING:
+    from ._frames import Frames
+
+log = logging.getLogger("drframe")
+
+DEFAULT_BASE_URL = "https://api.digitalriver.com"
+MAX_IDS_PER_CALL = 100
+MAX_PAGE_SIZE = 100
+
+
+class InvalidRequest(DRError):
+    """A payload failed validation before anything was sent; ``errors`` lists (parameter, code, message)."""
+
+    def __init__(self, errors: list[tuple[str, str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{p or 'body'}: {m}" for p, _, m in errors))
+
+
+def validate_payload(model: type[BaseModel], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``payload`` against a request model with the API's rules; raise InvalidRequest naming each field."""
+    try:
+        model.model_validate(dict(payload), context=STRICT)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_errors(exc)) from None
+    return dict(payload)
+
+
+@dataclass
+class Page:
+    """One page of ``GET /customers``."""
+
+    data: list[Customer]
+    has_more: bool
+
+    def __iter__(self) -> Iterator[Customer]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class Client:
+    """The Customers API client.
+
+    ``api_key`` and ``base_url`` come from the arguments, then ``DR_API_KEY`` / ``DR_BASE_URL``.  ``rate_limit``
+    (requests per second) is shared by every thread using this client; retries follow ``retry``.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        rate_limit: float | None = None,
+        session: requests.Session | None = None,
+        pool_size: int = 32,
+    ) -> None:
+        key = api_key or os.environ.get("DR_API_KEY")
+        if not key:
+            raise ConfigurationError("No API key: pass api_key=... or set DR_API_KEY.")
+        self._api_key = key
+        self.base_url = (base_url or os.environ.get("DR_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        if max_retries is not None:
+            self.retry.max_retries = max_retries
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self._session = session or requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update({
+            "Authorization": f"Bearer {key}",
+            "Accept": "application/json",
+            "User-Agent": f"drframe/{__version__}",
+        })
+        self._stats_lock = threading.Lock()
+        self.stats: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
+        self.customers = Customers(self)
+        self.sources = Sources(self)
+        self.tax_identifiers = TaxIdentifiers(self)
+
+    @property
+    def key_kind(self) -> str:
+        """``secret`` or ``public`` (from the key's prefix), without revealing the key."""
+        return "public" if self._api_key.startswith("pk_") else "secret"
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, api_key=<{self.key_kind} key hidden>)"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self.stats[name] = self.stats.get(name, 0) + 1
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        safety: Safety | None = None,
+    ) -> Any:
+        """Send one API call with rate limiting and retries; returns the decoded JSON body (None for 204).
+
+        Raises an :class:`APIError` subclass for an error response, :class:`ConnectionFailed` when the
+        transport fails for good.
+        """
+        if safety is None:
+            safety = Safety.IDEMPOTENT if method in {"GET", "DELETE", "HEAD"} else Safety.UNSAFE
+        url = self.base_url + path
+        unknown_outcome = False
+        attempt = 0
+        while True:
+            if self.limiter is not None:
+                self.limiter.acquire()
+            self._count("requests")
+            try:
+                response = self._session.request(method, url, params=params, json=json, timeout=self.timeout)
+            except requests.RequestException as exc:
+                sent = not _failed_before_sending(exc)
+                unknown_outcome = unknown_outcome or (sent and method != "GET")
+                log.debug("%s %s: transport error on attempt %d: %s", method, path, attempt + 1, type(exc).__name__)
+                if not self.retry.should_retry(attempt, safety, status=None, sent=sent):
+                    raise ConnectionFailed(
+                        f"{method} {path} failed after {attempt + 1} attempt(s): {type(exc).__name__}",
+                        outcome_unknown=unknown_outcome,
+                    ) from None
+                self._count("retries")
+                time.sleep(self.retry.delay(attempt))
+                attempt += 1
+                continue
+            status = response.status_code
+            log.debug("%s %s -> %d (attempt %d)", method, path, status, attempt + 1)
+            if status < 400:
+                if self.limiter is not None:
+                    self.limiter.on_success()
+                if status == 204 or not response.content:
+                    return None
+                return response.json()
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429:
+                self._count("throttled")
+                if self.limiter is not None:
+                    self.limiter.on_throttled(retry_after)
+            if self.retry.should_retry(attempt, safety, status=status):
+                if status >= 500 and method != "GET":
+                    unknown_outcome = True
+                self._count("retries")
+                time.sleep(self.retry.delay(attempt, retry_after))
+                attempt += 1
+                continue
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text[:500]
+            error = api_error_from_body(status, body, response.headers.get("x-dr-requestid"), retry_after)
+            error.after_unknown_outcome = unknown_outcome
+            raise error
+
+
+def _failed_before_sending(exc: requests.RequestException) -> bool:
+    """True when the connection could not be made, so the server never saw the request."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = repr(exc.args[0]) if exc.args else ""
+        return "NewConnectionError" in text or "Failed to establish" in text or "NameResolution" in text
+    return False
+
+
+def _path(*parts: str) -> str:
+    return "/" + "/".join(quote(str(p), safe="") for p in parts)
+
+
+def _time_filter(name: str, value: datetime | str | Mapping[str, datetime | str] | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        value = {"eq": value}
+    return {f"{name}[{op}]": format_datetime(v) if isinstance(v, datetime) else str(v) for op, v in value.items()}
+
+
+class Customers:
+    """The ``/customers`` endpoints."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, payload: Mapping[str, Any] | CustomerCreate | None = None, /, *, validate: bool = True,
+               **fields: Any) -> Customer:
+        """Create a customer (``id`` optional: the API generates one). Retried safely only with an ``id``."""
+        body = _merge(payload, fields)
+        if validate:
+            validate_payload(CustomerCreate, body)
+        safety = Safety.IDEMPOTENT if body.get("id") else Safety.UNSAFE
+        try:
+            data = self._client.request("POST", "/customers", json=body, safety=safety)
+        except APIError as exc:
+            # A retry of a create whose first attempt landed: the customer exists with what we sent.
+            if exc.status == 409 and exc.after_unknown_outcome and body.get("id"):
+                existing = self.get(body["id"])
+                if _matches(existing.to_api(), body):
+                    return existing
+            raise
+        return Customer.model_validate(data)
+
+    def get(self, customer_id: str) -> Customer:
+        """Retrieve one customer; raises NotFound."""
+        return Customer.model_validate(self._client.request("GET", _path("customers", customer_id)))
+
+    def update(self, customer_id: str, payload: Mapping[str, Any] | CustomerUpdate | None = None, /, *,
+               validate: bool = True, **fields: Any) -> Customer:
+        """Partial update: metadata merges and ``""`` removes a metadata key."""
+        body = _merge(payload, fields)
+        if validate:
+            validate_payload(CustomerUpdate, body)
+        data = self._client.request("POST", _path("customers", customer_id), json=body, safety=Safety.IDEMPOTENT)
+        return Customer.model_validate(data)
+
+    def delete(self, customer_id: str) -> None:
+        """Delete a customer; a 404 after an attempt with unknown outcome counts as done."""
+        try:
+            self._client.request("DELETE", _path("customers", customer_id))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def list_raw(
+        self,
+        *,
+        limit: int = 10,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        ids: Iterable[str] | None = None,
+        email: str | None = None,
+        created_time: datetime | str | Mapping[str, datetime | str] | None = None,
+        updated_time: datetime | str | Mapping[str, datetime | str] | None = None,
+        request_to_be_forgotten: bool | None = None,
+    ) -> dict[str, Any]:
+        """One page as the raw JSON body ``{"hasMore", "data"}``."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["startingAfter"] = starting_after
+        if ending_before:
+            params["endingBefore"] = ending_before
+        if ids is not None:
+            params["ids"] = ",".join(ids)
+        if email is not None:
+            params["email"] = email
+        if request_to_be_forgotten is not None:
+            params["requestToBeForgotten"] = "true" if request_to_be_forgotten else "false"
+        params.update(_time_filter("createdTime", created_time))
+        params.update(_time_filter("updatedTime", updated_time))
+        return dict(self._client.request("GET", "/customers", params=params))
+
+    def list(self, **filters: Any) -> Page:
+        """One page of customers, newest first (see ``list_raw`` for the filters)."""
+        body = self.list_raw(**filters)
+        return Page([Customer.model_validate(c) for c in body["data"]], bool(body["hasMore"]))
+
+    def iter_raw(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every matching customer as a raw dict, newest first, fetching page after page."""
+        after: str | None = filters.pop("starting_after", None)
+        while True:
+            body = self.list_raw(limit=page_size, starting_after=after, **filters)
+            yield from body["data"]
+            if not body["hasMore"] or not body["data"]:
+                return
+            after = body["data"][-1]["id"]
+
+    def iter(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[Customer]:
+        """Every matching customer as a model, newest first."""
+        for raw in self.iter_raw(page_size=page_size, **filters):
+            yield Customer.model_validate(raw)
+
+    def get_many_raw(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Raw customers by id, ``MAX_IDS_PER_CALL`` per request; ids that do not exist are left out."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), MAX_IDS_PER_CALL):
+            chunk = wanted[start:start + MAX_IDS_PER_CALL]
+            for raw in self.list_raw(limit=MAX_PAGE_SIZE, ids=chunk)["data"]:
+                found[raw["id"]] = raw
+        return found
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, Customer]:
+        """Customers by id, 100 per call; missing ids are absent from the result."""
+        return {k: Customer.model_validate(v) for k, v in self.get_many_raw(ids).items()}
+
+    def attach_source(self, customer_id: str, source_id: str) -> Source:
+        data = self._client.request("POST", _path("customers", customer_id, "sources", source_id),
+                                    safety=Safety.IDEMPOTENT)
+        return Source.model_validate(data)
+
+    def detach_source(self, customer_id: str, source_id: str) -> None:
+        try:
+            self._client.request("DELETE", _path("customers", customer_id, "sources", source_id))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def attach_tax_identifier(self, customer_id: str, tax_id: str) -> TaxIdentifier:
+        data = self._client.request("POST", _path("customers", customer_id, "tax-identifiers", tax_id),
+                                    safety=Safety.IDEMPOTENT)
+        return TaxIdentifier.model_validate(data)
+
+    def detach_tax_identifier(self, customer_id: str, tax_id: str) -> None:
+        try:
+            self._client.request("DELETE", _path("customers", customer_id, "tax-identifiers", tax_id))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def to_frames(self, *, redact: bool = True, **filters: Any) -> Frames:
+        """Stream every matching customer into typed DataFrames (see :func:`drframe.to_frames`)."""
+        from ._frames import to_frames
+
+        return to_frames(self.iter_raw(**filters), redact=redact)
+
+
+class Sources:
+    """``POST /sources`` (a public key may call it)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, payload: Mapping[str, Any] | None = None, /, **fields: Any) -> Source:
+        body = _merge(payload, fields)
+        validate_payload(SourceRequest, body)
+        return Source.model_validate(self._client.request("POST", "/sources", json=body, safety=Safety.UNSAFE))
+
+    def get(self, source_id: str) -> Source:
+        return Source.model_validate(self._client.request("GET", _path("sources", source_id)))
+
+
+class TaxIdentifiers:
+    """``POST /tax-identifiers``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, type: str, value: str) -> TaxIdentifier:
+        body = validate_payload(TaxIdentifierRequest, {"type": type, "value": value})
+        return TaxIdentifier.model_validate(
+            self._client.request("POST", "/tax-identifiers", json=body, safety=Safety.UNSAFE)
+        )
+
+
+def _merge(payload: Mapping[str, Any] | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    base = payload.model_dump(mode="json", exclude_unset=True) if isinstance(payload, BaseModel) else dict(payload or {})
+    base.update(fields)
+    return base
+
+
+def _matches(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """True when every field in ``wanted`` already holds in ``current`` (metadata and nested dicts by subset)."""
+    for key, value in wanted.items():
+        have = current.get(key)
+        if key == "taxCertificate":
+            if value not in (current.get("taxCertificates") or []):
+                return False
+        elif key == "metadata" and isinstance(value, Mapping):
+            meta = have or {}
+            for mk, mv in value.items():
+                if (mv in ("", None) and mk in meta) or (mv not in ("", None) and meta.get(mk) != mv):
+                    return False
+        elif isinstance(value, Mapping) and isinstance(have, Mapping):
+            if not _matches(have, value):
+                return False
+        elif have != value:
+            return False
+    return True

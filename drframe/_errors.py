@@ -1,0 +1,153 @@
+"""One exception hierarchy for the client, the bulk layer and the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DRError(Exception):
+    """Base class of every drframe error."""
+
+
+class ConfigurationError(DRError):
+    """Missing or malformed configuration (API key, base URL, arguments)."""
+
+
+class ConnectionFailed(DRError):
+    """The request could not be completed at the transport level.
+
+    ``outcome_unknown`` is true when the request may have reached the server (a dropped connection or a read
+    timeout), so a write may or may not have been applied.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
+class APIError(DRError):
+    """An error response from the API, in its ``{"type", "errors": [...]}`` format."""
+
+    def __init__(
+        self,
+        status: int,
+        type: str = "",
+        code: str = "",
+        parameter: str | None = None,
+        message: str = "",
+        request_id: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.type = type
+        self.code = code
+        self.parameter = parameter
+        self.message = message
+        self.request_id = request_id
+        self.errors = errors or []
+        self.retry_after = retry_after
+        #: True when an earlier attempt of the same call ended with an unknown outcome (see ConnectionFailed).
+        self.after_unknown_outcome = False
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f" (parameter {self.parameter!r})" if self.parameter else ""
+        rid = f" [request {self.request_id}]" if self.request_id else ""
+        return f"{self.status} {self.type}/{self.code}: {self.message}{where}{rid}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_api_error,
+            (type(self), self.status, self.type, self.code, self.parameter, self.message, self.request_id,
+             self.errors, self.retry_after),
+        )
+
+
+def _rebuild_api_error(cls: type[APIError], *args: Any) -> APIError:
+    return cls(*args)
+
+
+class BadRequest(APIError):
+    """400: the request was malformed or failed validation."""
+
+
+class Unauthorized(APIError):
+    """401: missing or wrong API key."""
+
+
+class Forbidden(APIError):
+    """403: the key may not call this endpoint (for example a public key)."""
+
+
+class NotFound(APIError):
+    """404: no such resource."""
+
+
+class MethodNotAllowed(APIError):
+    """405."""
+
+
+class NotAcceptable(APIError):
+    """406."""
+
+
+class RequestTimeout(APIError):
+    """408."""
+
+
+class Conflict(APIError):
+    """409: the resource already exists or is in a conflicting state."""
+
+
+class RateLimited(APIError):
+    """429: too many requests; ``retry_after`` holds the server's hint in seconds."""
+
+
+class ServerError(APIError):
+    """5xx."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    406: NotAcceptable,
+    408: RequestTimeout,
+    409: Conflict,
+    429: RateLimited,
+}
+
+
+def error_class_for(status: int) -> type[APIError]:
+    """The most specific APIError subclass for an HTTP status."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)
+
+
+def api_error_from_body(
+    status: int, body: Any, request_id: str | None, retry_after: float | None = None
+) -> APIError:
+    """Build the APIError for a response body in the API's error format (tolerating other bodies)."""
+    errors: list[dict[str, Any]] = []
+    err_type = ""
+    if isinstance(body, dict):
+        err_type = str(body.get("type") or "")
+        raw = body.get("errors")
+        if isinstance(raw, list):
+            errors = [e for e in raw if isinstance(e, dict)]
+    first = errors[0] if errors else {}
+    message = str(first.get("message") or (body if isinstance(body, str) else "") or f"HTTP {status}")
+    return error_class_for(status)(
+        status,
+        err_type,
+        str(first.get("code") or ""),
+        first.get("parameter"),
+        message[:500],
+        request_id,
+        errors,
+        retry_after,
+    )

@@ -1,0 +1,414 @@
+"""The one pydantic model layer shared by the client, the sandbox and spreadsheet-row validation.
+
+Models keep unknown fields (``extra="allow"``) so responses from a newer API never crash the client.  Request
+validation is stricter: validating with ``context=STRICT`` rejects unknown fields and checks formats (email,
+locale, metadata limits), which is how the sandbox answers 400 and how bulk rows are checked before sending.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+STRICT: dict[str, bool] = {"strict_request": True}
+
+MAX_ID_LENGTH = 40
+MAX_METADATA_KEYS = 20
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+
+EMAIL_PATTERN = (
+    r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$"
+)
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+
+#: Locales the Digital River API accepts (language_COUNTRY).
+LOCALES: tuple[str, ...] = (
+    "ar_EG", "be_BY", "bg_BG", "ca_ES", "cs_CZ", "da_DK", "de_AT", "de_CH", "de_DE", "de_LU", "el_CY", "el_GR",
+    "en_AU", "en_BE", "en_CA", "en_CH", "en_DK", "en_FI", "en_GB", "en_IE", "en_IN", "en_MT", "en_MY", "en_NL",
+    "en_NO", "en_NZ", "en_PH", "en_SE", "en_SG", "en_US", "en_ZA", "es_AR", "es_CL", "es_CO", "es_EC", "es_ES",
+    "es_MX", "es_PE", "es_VE", "et_EE", "fi_FI", "fr_BE", "fr_CA", "fr_CH", "fr_FR", "fr_LU", "hr_HR", "hu_HU",
+    "in_ID", "it_CH", "it_IT", "iw_IL", "ja_JP", "ko_KR", "lt_LT", "lv_LV", "nl_BE", "nl_NL", "no_NO", "pl_PL",
+    "pt_BR", "pt_PT", "ro_RO", "ru_RU", "sk_SK", "sl_SI", "sr_RS", "sv_SE", "th_TH", "tr_TR", "uk_UA", "vi_VN",
+    "zh_CN", "zh_HK", "zh_TW",
+)
+_LOCALE_SET = frozenset(LOCALES)
+
+CUSTOMER_TYPES: tuple[str, ...] = ("individual", "business")
+TAX_ID_STATES: tuple[str, ...] = ("pending", "not_valid", "verified")
+SOURCE_STATES: tuple[str, ...] = (
+    "pending_funds", "pending_redirect", "requires_action", "chargeable", "consumed", "cancelled", "failed",
+)
+
+
+def format_datetime(value: datetime) -> str:
+    """The API's ISO-8601 UTC form: ``Z`` suffix, fraction only when present (millis when exact)."""
+    value = value.astimezone(UTC)
+    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    micro = value.microsecond
+    if micro == 0:
+        return base + "Z"
+    if micro % 1000 == 0:
+        return f"{base}.{micro // 1000:03d}Z"
+    return f"{base}.{micro:06d}Z"
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp; naive values are taken as UTC."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"'{value}' is out of the representable date range") from None
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso_text(value: Any) -> Any:
+    # The API speaks ISO-8601 text; pydantic alone would also take a number as a Unix time.
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("datetime_type", "Expected an ISO-8601 date-time string.")
+    return value
+
+
+UTCDateTime = Annotated[
+    datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc), PlainSerializer(format_datetime, when_used="json")
+]
+
+
+def _strict(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("strict_request"))
+
+
+def check_email(value: str) -> str:
+    """Raise ValueError unless ``value`` looks like an email address."""
+    if len(value) > 254 or not _EMAIL_RE.match(value):
+        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address.", {"value": value})
+    return value
+
+
+def check_locale(value: str) -> str:
+    """Raise ValueError unless ``value`` is a supported locale such as ``en_US``."""
+    if value not in _LOCALE_SET:
+        raise PydanticCustomError(
+            "invalid_locale", "'{value}' is not a supported locale (for example en_US).", {"value": value}
+        )
+    return value
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Enforce the API's metadata limits: <=20 keys, key <=40 chars, value <=500 chars."""
+    if len(value) > MAX_METADATA_KEYS:
+        raise PydanticCustomError(
+            "metadata_limit", "Metadata has {count} keys; at most {limit} are allowed.",
+            {"count": len(value), "limit": MAX_METADATA_KEYS},
+        )
+    for key, item in value.items():
+        if not key or len(key) > MAX_METADATA_KEY_LENGTH:
+            raise PydanticCustomError(
+                "metadata_limit", "Metadata key '{key}' must be 1 to {limit} characters.",
+                {"key": key[:60], "limit": MAX_METADATA_KEY_LENGTH},
+            )
+        if item is not None and not isinstance(item, str | bool | int) or isinstance(item, float):
+            raise PydanticCustomError(
+                "metadata_type", "Metadata value for '{key}' must be a string, boolean or integer.", {"key": key}
+            )
+        if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
+            raise PydanticCustomError(
+                "metadata_limit", "Metadata value for '{key}' is longer than {limit} characters.",
+                {"key": key, "limit": MAX_METADATA_VALUE_LENGTH},
+            )
+    return value
+
+
+Metadata = Annotated[dict[str, str | bool | int | None], AfterValidator(check_metadata)]
+
+
+class APIModel(BaseModel):
+    """Base of every model: keeps unknown fields; under ``context=STRICT`` rejects them instead."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any, info: ValidationInfo) -> Any:
+        if _strict(info) and isinstance(data, dict):
+            for key in data:
+                if key not in cls.model_fields:
+                    raise PydanticCustomError(
+                        "unknown_field", "Unknown field '{field}'.", {"field": str(key)}
+                    )
+        return data
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON payload for this model (unset fields left out, extras kept)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Address(APIModel):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    postalCode: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country_code(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if _strict(info) and value is not None and not re.fullmatch(r"[A-Z]{2}", value):
+            raise PydanticCustomError(
+                "invalid_country", "'{value}' is not a two-letter ISO 3166 country code.", {"value": value}
+            )
+        return value
+
+
+class AdditionalAddressInfo(APIModel):
+    neighborhood: str | None = None
+    division: str | None = None
+    phoneticName: str | None = None
+
+
+class Shipping(APIModel):
+    address: Address | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    organization: str | None = None
+    additionalAddressInfo: AdditionalAddressInfo | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_email(value) if _strict(info) and value is not None else value
+
+
+class TaxCertificate(APIModel):
+    companyName: str | None = None
+    taxAuthority: str | None = None
+    startDate: UTCDateTime | None = None
+    endDate: UTCDateTime | None = None
+    fileId: str | None = None
+
+
+class Applicability(APIModel):
+    country: str | None = None
+    entity: str | None = None
+    customerType: str | None = None
+
+
+class TaxIdentifier(APIModel):
+    id: str
+    createdTime: UTCDateTime | None = None
+    customerId: str | None = None
+    type: str | None = None
+    value: str | None = None
+    state: str | None = None
+    stateTransitions: dict[str, UTCDateTime | None] | None = None
+    verifiedName: str | None = None
+    verifiedAddress: str | None = None
+    updatedTime: UTCDateTime | None = None
+    applicability: list[Applicability] | None = None
+    liveMode: bool | None = None
+
+
+class TaxIdentifierRequest(APIModel):
+    """Body of ``POST /tax-identifiers``."""
+
+    type: Annotated[str, Field(min_length=2, max_length=20)]
+    value: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class Owner(APIModel):
+    firstName: str | None = None
+    lastName: str | None = None
+    email: str | None = None
+    organization: str | None = None
+    upstreamId: str | None = None
+    address: Address | None = None
+    additionalAddressInfo: AdditionalAddressInfo | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_email(value) if _strict(info) and value is not None else value
+
+
+class Source(APIModel):
+    """A payment source; payment-method sub-objects (``creditCard``, ``payPal``...) are kept as extras."""
+
+    id: str
+    clientSecret: str | None = Field(default=None, repr=False)
+    createdTime: UTCDateTime | None = None
+    type: str | None = None
+    currency: str | None = None
+    amount: float | None = None
+    reusable: bool | None = None
+    owner: Owner | None = None
+    flow: str | None = None
+    state: str | None = None
+    metadata: dict[str, Any] | None = None
+    customerId: str | None = None
+    paymentSessionId: str | None = None
+    liveMode: bool | None = None
+
+
+PAYMENT_TYPES: tuple[str, ...] = (
+    "creditCard", "directDebit", "googlePay", "applePay", "payPal", "payPalBilling", "payPalCredit",
+    "wireTransfer", "customerCredit", "alipay", "bPay", "onlineBanking", "codJapan", "klarnaCredit",
+    "klarnaCreditRecurring", "konbini", "bankTransfer", "msts", "bancontact", "giftCard", "ideal",
+)
+
+
+class SourceRequest(APIModel):
+    """Body of ``POST /sources`` (the sandbox's simplified form: a type and its sub-object)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal[PAYMENT_TYPES]  # type: ignore[valid-type]
+    currency: str | None = None
+    amount: StrictFloat | None = None
+    owner: Owner | None = None
+    metadata: Metadata | None = None
+    paymentSessionId: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any, info: ValidationInfo) -> Any:
+        # The payment-method sub-object (named after the type) is the one extra a source request may carry.
+        if _strict(info) and isinstance(data, dict):
+            for key in data:
+                if key not in cls.model_fields and key not in PAYMENT_TYPES:
+                    raise PydanticCustomError("unknown_field", "Unknown field '{field}'.", {"field": str(key)})
+                if key in PAYMENT_TYPES and not isinstance(data[key], dict):
+                    raise PydanticCustomError("invalid_type", "'{field}' must be an object.", {"field": str(key)})
+        return data
+
+
+Email = Annotated[str, AfterValidator(check_email)]
+Locale = Annotated[str, AfterValidator(check_locale)]
+CustomerType = Literal["individual", "business"]
+
+
+class _CustomerWritable(APIModel):
+    email: str | None = None
+    shipping: Shipping | None = None
+    defaultSourceId: str | None = None
+    taxCertificate: TaxCertificate | None = None
+    metadata: dict[str, Any] | None = None
+    locale: str | None = None
+    type: CustomerType | None = None
+    enabled: StrictBool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_email(value) if _strict(info) and value is not None else value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_locale(value) if _strict(info) and value is not None else value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        return check_metadata(value) if _strict(info) and value is not None else value
+
+
+class CustomerCreate(_CustomerWritable):
+    """Body of ``POST /customers``."""
+
+    id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^/?#\s]+$")] | None = None
+
+
+class CustomerUpdate(_CustomerWritable):
+    """Body of ``POST /customers/{id}`` (partial update; metadata merged, ``""`` removes a key)."""
+
+    requestToBeForgotten: StrictBool | None = None
+
+
+class Customer(APIModel):
+    """A customer as the API returns it."""
+
+    id: str
+    createdTime: UTCDateTime | None = None
+    updatedTime: UTCDateTime | None = None
+    email: str | None = None
+    shipping: Shipping | None = None
+    defaultSourceId: str | None = None
+    sources: list[Source] | None = None
+    taxIdentifiers: list[TaxIdentifier] | None = None
+    taxCertificates: list[TaxCertificate] | None = None
+    requestToBeForgotten: bool | None = None
+    type: str | None = None
+    metadata: dict[str, Any] | None = None
+    locale: str | None = None
+    enabled: bool | None = None
+    liveMode: bool | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    parameter: str | None = None
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The API's error body."""
+
+    type: str
+    errors: list[ErrorDetail]
+
+
+class CustomerList(BaseModel):
+    """Body of ``GET /customers``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hasMore: bool
+    data: list[Customer]
+
+
+#: Fields the API sets itself; never part of an update payload.
+READ_ONLY_CUSTOMER_FIELDS: frozenset[str] = frozenset(
+    {"id", "createdTime", "updatedTime", "sources", "taxIdentifiers", "taxCertificates", "liveMode"}
+)
+
+
+def validation_errors(exc: Any) -> list[tuple[str, str, str]]:
+    """Flatten a pydantic ValidationError into ``(parameter, code, message)`` with dotted JSON paths."""
+    out: list[tuple[str, str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith(("function-", "constrained-"))]
+        # Drop pydantic's union-branch labels such as 'str' or 'int'.
+        loc = [p for p in loc if p not in {"str", "int", "bool", "float", "none", "list", "dict", "Literal"}]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "unknown_field":
+            loc.append(str(ctx.get("field")))
+        code = "invalid_parameter" if err["type"] != "missing" else "missing_parameter"
+        message = err["msg"]
+        if err["type"] not in {"unknown_field", "invalid_email", "invalid_locale", "metadata_limit",
+                               "metadata_type", "invalid_country"} and "input" in err:
+            message = f"{message} (got {str(err['input'])[:80]!r})"
+        out.append((".".join(loc), code, message))
+    return out

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drframe import Client
+from drframe.sandbox import Sandbox
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def seed_examples() -> dict[str, Any]:
+    """The request/response examples of the API reference (../shared/api), obfuscated emails replaced."""
+    return json.loads((DATA / "seed_examples.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox() -> Iterator[Sandbox]:
+    """A seeded sandbox shared by read-only tests."""
+    with Sandbox(seed_customers=120, seed=7) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A fresh, empty sandbox for a test that writes."""
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Client:
+    return sandbox.client(retry=None)
+
+
+def auth(key: str = "sk_test_sandbox") -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,172 @@
+"""The client against the sandbox over real HTTP: round trips, errors, retries, rate limits, secrecy."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+
+import drframe
+from drframe import Client, RetryPolicy
+from drframe._retry import Safety, parse_retry_after
+from drframe.sandbox import Sandbox
+
+
+def fast_retry(max_retries: int = 8) -> RetryPolicy:
+    return RetryPolicy(max_retries=max_retries, backoff_base=0.01, backoff_max=0.05, max_retry_after=1.5)
+
+
+def test_round_trips_every_seed_example(client: Client, seed_examples: dict[str, Any]) -> None:
+    request = seed_examples["create_request"]
+    created = client.customers.create(request)
+    for key in ("id", "email", "shipping", "defaultSourceId", "metadata", "locale", "type", "enabled"):
+        assert created.to_api()[key] == request[key]
+    assert created.to_api()["taxCertificates"] == [request["taxCertificate"]]
+    assert client.customers.get(created.id).to_api() == created.to_api()
+
+    update = seed_examples["update_request"]
+    updated = client.customers.update(created.id, update).to_api()
+    for key in ("email", "shipping", "requestToBeForgotten", "type", "metadata", "locale", "enabled"):
+        assert updated[key] == update[key]
+
+    source = client.sources.create(type="creditCard", creditCard={"lastFourDigits": "3119", "brand": "Visa"})
+    attached = client.customers.attach_source(created.id, source.id)
+    assert attached.reusable is True and attached.customerId == created.id
+    tax = client.tax_identifiers.create("de", "DE123456789")
+    assert client.customers.attach_tax_identifier(created.id, tax.id).customerId == created.id
+    full = client.customers.get(created.id)
+    assert [s.id for s in full.sources or []] == [source.id]
+    assert [t.id for t in full.taxIdentifiers or []] == [tax.id]
+    client.customers.detach_tax_identifier(created.id, tax.id)
+    client.customers.detach_source(created.id, source.id)
+    client.customers.delete(created.id)
+    with pytest.raises(drframe.NotFound):
+        client.customers.get(created.id)
+
+
+def test_response_examples_parse_losslessly(seed_examples: dict[str, Any]) -> None:
+    for name in ("create_response", "get_response", "update_response"):
+        assert drframe._models.Customer.model_validate(seed_examples[name]).to_api() == seed_examples[name]
+    source = seed_examples["attach_source_response"]
+    assert drframe._models.Source.model_validate(source).to_api() == source
+    assert "clientSecret" not in repr(drframe._models.Source.model_validate(source))
+
+
+def test_errors_carry_status_type_code_parameter_and_request_id(client: Client) -> None:
+    client.customers.create(id="dup")
+    with pytest.raises(drframe.Conflict) as conflict:
+        client.customers.create(id="dup")
+    err = conflict.value
+    assert (err.status, err.type, err.code, err.parameter) == (409, "conflict", "already_exists", "id")
+    assert err.request_id
+    with pytest.raises(drframe.BadRequest) as bad:
+        client.customers.create({"email": "nope"}, validate=False)
+    assert bad.value.parameter == "email"
+    with pytest.raises(drframe.InvalidRequest) as invalid:
+        client.customers.update("dup", locale="xx_XX", email="bad")
+    assert [p for p, _, _ in invalid.value.errors] == ["email", "locale"]
+    assert isinstance(err, drframe.APIError) and isinstance(err, drframe.DRError)
+
+
+def test_pages_and_batch_get(shared_sandbox: Sandbox) -> None:
+    client = shared_sandbox.client()
+    everyone = list(client.customers.iter(page_size=25))
+    assert len(everyone) == 120
+    created = [c.createdTime for c in everyone]
+    assert created == sorted(created, reverse=True)
+    page = client.customers.list(limit=5)
+    assert len(page) == 5 and page.has_more
+    wanted = [c.id for c in everyone[::3]] + ["missing"]
+    found = client.customers.get_many(wanted)
+    assert set(found) == set(wanted) - {"missing"}
+    assert client.stats["requests"] >= 5 + 1 + 1
+
+
+def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch, shared_sandbox: Sandbox) -> None:
+    monkeypatch.setenv("DR_API_KEY", shared_sandbox.api_key)
+    monkeypatch.setenv("DR_BASE_URL", shared_sandbox.base_url)
+    assert len(Client().customers.list(limit=2)) == 2
+    monkeypatch.delenv("DR_API_KEY")
+    with pytest.raises(drframe.ConfigurationError):
+        Client()
+    with pytest.raises(drframe.Unauthorized):
+        Client(api_key="sk_test_wrong", base_url=shared_sandbox.base_url).customers.list()
+
+
+def test_key_never_shown(shared_sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    key = shared_sandbox.api_key
+    client = shared_sandbox.client()
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(drframe.NotFound) as err:
+        client.customers.get("missing")
+    client.customers.list(limit=1)
+    assert key not in repr(client) and key not in str(client.__dict__.get("base_url"))
+    assert key not in str(err.value) and key not in repr(err.value)
+    assert key not in caplog.text
+
+
+def test_retries_survive_faults_without_duplicates() -> None:
+    with Sandbox(fault_rate=0.3, seed=5) as sandbox:
+        client = sandbox.client(retry=fast_retry())
+        for i in range(40):
+            client.customers.create(id=f"r{i}", email=f"r{i}@example.com", metadata={"n": str(i)})
+        for i in range(40):
+            client.customers.update(f"r{i}", metadata={"n": str(i + 1)})
+        for i in range(0, 40, 2):
+            client.customers.delete(f"r{i}")
+        assert sandbox.store.count_customers() == 20
+        assert all(sandbox.store.get_customer(f"r{i}")["metadata"]["n"] == str(i + 1) for i in range(1, 40, 2))
+        assert client.stats["retries"] > 0
+        faults = {k: v for k, v in sandbox.config.stats.items() if k.startswith("fault_")}
+        assert faults.get("fault_drop") and faults.get("fault_504"), faults
+
+
+def test_unsafe_creates_are_not_retried_blindly() -> None:
+    with Sandbox(fault_rate=1.0, seed=1) as sandbox:
+        client = sandbox.client(retry=fast_retry(max_retries=3))
+        outcomes = []
+        for _ in range(15):
+            try:
+                client.customers.create(email="x@example.com")
+                outcomes.append("ok")
+            except (drframe.APIError, drframe.ConnectionFailed) as exc:
+                outcomes.append(type(exc).__name__)
+        # Each call may have committed at most once: never two customers from one call.
+        assert sandbox.store.count_customers() <= len(outcomes)
+        assert "ok" not in outcomes
+
+
+def test_client_rate_limit_avoids_429_and_paces() -> None:
+    with Sandbox(rate_limit=20) as sandbox:
+        client = sandbox.client(rate_limit=20)
+        start = time.perf_counter()
+        for _ in range(30):
+            client.customers.list(limit=1)
+        elapsed = time.perf_counter() - start
+    assert client.stats["throttled"] == 0
+    assert elapsed >= 29 / 20 * 0.95
+
+
+def test_retry_after_is_honoured() -> None:
+    with Sandbox(rate_limit=2) as sandbox:
+        client = sandbox.client(retry=RetryPolicy(max_retries=3, backoff_base=0.01))
+        start = time.perf_counter()
+        for _ in range(4):
+            client.customers.list(limit=1)
+        assert client.stats["throttled"] >= 1
+        assert time.perf_counter() - start >= 1.0, "waited for Retry-After"
+
+
+def test_retry_policy_matrix() -> None:
+    policy = RetryPolicy(max_retries=2)
+    assert policy.should_retry(0, Safety.IDEMPOTENT, status=503)
+    assert not policy.should_retry(0, Safety.UNSAFE, status=503)
+    assert policy.should_retry(0, Safety.UNSAFE, status=429)
+    assert policy.should_retry(0, Safety.UNSAFE, status=None, sent=False)
+    assert not policy.should_retry(0, Safety.UNSAFE, status=None, sent=True)
+    assert not policy.should_retry(0, Safety.IDEMPOTENT, status=400)
+    assert not policy.should_retry(2, Safety.IDEMPOTENT, status=503)
+    assert policy.delay(0, retry_after=3) >= 3
+    assert parse_retry_after("2") == 2 and parse_retry_after(None) is None and parse_retry_after("soon") is None
