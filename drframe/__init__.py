@@ -4,8 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._client import Client, InvalidRequest, Page  # noqa: E402
-from ._errors import (  # noqa: E402
+from ._client import Client, InvalidRequest, Page
+from ._errors import (
     APIError,
     BadRequest,
     ConfigurationError,
@@ -21,7 +21,7 @@ from ._errors import (  # noqa: E402
     ServerError,
     Unauthorized,
 )
-from ._retry import RetryPolicy  # noqa: E402
+from ._retry import RetryPolicy
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",

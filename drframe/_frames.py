@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
@@ -53,7 +54,8 @@ class TableSpec:
         return not path.startswith(self.optional_prefixes)
 
 
-CUSTOMERS = TableSpec("customers", "customer_id", None, CUSTOMER_PATHS)
+CUSTOMER_KEY = "customer_id"
+CUSTOMERS = TableSpec("customers", CUSTOMER_KEY, None, CUSTOMER_PATHS)
 SOURCES = TableSpec(
     "sources", "source_id", "customer_id", SOURCE_PATHS,
     optional_prefixes=tuple(f"{t}." for t in PAYMENT_TYPES if t != "creditCard"),
@@ -73,50 +75,68 @@ def column_path(column: str) -> tuple[str, ...]:
     return tuple(column.split("."))
 
 
+class _Node(dict[str, Any]):
+    """One level of a table's column tree: key -> column list (a leaf) or a child _Node (a nested object).
+
+    Walking records against this tree finds each leaf's column without building path strings, which is most
+    of what makes flattening fast.
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+
 class _Table:
-    """Accumulates flat rows of one table, then builds the typed DataFrame."""
+    """Accumulates one table column by column (lists padded with None), then builds the typed DataFrame."""
 
     def __init__(self, spec: TableSpec) -> None:
         self.spec = spec
+        self.rows = 0
         self.keys: list[Any] = []
         self.parents: list[Any] = []
         self.positions: list[int] = []
-        self.rows: list[dict[str, Any]] = []
+        self.tree = _Node("")
+        self.columns: dict[str, list[Any]] = {}
         self.empties: list[str | None] = []
 
     def add(self, record: Mapping[str, Any], key: Any, parent: Any, position: int, skip: frozenset[str]) -> None:
-        flat: dict[str, Any] = {}
         empties: dict[str, Any] = {}
-        _flatten(record, "", flat, empties, skip, self.spec.paths)
+        _walk(record, self.tree, self.rows, empties, self.columns, self.spec.paths, skip)
         self.keys.append(key)
         self.parents.append(parent)
         self.positions.append(position)
-        self.rows.append(flat)
         self.empties.append(json.dumps(empties, ensure_ascii=False) if empties else None)
+        self.rows += 1
+
+    def _take(self, path: str) -> list[Any]:
+        values = self.columns.pop(path)
+        if len(values) < self.rows:
+            values.extend([None] * (self.rows - len(values)))
+        return values
 
     def frame(self) -> pd.DataFrame:
         spec = self.spec
-        rows = self.rows
+        n = self.rows
         data: dict[str, Any] = {}
         if spec.key:
-            data[spec.key] = pd.array(self.keys, dtype="string")
+            data[spec.key] = _strings(self.keys)
         if spec.parent_key:
-            data[spec.parent_key] = pd.array(self.parents, dtype="string")
+            data[spec.parent_key] = _strings(self.parents)
             data["position"] = pd.array(self.positions, dtype="Int64")
-        seen: dict[str, None] = {}
-        for row in rows:
-            seen.update(dict.fromkeys(row))
+        seen = set(self.columns)
         free = sorted(p for p in seen if p not in spec.paths and column_path(p)[0] in FREE_FORM_PREFIXES)
         unknown = sorted(p for p in seen if p not in spec.paths and p not in free)
         # Declared columns exist whatever the data holds, so every table has a stable shape.
         for path, kind in spec.paths.items():
             if path in seen:
-                data[path] = _typed([row.get(path) for row in rows], kind, f"{spec.name}.{path}")
+                data[path] = _typed(self._take(path), kind, f"{spec.name}.{path}")
             elif spec.always(path):
-                data[path] = pd.array([None] * len(rows), dtype=_DATETIME_DTYPE if kind == "datetime"
-                                      else _DTYPES.get(kind, "string"))
+                data[path] = _all_missing(kind, n)
         for path in free:
-            data[path] = pd.array([row.get(path) for row in rows], dtype=object)
+            data[path] = pd.array(self._take(path), dtype=object)
         if unknown:
             warnings.warn(
                 f"{spec.name}: undeclared fields kept as object columns: {', '.join(unknown[:10])}"
@@ -125,62 +145,125 @@ class _Table:
                 stacklevel=3,
             )
             for path in unknown:
-                data[path] = pd.array([row.get(path) for row in rows], dtype=object)
-        data[EMPTY_VALUES_COLUMN] = pd.array(self.empties, dtype="string")
-        return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+                data[path] = pd.array(self._take(path), dtype=object)
+        data[EMPTY_VALUES_COLUMN] = _strings(self.empties)
+        return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
 
 
-def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any], empties: dict[str, Any],
-             skip: frozenset[str], declared: Mapping[str, str]) -> None:
+def _walk(obj: Mapping[str, Any], node: _Node, row: int, empties: dict[str, Any], columns: dict[str, list[Any]],
+          declared: Mapping[str, str], skip: frozenset[str] = frozenset()) -> None:
+    # The hot loop of to_frames.  ``skip`` (top level only) names the non-empty child lists the caller tables;
+    # an empty or null one is recorded in ``empties`` like any other.
+    get = node.get
     for key, value in obj.items():
-        if not prefix and key in skip:
+        if skip and value and key in skip:
             continue
-        path = prefix + key
-        kind = type(value)
-        if kind is dict:
-            if not value:
-                empties[path] = {}
-            elif path in FREE_FORM_PREFIXES:
-                for free_key, free_value in value.items():
-                    if free_value is None:
-                        empties[f"{path}.{free_key}"] = None
-                    else:
-                        out[f"{path}.{free_key}"] = free_value
+        cls = value.__class__
+        if cls is dict:
+            child = get(key)
+            if child is None or child.__class__ is not _Node:
+                child = node[key] = _Node(f"{node.prefix}{key}.")
+            if value:
+                _walk(value, child, row, empties, columns, declared)
             else:
-                _flatten(value, path + ".", out, empties, skip, declared)
+                empties[child.prefix[:-1]] = {}
         elif value is None:
-            empties[path] = None
-        elif kind is list and not value and declared.get(path) != "json":
-            empties[path] = []
+            empties[node.prefix + key] = None
+        elif cls is list and not value and declared.get(node.prefix + key) != "json":
+            empties[node.prefix + key] = []
         else:
-            out[path] = value
+            column = get(key)
+            if column is None:
+                column = node[key] = [None] * row
+                columns[node.prefix + key] = column
+            elif len(column) != row:
+                column.extend([None] * (row - len(column)))
+            column.append(value)
+
+
+_NONE = type(None)
+# Text kinds are checked by the arrow conversion itself (it refuses non-strings); these need a look.
+_ALLOWED_TYPES: dict[str, set[type]] = {
+    "boolean": {bool, _NONE}, "Int64": {int, _NONE}, "Float64": {int, float, _NONE},
+}
+
+
+
+def _strings(values: list[Any]) -> Any:
+    """A ``string`` array; straight through pyarrow when pandas stores strings there (several times faster)."""
+    if _ARROW_STRINGS:
+        import pyarrow as pa
+
+        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
+    return pd.array(values, dtype="string")
+
+
+def _datetimes(values: list[Any]) -> Any:
+    """ISO-8601 text to ``datetime64[ns, UTC]``; arrow's cast is the fast path, pandas' parser the fallback."""
+    if _ARROW_STRINGS:
+        import pyarrow as pa
+
+        try:
+            cast = pa.array(values, type=pa.string()).cast(pa.timestamp("ns", tz="UTC"))
+            return pd.array(cast.to_pandas(), dtype=_DATETIME_DTYPE)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # offsets other than Z, out-of-range years...: let pandas decide
+    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+    return parsed.astype(pd.DatetimeTZDtype("ns", "UTC")).array
+
+
+def _all_missing(kind: str, n: int) -> Any:
+    """A declared column no row has: all NA, built without a Python list."""
+    mask = np.ones(n, dtype=bool)
+    if kind == "boolean":
+        return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), mask)
+    if kind == "Int64":
+        return pd.arrays.IntegerArray(np.zeros(n, dtype="int64"), mask)
+    if kind == "Float64":
+        return pd.arrays.FloatingArray(np.zeros(n, dtype="float64"), mask)
+    if kind == "datetime":
+        return pd.array(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")).tz_localize("UTC")
+    if kind == "json":
+        return pd.array([None] * n, dtype=object)
+    if _ARROW_STRINGS:
+        import pyarrow as pa
+
+        return pd.arrays.ArrowStringArray(pa.nulls(n, type=pa.large_string()))
+    return pd.array([None] * n, dtype="string")
+
+
+def _arrow_strings() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return pd.StringDtype().storage == "pyarrow" and hasattr(pd.arrays, "ArrowStringArray")
+
+
+_ARROW_STRINGS = _arrow_strings()
+if _ARROW_STRINGS:
+    from pyarrow import ArrowException as ArrowError
+else:
+    ArrowError = TypeError
 
 
 def _typed(values: list[Any], kind: str, where: str) -> Any:
     """Build the declared array; a value of the wrong JSON type keeps the column lossless as object."""
+    allowed = _ALLOWED_TYPES.get(kind) or (None if _ARROW_STRINGS else {str, _NONE})
+    if allowed is not None and not set(map(type, values)) <= allowed:
+        warnings.warn(f"{where}: values do not fit the declared {kind}; kept as object",
+                      UnknownFieldWarning, stacklevel=4)
+        return pd.array(values, dtype=object)
     try:
         if kind == "datetime":
-            if any(v is not None and type(v) is not str for v in values):
-                raise TypeError("non-text date-time")
-            parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-            return parsed.astype(_DATETIME_DTYPE).array
+            return _datetimes(values)
         if kind == "json":
-            return pd.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values],
-                            dtype="string")
+            return pd.array(values, dtype=object)
         if kind == "string":
-            if any(v is not None and type(v) is not str for v in values):
-                raise TypeError("non-string value")
-        elif kind == "boolean":
-            if any(v is not None and type(v) is not bool for v in values):
-                raise TypeError("non-boolean value")
-        elif kind == "Int64":
-            if any(v is not None and type(v) is not int for v in values):
-                raise TypeError("non-integer value")
-        elif kind == "Float64" and any(v is not None and type(v) not in (int, float) for v in values):
-            raise TypeError("non-numeric value")
-        return pd.array(values, dtype=_DTYPES[kind])
-    except (TypeError, ValueError, OverflowError) as exc:
-        warnings.warn(f"{where}: values do not fit the declared {kind} ({exc}); kept as object",
+            return _strings(values)
+        return pd.array(values, dtype=_DTYPES[kind])  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError, ArrowError) as exc:
+        warnings.warn(f"{where}: values do not fit the declared {kind} ({type(exc).__name__}); kept as object",
                       UnknownFieldWarning, stacklevel=4)
         return pd.array(values, dtype=object)
 
@@ -257,11 +340,13 @@ def to_frames(customers: Iterable[Mapping[str, Any] | BaseModel], *, redact: boo
                 continue
             table = tables[spec.name]
             for position, child in enumerate(children):
-                if redact and field_name == "sources" and child.get("clientSecret") is not None:
-                    child = {**child, "clientSecret": REDACTED}
                 key = child.get("id") if spec.key else None
                 table.add(child, key, customer_id, position, frozenset({"id"}) if spec.key else frozenset())
-    return Frames(**{name: table.frame() for name, table in tables.items()})
+    frames = Frames(**{name: table.frame() for name, table in tables.items()})
+    if redact and "clientSecret" in frames.sources:
+        secrets = frames.sources["clientSecret"]
+        frames.sources["clientSecret"] = secrets.where(secrets.isna(), REDACTED)
+    return frames
 
 
 def _is_missing(value: Any) -> bool:
@@ -302,7 +387,7 @@ def _records(frame: pd.DataFrame, spec: TableSpec) -> list[dict[str, Any]]:
             if not _is_missing(value):
                 set_path(record, path, _plain(value, kind))
         raw = empties[index]
-        if not _is_missing(raw):
+        if isinstance(raw, str):
             for column, value in json.loads(raw).items():
                 set_path(record, column_path(column), value)
         out.append(record)
@@ -356,10 +441,13 @@ def diff_rows(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> tup
 
 def diff_frames(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Minimal update payloads, by customer id, turning the ``before`` customers frame into ``after``."""
-    old = {row[CUSTOMERS.key]: row for row in before.to_dict("records")}
+    old: dict[Any, dict[str, Any]] = {
+        row[CUSTOMER_KEY]: row for row in before.to_dict("records")  # type: ignore[misc]
+    }
     out: dict[str, dict[str, Any]] = {}
-    for row in after.to_dict("records"):
-        payload, _ = diff_rows(old.get(row[CUSTOMERS.key]), row)
+    row: dict[str, Any]
+    for row in after.to_dict("records"):  # type: ignore[assignment]
+        payload, _ = diff_rows(old.get(row[CUSTOMER_KEY]), row)
         if payload:
-            out[row[CUSTOMERS.key]] = payload
+            out[row[CUSTOMER_KEY]] = payload
     return out

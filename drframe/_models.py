@@ -8,13 +8,14 @@ locale, metadata limits), which is how the sandbox answers 400 and how bulk rows
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -128,7 +129,7 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
                 "metadata_limit", "Metadata key '{key}' must be 1 to {limit} characters.",
                 {"key": key[:60], "limit": MAX_METADATA_KEY_LENGTH},
             )
-        if item is not None and not isinstance(item, str | bool | int) or isinstance(item, float):
+        if (item is not None and not isinstance(item, str | bool | int)) or isinstance(item, float):
             raise PydanticCustomError(
                 "metadata_type", "Metadata value for '{key}' must be a string, boolean or integer.", {"key": key}
             )
@@ -141,6 +142,20 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
 
 
 Metadata = Annotated[dict[str, str | bool | int | None], AfterValidator(check_metadata)]
+
+
+def _only_when_strict(check: Callable[[Any], Any]) -> AfterValidator:
+    """A format rule applied to requests (``context=STRICT``) but never to responses, which must not crash."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        return check(value) if _strict(info) and value is not None else value
+
+    return AfterValidator(validate)
+
+
+RequestEmail = Annotated[str | None, _only_when_strict(check_email)]
+RequestLocale = Annotated[str | None, _only_when_strict(check_locale)]
+RequestMetadata = Annotated[dict[str, Any] | None, _only_when_strict(check_metadata)]
 
 
 class APIModel(BaseModel):
@@ -192,14 +207,9 @@ class Shipping(APIModel):
     address: Address | None = None
     name: str | None = None
     phone: str | None = None
-    email: str | None = None
+    email: RequestEmail = None
     organization: str | None = None
     additionalAddressInfo: AdditionalAddressInfo | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return check_email(value) if _strict(info) and value is not None else value
 
 
 class TaxCertificate(APIModel):
@@ -241,16 +251,11 @@ class TaxIdentifierRequest(APIModel):
 class Owner(APIModel):
     firstName: str | None = None
     lastName: str | None = None
-    email: str | None = None
+    email: RequestEmail = None
     organization: str | None = None
     upstreamId: str | None = None
     address: Address | None = None
     additionalAddressInfo: AdditionalAddressInfo | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return check_email(value) if _strict(info) and value is not None else value
 
 
 class Source(APIModel):
@@ -304,35 +309,19 @@ class SourceRequest(APIModel):
         return data
 
 
-Email = Annotated[str, AfterValidator(check_email)]
-Locale = Annotated[str, AfterValidator(check_locale)]
 CustomerType = Literal["individual", "business"]
 
 
 class _CustomerWritable(APIModel):
-    email: str | None = None
+    email: RequestEmail = None
     shipping: Shipping | None = None
     defaultSourceId: str | None = None
     taxCertificate: TaxCertificate | None = None
-    metadata: dict[str, Any] | None = None
-    locale: str | None = None
+    metadata: RequestMetadata = None
+    locale: RequestLocale = None
     type: CustomerType | None = None
     enabled: StrictBool | None = None
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return check_email(value) if _strict(info) and value is not None else value
-
-    @field_validator("locale")
-    @classmethod
-    def _locale(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return check_locale(value) if _strict(info) and value is not None else value
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
-        return check_metadata(value) if _strict(info) and value is not None else value
 
 
 class CustomerCreate(_CustomerWritable):

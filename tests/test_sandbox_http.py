@@ -229,3 +229,8 @@ def test_latency_is_added() -> None:
         start = time.perf_counter()
         call(sandbox, "GET", "/customers")
         assert time.perf_counter() - start >= 0.05
+
+
+def test_unknown_query_parameters_are_rejected(sandbox: Sandbox) -> None:
+    assert error(call(sandbox, "GET", "/customers", params={"colour": "red"}))[2] == "colour"
+    assert call(sandbox, "GET", "/customers/x", params={"expand": "all"}).status_code == 400
