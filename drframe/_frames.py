@@ -34,7 +34,7 @@ from ._schema import (
 
 EMPTY_VALUES_COLUMN = "_empty_values"
 _DTYPES = {"string": "string", "boolean": "boolean", "Int64": "Int64", "Float64": "Float64"}
-_DATETIME_DTYPE = "datetime64[ns, UTC]"
+_DATETIME_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
 
 
 class UnknownFieldWarning(UserWarning):
@@ -188,7 +188,6 @@ _ALLOWED_TYPES: dict[str, set[type]] = {
 }
 
 
-
 def _strings(values: list[Any]) -> Any:
     """A ``string`` array; straight through pyarrow when pandas stores strings there (several times faster)."""
     if _ARROW_STRINGS:
@@ -209,7 +208,7 @@ def _datetimes(values: list[Any]) -> Any:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass  # offsets other than Z, out-of-range years...: let pandas decide
     parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-    return parsed.astype(pd.DatetimeTZDtype("ns", "UTC")).array
+    return parsed.astype(_DATETIME_DTYPE).array
 
 
 def _all_missing(kind: str, n: int) -> Any:
@@ -250,11 +249,9 @@ else:
 def _typed(values: list[Any], kind: str, where: str) -> Any:
     """Build the declared array; a value of the wrong JSON type keeps the column lossless as object."""
     allowed = _ALLOWED_TYPES.get(kind) or (None if _ARROW_STRINGS else {str, _NONE})
-    if allowed is not None and not set(map(type, values)) <= allowed:
-        warnings.warn(f"{where}: values do not fit the declared {kind}; kept as object",
-                      UnknownFieldWarning, stacklevel=4)
-        return pd.array(values, dtype=object)
     try:
+        if allowed is not None and not set(map(type, values)) <= allowed:
+            raise TypeError("a value of another JSON type")
         if kind == "datetime":
             return _datetimes(values)
         if kind == "json":

@@ -242,6 +242,8 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+#: List filters sent as deepObject query parameters (createdTime[gte]=...), read by hand in the list operation.
+_TIME_FILTERS = ("createdTime", "updatedTime")
 _TIME_FILTER_PARAMS = [
     {
         "name": name,
@@ -254,7 +256,7 @@ _TIME_FILTER_PARAMS = [
                    "additionalProperties": False},
         "description": f"Filter on {name}: {name}[gte]=2020-09-22T12:09:44Z (eq, gt, gte, lt, lte).",
     }
-    for name in ("createdTime", "updatedTime")
+    for name in _TIME_FILTERS
 ]
 
 
@@ -264,8 +266,7 @@ def _reject_unknown_query_parameters(request: Request) -> None:
     if not isinstance(route, APIRoute):
         return
     known = {p.alias for p in route.dependant.query_params}
-    # The deepObject time filters (createdTime[gte]=...) are read by hand in the list operation.
-    filters = {"createdTime", "updatedTime"} if route.name == "list_customers" else set()
+    filters = _TIME_FILTERS if route.name == "list_customers" else ()
     for key in request.query_params:
         if key not in known and key.split("[", 1)[0] not in filters:
             raise bad_request(key or "query", f"Unknown query parameter '{key[:60]}'.")
