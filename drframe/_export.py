@@ -56,12 +56,29 @@ def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pi
     return path
 
 
+def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii: bool = False) -> None:
+    """Append ``frame`` to an ordinary (not write-only) worksheet: bold header, formula-like text kept as text."""
+    from openpyxl.styles import Font
+
+    data = _export_frame(frame, mask_pii=mask_pii)
+    if header:
+        sheet.append([str(c) for c in data.columns])
+        for cell in sheet[sheet.max_row]:
+            cell.font = Font(bold=True)
+    for values in data.itertuples(index=False, name=None):
+        sheet.append([_excel_value(sheet, v, None) for v in values])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str) and is_formula_like(cell.value):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float) and value != value:
         return None
-    if isinstance(value, str) and is_formula_like(value):
+    if isinstance(value, str) and is_formula_like(value) and cell_type is not None:
         # Keep the text exact but force the cell type to string (with Excel's quote prefix): never a formula.
         cell = cell_type(sheet, value=value)
         cell.data_type = "s"
@@ -81,17 +98,35 @@ def _column_letter(index: int) -> str:
     return letters
 
 
+_CSV_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _neutralised(data: pd.DataFrame) -> pd.DataFrame:
+    for column in data.columns:
+        if data[column].dtype == object or pd.api.types.is_string_dtype(data[column].dtype):
+            data[column] = data[column].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+    return data
+
+
 def write_csv(directory: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> list[Path]:
     """One UTF-8 CSV per table; formula-like cells get a leading apostrophe (OWASP)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in tables.items():
-        data = _export_frame(frame, mask_pii=mask_pii)
-        for column in data.columns:
-            if data[column].dtype == object or pd.api.types.is_string_dtype(data[column].dtype):
-                data[column] = data[column].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+        data = _neutralised(_export_frame(frame, mask_pii=mask_pii))
         target = directory / f"{name}.csv"
-        data.to_csv(target, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        data.to_csv(target, index=False, date_format=_CSV_DATE_FORMAT)
         written.append(target)
     return written
+
+
+def write_table(path: str | Path, frame: pd.DataFrame, *, sheet: str = "data", mask_pii: bool = False) -> Path:
+    """One table to ``.xlsx`` (a sheet named ``sheet``) or ``.csv``, chosen by the path's suffix."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return write_excel(path, {sheet: frame}, mask_pii=mask_pii)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _neutralised(_export_frame(frame, mask_pii=mask_pii))
+    data.to_csv(path, index=False, date_format=_CSV_DATE_FORMAT)
+    return path

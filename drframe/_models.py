@@ -51,6 +51,7 @@ LOCALES: tuple[str, ...] = (
     "zh_CN", "zh_HK", "zh_TW",
 )
 _LOCALE_SET = frozenset(LOCALES)
+_LOCALE_BY_FOLDED = {locale.casefold(): locale for locale in LOCALES}
 
 CUSTOMER_TYPES: tuple[str, ...] = ("individual", "business")
 TAX_ID_STATES: tuple[str, ...] = ("pending", "not_valid", "verified")
@@ -110,8 +111,10 @@ def check_email(value: str) -> str:
 def check_locale(value: str) -> str:
     """Raise ValueError unless ``value`` is a supported locale such as ``en_US``."""
     if value not in _LOCALE_SET:
+        guess = _LOCALE_BY_FOLDED.get(value.replace("-", "_").casefold())
+        hint = f"did you mean {guess}?" if guess else "for example en_US"
         raise PydanticCustomError(
-            "invalid_locale", "'{value}' is not a supported locale (for example en_US).", {"value": value}
+            "invalid_locale", "'{value}' is not a supported locale ({hint}).", {"value": value, "hint": hint}
         )
     return value
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ._errors import DRError
 
 if TYPE_CHECKING:
+    from . import bulk
     from ._client import Client
 
 EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
@@ -28,31 +29,88 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Seed the embedded sandbox, export, edit a few customers in the frame, apply the diff, export again."""
-    from ._frames import diff_frames
+    """Seed the embedded sandbox, export, bulk-apply the sample updates, write results and both audit reports."""
+    from . import bulk
+    from .report import change_audit, quality_audit
     from .sandbox import Sandbox
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with Sandbox(seed_customers=args.seed_customers) as sandbox, sandbox.client(rate_limit=200) as client:
+    updates = _sample_file(out)
+    journal = out / "demo.journal"
+    journal.unlink(missing_ok=True)  # the embedded sandbox starts empty every time, so must the journal
+    with Sandbox(seed_customers=args.seed_customers) as sandbox, sandbox.client() as client:
         before = client.customers.to_frames()
         before.to_excel(out / "customers-before.xlsx")
-        edited = before.customers.copy()
-        first = edited.index[:5]
-        edited.loc[first, "locale"] = "fr_FR"
-        edited.loc[first, "metadata.segment"] = "vip"
-        edited.loc[edited.index[5:8], "shipping.address.postalCode"] = "02108"
-        payloads = diff_frames(before.customers, edited)
-        for customer_id, payload in payloads.items():
-            client.customers.update(customer_id, payload)
+        print(f"embedded sandbox at {sandbox.base_url}: {before!r}")
+        plan = bulk.plan(updates, client)
+        _print_plan(plan)
+        result = plan.apply(rate=args.rate, journal=journal, progress=not args.no_progress)
+        result.to_file(out / "results.csv")
+        change_audit(result, out / "change-audit.xlsx")
         after = client.customers.to_frames()
         after.to_excel(out / "customers-after.xlsx")
-        after.to_parquet(out / "parquet")
-        unchanged = diff_frames(after.customers, edited)
-    print(f"sandbox: {before!r}")
-    print(f"applied {len(payloads)} minimal updates; remaining differences after apply: {len(unchanged)}")
-    print(f"wrote {out}/customers-before.xlsx, {out}/customers-after.xlsx and {out}/parquet/")
-    return EXIT_OK if not unchanged else EXIT_FAILED_ROWS
+        quality_audit(after, out / "quality-audit.xlsx")
+        rerun = bulk.plan(updates, client)
+    counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
+    print(f"applied {updates.name}: {counts} in {result.elapsed:.1f} s")
+    print(f"a second plan of the same file finds {len(rerun.pending)} row(s) still to send")
+    print(f"wrote {out}/: customers-before.xlsx, results.csv, change-audit.xlsx, customers-after.xlsx, "
+          "quality-audit.xlsx")
+    return EXIT_OK if not result.counts["failed"] and not rerun.pending else EXIT_FAILED_ROWS
+
+
+def _sample_file(out: Path) -> Path:
+    """data/customer-updates.xlsx from a source checkout, else the same sample written into ``out``."""
+    from ._samples import write_samples
+
+    shipped = Path(__file__).resolve().parents[1] / "data" / "customer-updates.xlsx"
+    return shipped if shipped.exists() else write_samples(out)[0]
+
+
+def _apply(args: argparse.Namespace) -> int:
+    """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
+    from . import bulk
+
+    source = Path(args.file)
+    with _connect(args) as client:
+        plan = bulk.plan(source, client, sheet=args.sheet)
+        _print_plan(plan)
+        results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
+        if args.dry_run:
+            from ._export import write_table
+
+            write_table(results_path, plan.frame(), sheet="plan")
+            print(f"dry run: nothing sent; the plan is in {results_path}")
+            return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
+        journal = Path(args.journal) if args.journal else source.with_name(
+            f"{source.name}.{plan.sheet.sha256[:12]}.journal")
+        result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress)
+    result.to_file(results_path)
+    written = [str(results_path)]
+    if args.report:
+        from .report import change_audit
+
+        written.append(str(change_audit(result, args.report, mask_pii=args.mask_pii)))
+    counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
+    print(f"{counts} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s); journal {journal}")
+    print(f"wrote {', '.join(written)}")
+    if result.interrupted:
+        print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
+              file=sys.stderr)
+        return 130
+    return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
+    print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
+    errors = plan.errors
+    for row, column, value, message in errors.head(limit).itertuples(index=False, name=None):
+        where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
+        print(f"  {where}: {message}", file=sys.stderr)
+    if len(errors) > limit:
+        print(f"  ... and {len(errors) - limit} more (see the results file)", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,9 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
     export.set_defaults(func=_export)
 
+    apply = sub.add_parser("apply", help="validate, plan and apply customer changes from a .csv or .xlsx file")
+    apply.add_argument("file", help="input .csv or .xlsx (columns of the customers table, plus 'action')")
+    _add_connection_options(apply)
+    apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
+    apply.add_argument("--rate", type=float, default=25.0, metavar="RPS", help="requests per second (default 25)")
+    apply.add_argument("--workers", type=int, default=8, help="concurrent requests (default 8)")
+    apply.add_argument("--journal", default=None,
+                       help="resume journal (default FILE.<sha>.journal next to the input)")
+    apply.add_argument("--results", default=None, help="per-row results .csv/.xlsx (default FILE.results.csv)")
+    apply.add_argument("--report", default=None, metavar="PATH.xlsx", help="also write the change audit")
+    apply.add_argument("--sheet", default=None, help="sheet to read (default 'customers', else the first)")
+    apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
+    apply.add_argument("--no-progress", action="store_true", help="no progress bar")
+    apply.set_defaults(func=_apply)
+
     demo = sub.add_parser("demo", help="the main job end to end on the embedded sandbox, into ./drframe-demo/")
     demo.add_argument("--out", default="drframe-demo", help="output directory (default ./drframe-demo)")
     demo.add_argument("--seed-customers", type=int, default=300)
+    demo.add_argument("--rate", type=float, default=50.0, metavar="RPS", help="requests per second (default 50)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
     return parser
 

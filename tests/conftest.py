@@ -11,6 +11,8 @@ from drframe import Client
 from drframe.sandbox import Sandbox
 
 DATA = Path(__file__).parent / "data"
+# The Voila app notebook is served by test_browser.py; it needs the test's sandbox, so nbval must not run it.
+collect_ignore = ["data/form_app.ipynb"]
 
 
 @pytest.fixture(scope="session")
