@@ -65,6 +65,9 @@ TAX_CERTIFICATES = TableSpec("tax_certificates", None, "customer_id", TAX_CERTIF
 SPECS = {spec.name: spec for spec in (CUSTOMERS, SOURCES, TAX_IDENTIFIERS, TAX_CERTIFICATES)}
 _NESTED = (("sources", SOURCES), ("taxIdentifiers", TAX_IDENTIFIERS), ("taxCertificates", TAX_CERTIFICATES))
 _NESTED_FIELDS = frozenset(name for name, _ in _NESTED)
+_CUSTOMER_SKIP = _NESTED_FIELDS | {"id"}
+_KEY_SKIP = frozenset({"id"})
+_NO_SKIP: frozenset[str] = frozenset()
 
 
 def column_path(column: str) -> tuple[str, ...]:
@@ -120,6 +123,8 @@ class _Table:
     def frame(self) -> pd.DataFrame:
         spec = self.spec
         n = self.rows
+        # The tree holds the column lists too: drop it so each list is freed as soon as its array is built.
+        self.tree = _Node("")
         data: dict[str, Any] = {}
         if spec.key:
             data[spec.key] = _strings(self.keys)
@@ -152,14 +157,26 @@ class _Table:
 
 def _walk(obj: Mapping[str, Any], node: _Node, row: int, empties: dict[str, Any], columns: dict[str, list[Any]],
           declared: Mapping[str, str], skip: frozenset[str] = frozenset()) -> None:
-    # The hot loop of to_frames.  ``skip`` (top level only) names the non-empty child lists the caller tables;
-    # an empty or null one is recorded in ``empties`` like any other.
+    # The hot loop of to_frames (millions of leaves): scalars first, and a column that already holds every
+    # earlier row takes the value with a single append.  ``skip`` (top level only) names the non-empty child
+    # lists the caller tables; an empty or null one is recorded in ``empties`` like any other.
     get = node.get
     for key, value in obj.items():
         if skip and value and key in skip:
             continue
         cls = value.__class__
-        if cls is dict:
+        if cls is str or cls is bool or cls is int or cls is float:
+            column = get(key)
+            if column is not None and len(column) == row:
+                column.append(value)
+                continue
+            if column is None:
+                column = node[key] = [None] * row
+                columns[node.prefix + key] = column
+            else:
+                column.extend([None] * (row - len(column)))
+            column.append(value)
+        elif cls is dict:
             child = get(key)
             if child is None or child.__class__ is not _Node:
                 child = node[key] = _Node(f"{node.prefix}{key}.")
@@ -326,19 +343,21 @@ class Frames:
 def to_frames(customers: Iterable[Mapping[str, Any] | BaseModel], *, redact: bool = True) -> Frames:
     """Flatten customers (API dicts or models) into typed tables; ``clientSecret`` is redacted by default."""
     tables = {spec.name: _Table(spec) for spec in SPECS.values()}
-    customer_table = tables["customers"]
+    add_customer = tables["customers"].add
+    nested = [(field_name, tables[spec.name].add, bool(spec.key)) for field_name, spec in _NESTED]
     for item in customers:
         record = item.model_dump(mode="json", exclude_unset=True) if isinstance(item, BaseModel) else item
         customer_id = record.get("id")
-        customer_table.add(record, customer_id, None, 0, _NESTED_FIELDS | {"id"})
-        for field_name, spec in _NESTED:
+        add_customer(record, customer_id, None, 0, _CUSTOMER_SKIP)
+        for field_name, add, keyed in nested:
             children = record.get(field_name)
             if not children:
                 continue
-            table = tables[spec.name]
             for position, child in enumerate(children):
-                key = child.get("id") if spec.key else None
-                table.add(child, key, customer_id, position, frozenset({"id"}) if spec.key else frozenset())
+                if keyed:
+                    add(child, child.get("id"), customer_id, position, _KEY_SKIP)
+                else:
+                    add(child, None, customer_id, position, _NO_SKIP)
     frames = Frames(**{name: table.frame() for name, table in tables.items()})
     if redact and "clientSecret" in frames.sources:
         secrets = frames.sources["clientSecret"]

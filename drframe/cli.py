@@ -102,6 +102,21 @@ def _apply(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
 
 
+def _audit(args: argparse.Namespace) -> int:
+    """Write the data-quality audit of every customer."""
+    from .report import quality_audit, quality_issues
+
+    with _connect(args) as client:
+        frames = client.customers.to_frames()
+    path = quality_audit(frames, args.out, mask_pii=args.mask_pii)
+    issues = quality_issues(frames)
+    counts = issues["check"].value_counts()
+    summary = ", ".join(f"{check} {n}" for check, n in counts.items()) or "no findings"
+    print(f"{len(frames.customers)} customers: {summary}")
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
     counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
     print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
@@ -152,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
     apply.set_defaults(func=_apply)
+
+    audit = sub.add_parser("audit", help="write the data-quality audit of the customer base (.xlsx)")
+    _add_connection_options(audit)
+    audit.add_argument("--out", required=True, metavar="FILE.xlsx")
+    audit.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
+    audit.set_defaults(func=_audit)
 
     demo = sub.add_parser("demo", help="the main job end to end on the embedded sandbox, into ./drframe-demo/")
     demo.add_argument("--out", default="drframe-demo", help="output directory (default ./drframe-demo)")

@@ -304,3 +304,15 @@ def test_cli_exit_codes_dry_run_and_results(seeded: Sandbox, tmp_path: Path, mon
     unknown = write_csv(tmp_path / "unk.csv", [{"customer_id": "a", "e-mail": "x"}], header=["customer_id", "e-mail"])
     assert main(["apply", str(unknown)]) == 2
     assert "did you mean 'email'" in capsys.readouterr().err
+
+
+def test_an_edited_frame_plans_like_a_sheet(seeded_client: Client) -> None:
+    frames = seeded_client.customers.to_frames()
+    edited = frames.customers.copy()
+    assert bulk.plan(edited, seeded_client).counts == {"unchanged": 40}
+    edited.loc[0, "locale"] = "fr_FR" if edited.loc[0, "locale"] != "fr_FR" else "de_DE"
+    edited.loc[1, "metadata.segment"] = bulk.CLEAR
+    plan = bulk.plan(edited, seeded_client)
+    assert plan.counts == {"unchanged": 38, "update": 2}
+    assert plan.apply(progress=False).counts["applied"] == 2
+    assert "segment" not in (seeded_client.customers.get(str(edited.loc[1, "customer_id"])).metadata or {})
