@@ -346,6 +346,9 @@ class Plan:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
         return f"<Plan {self.sheet.path.name}: {len(self.rows)} rows ({counts})>"
 
+    def _repr_html_(self) -> str:
+        return _html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
+
     def apply(
         self,
         *,
@@ -591,6 +594,17 @@ def _errors_frame(rows: Iterable[RowPlan]) -> pd.DataFrame:
     return frame.astype({"row": "Int64", "column": "string", "value": "string", "message": "string"})
 
 
+def _html_summary(title: str, tables: list[tuple[str, pd.DataFrame]], limit: int = 10) -> str:
+    import html
+
+    parts = [f"<p><b>{html.escape(title)}</b></p>"]
+    for name, frame in tables:
+        if len(frame):
+            more = f" (first {limit} of {len(frame)})" if len(frame) > limit else ""
+            parts.append(f"<p>{name}{more}</p>" + frame.head(limit).to_html(index=False, na_rep=""))
+    return "".join(parts)
+
+
 @dataclass
 class BulkResult:
     """The outcome of :meth:`Plan.apply`: one status per input row."""
@@ -639,6 +653,9 @@ class BulkResult:
         from ._export import write_table
 
         return write_table(path, self.results, sheet="results")
+
+    def _repr_html_(self) -> str:
+        return _html_summary(repr(self), [("Errors", self.errors)])
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in self.counts.items() if v)

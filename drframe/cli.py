@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file", help="input .csv or .xlsx (columns of the customers table, plus 'action')")
     _add_connection_options(apply)
     apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
-    apply.add_argument("--rate", type=float, default=25.0, metavar="RPS", help="requests per second (default 25)")
-    apply.add_argument("--workers", type=int, default=8, help="concurrent requests (default 8)")
+    apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS",
+                       help="requests per second (default 25)")
+    apply.add_argument("--workers", type=_positive(int), default=8, help="concurrent requests (default 8)")
     apply.add_argument("--journal", default=None,
                        help="resume journal (default FILE.<sha>.journal next to the input)")
     apply.add_argument("--results", default=None, help="per-row results .csv/.xlsx (default FILE.results.csv)")
@@ -181,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
     return parser
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:

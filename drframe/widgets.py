@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -17,7 +17,7 @@ from ._bulk import edit_customer
 from ._client import InvalidRequest
 from ._errors import APIError, ConnectionFailed, NotFound, RateLimited
 from ._frames import CUSTOMER_KEY, to_frames
-from ._models import LOCALES
+from ._models import CUSTOMER_TYPES, LOCALES
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -111,17 +111,18 @@ class CustomerForm:
                       layout=_WIDE, continuous_update=True)
         return text
 
+    def _choice(self, column: str, description: str, choices: Sequence[str]) -> w.Dropdown:
+        """A dropdown of the API's values; a current value the API no longer accepts stays selectable."""
+        current = self._value(column)
+        options: list[tuple[str, str | None]] = [("(not set)", None), *((c, c) for c in choices)]
+        if current is not None and current not in choices:
+            options.append((f"{current} (not supported)", current))
+        return w.Dropdown(options=options, value=current, description=description, style=_LABEL_LAYOUT)
+
     def _build(self) -> None:
         self.inputs = {"email": self._text("email", "Email")}
-        locale = self._value("locale")
-        options = [("(not set)", None)] + [(code, code) for code in LOCALES]
-        if locale and locale not in LOCALES:
-            options.append((f"{locale} (not supported)", locale))
-        self.inputs["locale"] = w.Dropdown(options=options, value=locale, description="Locale",
-                                           style=_LABEL_LAYOUT)
-        self.inputs["type"] = w.Dropdown(options=[("(not set)", None), ("individual", "individual"),
-                                                  ("business", "business")],
-                                         value=self._value("type"), description="Type", style=_LABEL_LAYOUT)
+        self.inputs["locale"] = self._choice("locale", "Locale", LOCALES)
+        self.inputs["type"] = self._choice("type", "Type", CUSTOMER_TYPES)
         self.inputs["enabled"] = w.Dropdown(options=[("(not set)", None), ("yes", True), ("no", False)],
                                             value=self._value("enabled"), description="Enabled",
                                             style=_LABEL_LAYOUT)

@@ -72,3 +72,14 @@ def test_form_from_a_frame_row(shared_sandbox: Sandbox) -> None:
     form = CustomerForm.from_row(client, frames.customers.iloc[3])
     assert form.customer_id == frames.customers.iloc[3]["customer_id"]
     assert form.inputs["email"].value == (frames.customers.iloc[3]["email"] or "")
+
+
+def test_form_keeps_values_the_api_no_longer_accepts(sandbox: Sandbox) -> None:
+    sandbox.store.insert_many([{"id": "odd", "createdTime": "2024-01-01T00:00:00Z", "locale": "xx_XX",
+                                "type": "reseller", "email": "odd@example.com"}])
+    form = CustomerForm(sandbox.client(), "odd")
+    assert form.inputs["locale"].value == "xx_XX" and form.inputs["type"].value == "reseller"
+    assert "no changes" in form.diff.value
+    form.inputs["locale"].value = "en_US"
+    form.inputs["type"].value = "business"
+    assert form.pending()[0] == {"locale": "en_US", "type": "business"}
