@@ -433,7 +433,7 @@ class _NoJournal:
         pass
 
 
-def _api_error_text(plan: RowPlan, exc: APIError) -> CellError:
+def _api_error_cell(plan: RowPlan, exc: APIError) -> CellError:
     column = exc.parameter or ""
     if column == "id":
         column = CUSTOMER_KEY
@@ -533,7 +533,7 @@ class _Runner:
                 customers.attach_tax_identifier(customer_id, row.target or "")
         except APIError as exc:
             row.status = "failed"
-            row.errors.append(_api_error_text(row, exc))
+            row.errors.append(_api_error_cell(row, exc))
         except ConnectionFailed as exc:
             row.status = "failed"
             row.note = f"{exc}; the outcome is unknown: re-run with the same journal to re-check it"
