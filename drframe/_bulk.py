@@ -30,7 +30,8 @@ import pandas as pd
 
 from ._client import InvalidRequest, validate_payload
 from ._errors import APIError, ConnectionFailed, DRError
-from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, diff_rows, to_frames
+from ._export import column_letter
+from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, diff_rows, is_missing, to_frames
 from ._journal import Journal
 from ._models import CustomerCreate, CustomerUpdate
 from ._ratelimit import RateLimiter
@@ -129,22 +130,14 @@ def _suggest(column: str) -> str:
 def check_columns(columns: Iterable[str], source: str) -> None:
     """Raise SheetError naming every unknown column, with the closest known name."""
     problems = []
-    for letter, column in _lettered(columns):
+    for index, column in enumerate(columns, start=1):
+        letter = column_letter(index)
         if not _known_column(column):
             hint = _suggest(column)
             problems.append(f"unknown column {column!r} (column {letter})" + (f": did you mean {hint!r}?" if hint
                                                                                else ""))
     if problems:
         raise SheetError(f"{source}: " + "; ".join(problems) + ". Nothing was sent.")
-
-
-def _lettered(columns: Iterable[str]) -> Iterable[tuple[str, str]]:
-    for index, column in enumerate(columns, start=1):
-        letters, n = "", index
-        while n:
-            n, rem = divmod(n - 1, 26)
-            letters = chr(65 + rem) + letters
-        yield letters, column
 
 
 def _parse_bool(text: str) -> bool | None:
@@ -400,17 +393,10 @@ def sheet_from_frame(frame: pd.DataFrame, name: str = "<DataFrame>") -> Sheet:
     columns = [str(c) for c in frame.columns]
     rows = []
     for number, values in enumerate(frame.itertuples(index=False, name=None), start=2):
-        cells = {c: "" if _is_na(v) else excel_text(v).strip() for c, v in zip(columns, values, strict=True)}
+        cells = {c: "" if is_missing(v) else excel_text(v).strip() for c, v in zip(columns, values, strict=True)}
         rows.append(SheetRow(number, cells))
     digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
     return Sheet(Path(name), columns, rows, digest)
-
-
-def _is_na(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 # -- applying -------------------------------------------------------------------------------------------------
@@ -554,9 +540,7 @@ def _change_text(changes: list[tuple[str, Any, Any]]) -> str:
 
 
 def _outcome_frame(rows: list[RowPlan], *, planned: bool = False) -> pd.DataFrame:
-    input_columns: list[str] = []
-    for row in rows[:1]:
-        input_columns = [c for c in row.cells if c != ACTION_COLUMN]
+    input_columns = [c for c in rows[0].cells if c != ACTION_COLUMN] if rows else []
     records = []
     for row in rows:
         status = row.status or ("pending" if planned else "skipped")

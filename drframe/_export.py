@@ -42,7 +42,7 @@ def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pi
         data = _export_frame(frame, mask_pii=mask_pii)
         columns = [str(c) for c in data.columns]
         if columns:
-            sheet.auto_filter.ref = f"A1:{_column_letter(len(columns))}{max(1, len(data) + 1)}"
+            sheet.auto_filter.ref = f"A1:{column_letter(len(columns))}{max(1, len(data) + 1)}"
         header = []
         for column in columns:
             cell = WriteOnlyCell(sheet, value=column)
@@ -58,6 +58,7 @@ def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pi
 
 def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii: bool = False) -> None:
     """Append ``frame`` to an ordinary (not write-only) worksheet: bold header, formula-like text kept as text."""
+    from openpyxl.cell import Cell
     from openpyxl.styles import Font
 
     data = _export_frame(frame, mask_pii=mask_pii)
@@ -66,11 +67,7 @@ def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii
         for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
     for values in data.itertuples(index=False, name=None):
-        sheet.append([_excel_value(sheet, v, None) for v in values])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str) and is_formula_like(cell.value):
-                cell.data_type = "s"
-                cell.quotePrefix = True
+        sheet.append([_excel_value(sheet, v, Cell) for v in values])
 
 
 def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
@@ -78,7 +75,7 @@ def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
         return None
     if isinstance(value, float) and value != value:
         return None
-    if isinstance(value, str) and is_formula_like(value) and cell_type is not None:
+    if isinstance(value, str) and is_formula_like(value):
         # Keep the text exact but force the cell type to string (with Excel's quote prefix): never a formula.
         cell = cell_type(sheet, value=value)
         cell.data_type = "s"
@@ -90,7 +87,8 @@ def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
     return value
 
 
-def _column_letter(index: int) -> str:
+def column_letter(index: int) -> str:
+    """Excel's letters for a 1-based column index: 1 -> A, 28 -> AB."""
     letters = ""
     while index:
         index, remainder = divmod(index - 1, 26)

@@ -365,7 +365,8 @@ def to_frames(customers: Iterable[Mapping[str, Any] | BaseModel], *, redact: boo
     return frames
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """True for a cell pandas would call NA: None, pd.NA, NaT or a float NaN."""
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
@@ -400,7 +401,7 @@ def _records(frame: pd.DataFrame, spec: TableSpec) -> list[dict[str, Any]]:
         record: dict[str, Any] = {}
         for column, path, kind in plans:
             value = lists[column][index]
-            if not _is_missing(value):
+            if not is_missing(value):
                 set_path(record, path, _plain(value, kind))
         raw = empties[index]
         if isinstance(raw, str):
@@ -414,7 +415,7 @@ def row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     """An update payload from one customers row: writable fields only, NA cells left out."""
     payload: dict[str, Any] = {}
     for column, value in row.items():
-        if column == EMPTY_VALUES_COLUMN or _is_missing(value):
+        if column == EMPTY_VALUES_COLUMN or is_missing(value):
             continue
         path = column_path(str(column))
         if path[0] in WRITABLE_CUSTOMER_FIELDS:
@@ -438,8 +439,8 @@ def diff_rows(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> tup
         if column == EMPTY_VALUES_COLUMN or path[0] not in WRITABLE_CUSTOMER_FIELDS:
             continue
         kind = CUSTOMER_PATHS.get(column)
-        old_value = None if _is_missing(before.get(column)) else _plain(before.get(column), kind)
-        new_value = None if _is_missing(new) else _plain(new, kind)
+        old_value = None if is_missing(before.get(column)) else _plain(before.get(column), kind)
+        new_value = None if is_missing(new) else _plain(new, kind)
         if old_value == new_value:
             continue
         changes.append((column, old_value, new_value))

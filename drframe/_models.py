@@ -101,9 +101,14 @@ def _strict(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("strict_request"))
 
 
+def is_valid_email(value: str) -> bool:
+    """The API's email rule: at most 254 characters, ``local@domain.tld``."""
+    return len(value) <= 254 and _EMAIL_RE.match(value) is not None
+
+
 def check_email(value: str) -> str:
     """Raise ValueError unless ``value`` looks like an email address."""
-    if len(value) > 254 or not _EMAIL_RE.match(value):
+    if not is_valid_email(value):
         raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address.", {"value": value})
     return value
 

@@ -17,7 +17,7 @@ import pandas as pd
 from . import __version__
 from ._export import fill_sheet
 from ._frames import CUSTOMER_KEY, Frames, to_frames
-from ._models import EMAIL_PATTERN, LOCALES
+from ._models import LOCALES, is_valid_email
 
 if TYPE_CHECKING:
     from ._bulk import BulkResult
@@ -132,8 +132,6 @@ def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False
 
 def quality_issues(frames: Frames, *, now: datetime | None = None) -> pd.DataFrame:
     """One row per data-quality finding: customer_id, check, field, value, detail."""
-    import re
-
     now = now or datetime.now(UTC)
     customers = frames.customers
     records: list[dict[str, Any]] = []
@@ -149,8 +147,7 @@ def quality_issues(frames: Frames, *, now: datetime | None = None) -> pd.DataFra
     email = customers["email"] if "email" in customers else pd.Series(pd.NA, index=customers.index, dtype="string")
     missing = email.isna() | (email.str.strip() == "")
     add(ids[missing], "missing_email", "email", email[missing])
-    pattern = re.compile(EMAIL_PATTERN)
-    invalid = ~missing & ~email.fillna("").map(lambda v: bool(pattern.match(v))).astype(bool)
+    invalid = ~missing & ~email.fillna("").map(is_valid_email).astype(bool)
     add(ids[invalid], "invalid_email", "email", email[invalid])
     folded = email.str.strip().str.casefold()
     duplicated = ~missing & folded.duplicated(keep=False)

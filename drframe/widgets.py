@@ -16,7 +16,7 @@ import ipywidgets as w
 from ._bulk import edit_customer
 from ._client import InvalidRequest
 from ._errors import APIError, ConnectionFailed, NotFound, RateLimited
-from ._frames import CUSTOMER_KEY, to_frames
+from ._frames import CUSTOMER_KEY, is_missing, to_frames
 from ._models import CUSTOMER_TYPES, LOCALES
 
 if TYPE_CHECKING:
@@ -99,12 +99,7 @@ class CustomerForm:
 
     def _value(self, column: str) -> Any:
         value = self._current.get(column)
-        try:
-            import pandas as pd
-
-            return None if pd.isna(value) else value
-        except (TypeError, ValueError):
-            return value
+        return None if is_missing(value) else value
 
     def _text(self, column: str, description: str) -> w.Text:
         text = w.Text(value=str(self._value(column) or ""), description=description, style=_LABEL_LAYOUT,

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -224,58 +226,70 @@ def test_faults_everywhere_still_end_in_the_intended_state(tmp_path: Path) -> No
         assert_intended_state(client, ids, 150)
 
 
-def _journal_finished(path: Path) -> int:
-    return path.read_text(encoding="utf-8").count('"event": "finished"') if path.exists() else 0
+@dataclass
+class CliRun:
+    """A sandbox with latency, the intended-rows CSV and the `drframe apply` command a test kills or interrupts."""
+
+    client: Client
+    ids: list[str]
+    command: list[str]
+    env: dict[str, str]
+    journal: Path
+    results: Path
+
+    def finished_rows(self) -> int:
+        text = self.journal.read_text(encoding="utf-8") if self.journal.exists() else ""
+        return text.count('"event": "finished"')
+
+
+@contextmanager
+def cli_run(tmp_path: Path, name: str, seed: int) -> Iterator[CliRun]:
+    with Sandbox(seed_customers=150, seed=seed, latency_ms=15) as sandbox:
+        client = sandbox.client()
+        ids = [str(c["id"]) for c in client.customers.iter_raw()][:120]
+        path = write_csv(tmp_path / f"{name}.csv", intended_rows(ids))
+        journal = tmp_path / f"{name}.journal"
+        env = {**os.environ, "DR_BASE_URL": sandbox.base_url, "DR_API_KEY": sandbox.api_key}
+        command = [sys.executable, "-m", "drframe.cli", "apply", str(path), "--journal", str(journal),
+                   "--rate", "40", "--workers", "4", "--no-progress"]
+        yield CliRun(client, ids, command, env, journal, tmp_path / f"{name}.results.csv")
 
 
 def test_a_killed_run_resumes_without_applying_twice(tmp_path: Path) -> None:
-    with Sandbox(seed_customers=150, seed=6, latency_ms=15) as sandbox:
-        client = sandbox.client()
-        ids = [str(c["id"]) for c in client.customers.iter_raw()][:120]
-        path = write_csv(tmp_path / "big.csv", intended_rows(ids))
-        journal = tmp_path / "big.journal"
-        env = {**os.environ, "DR_BASE_URL": sandbox.base_url, "DR_API_KEY": sandbox.api_key}
-        command = [sys.executable, "-m", "drframe.cli", "apply", str(path), "--journal", str(journal),
-                   "--rate", "40", "--workers", "4", "--no-progress"]
-        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with cli_run(tmp_path, "big", seed=6) as run:
+        first = subprocess.Popen(run.command, env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while _journal_finished(journal) < 40 and time.monotonic() < deadline and first.poll() is None:
+        while run.finished_rows() < 40 and time.monotonic() < deadline and first.poll() is None:
             time.sleep(0.02)
         first.send_signal(signal.SIGKILL)
         first.wait()
-        done_before = _journal_finished(journal)
-        assert 40 <= done_before < len(ids) + 25, "the kill must land mid-run"
+        done_before = run.finished_rows()
+        assert 40 <= done_before < len(run.ids) + 25, "the kill must land mid-run"
 
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(run.command, env=run.env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stdout + second.stderr
-        results = list(csv.DictReader((tmp_path / "big.results.csv").open(encoding="utf-8")))
-        assert len(results) == len(ids) + 25
+        results = list(csv.DictReader(run.results.open(encoding="utf-8")))
+        assert len(results) == len(run.ids) + 25
         assert {r["status"] for r in results} == {"applied"}
         assert sum(r["resumed"] == "True" for r in results) >= done_before
-        assert_intended_state(client, ids, 150)
+        assert_intended_state(run.client, run.ids, 150)
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
-    with Sandbox(seed_customers=150, seed=8, latency_ms=15) as sandbox:
-        client = sandbox.client()
-        ids = [str(c["id"]) for c in client.customers.iter_raw()][:120]
-        path = write_csv(tmp_path / "int.csv", intended_rows(ids))
-        journal = tmp_path / "int.journal"
-        env = {**os.environ, "DR_BASE_URL": sandbox.base_url, "DR_API_KEY": sandbox.api_key}
-        command = [sys.executable, "-m", "drframe.cli", "apply", str(path), "--journal", str(journal),
-                   "--rate", "40", "--workers", "4", "--no-progress"]
-        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while _journal_finished(journal) < 20 and first.poll() is None:
+    with cli_run(tmp_path, "int", seed=8) as run:
+        first = subprocess.Popen(run.command, env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        while run.finished_rows() < 20 and first.poll() is None:
             time.sleep(0.02)
         first.send_signal(signal.SIGINT)
         out, err = first.communicate(timeout=60)
         assert first.returncode == 130, out + err
-        interrupted = list(csv.DictReader((tmp_path / "int.results.csv").open(encoding="utf-8")))
-        assert len(interrupted) == len(ids) + 25
+        interrupted = list(csv.DictReader(run.results.open(encoding="utf-8")))
+        assert len(interrupted) == len(run.ids) + 25
         assert {r["status"] for r in interrupted} == {"applied", "skipped"}
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(run.command, env=run.env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stdout + second.stderr
-        assert_intended_state(client, ids, 150)
+        assert_intended_state(run.client, run.ids, 150)
 
 
 def test_cli_exit_codes_dry_run_and_results(seeded: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
