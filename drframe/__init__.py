@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._client import Client, InvalidRequest, Page
+from ._client import Client, Page
 from ._errors import (
     APIError,
     BadRequest,
@@ -13,6 +13,7 @@ from ._errors import (
     ConnectionFailed,
     DRError,
     Forbidden,
+    InvalidRequest,
     MethodNotAllowed,
     NotAcceptable,
     NotFound,

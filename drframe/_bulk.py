@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._client import InvalidRequest, validate_payload
-from ._errors import APIError, ConnectionFailed, DRError
+from ._client import validate_payload
+from ._errors import APIError, ConnectionFailed, DRError, InvalidRequest
 from ._export import column_letter
 from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, diff_rows, is_missing, to_frames
 from ._journal import Journal

@@ -10,13 +10,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, ValidationError
 
 from . import __version__
-from ._errors import APIError, ConfigurationError, ConnectionFailed, DRError, NotFound, api_error_from_body
+from ._errors import (
+    APIError,
+    ConfigurationError,
+    ConnectionFailed,
+    InvalidRequest,
+    NotFound,
+    api_error_from_body,
+)
+from ._ids import check_id, path
 from ._models import (
     STRICT,
     Customer,
@@ -40,14 +47,6 @@ log = logging.getLogger("drframe")
 DEFAULT_BASE_URL = "https://api.digitalriver.com"
 MAX_IDS_PER_CALL = 100
 MAX_PAGE_SIZE = 100
-
-
-class InvalidRequest(DRError):
-    """A payload failed validation before anything was sent; ``errors`` lists (parameter, code, message)."""
-
-    def __init__(self, errors: list[tuple[str, str, str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{p or 'body'}: {m}" for p, _, m in errors))
 
 
 def validate_payload(model: type[BaseModel], payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,8 +216,12 @@ def _failed_before_sending(exc: requests.RequestException) -> bool:
     return False
 
 
-def _path(*parts: str) -> str:
-    return "/" + "/".join(quote(str(p), safe="") for p in parts)
+def _customer_path(customer_id: str, kind: str | None = None, child_id: str = "", child_parameter: str = "") -> str:
+    """``/customers/{id}[/{kind}/{child_id}]`` with every id checked (InvalidRequest names the bad one)."""
+    segments = ["customers", check_id(customer_id, "id", customer=True)]
+    if kind is not None:
+        segments += [kind, check_id(child_id, child_parameter)]
+    return path(*segments)
 
 
 def _time_filter(name: str, value: datetime | str | Mapping[str, datetime | str] | None) -> dict[str, str]:
@@ -239,6 +242,8 @@ class Customers:
                **fields: Any) -> Customer:
         """Create a customer (``id`` optional: the API generates one). Retried safely only with an ``id``."""
         body = _merge(payload, fields)
+        if body.get("id") is not None:
+            check_id(body["id"], "id", customer=True)
         if validate:
             validate_payload(CustomerCreate, body)
         safety = Safety.IDEMPOTENT if body.get("id") else Safety.UNSAFE
@@ -255,7 +260,7 @@ class Customers:
 
     def get(self, customer_id: str) -> Customer:
         """Retrieve one customer; raises NotFound."""
-        return Customer.model_validate(self._client.request("GET", _path("customers", customer_id)))
+        return Customer.model_validate(self._client.request("GET", _customer_path(customer_id)))
 
     def update(self, customer_id: str, payload: Mapping[str, Any] | CustomerUpdate | None = None, /, *,
                validate: bool = True, **fields: Any) -> Customer:
@@ -263,13 +268,13 @@ class Customers:
         body = _merge(payload, fields)
         if validate:
             validate_payload(CustomerUpdate, body)
-        data = self._client.request("POST", _path("customers", customer_id), json=body, safety=Safety.IDEMPOTENT)
+        data = self._client.request("POST", _customer_path(customer_id), json=body, safety=Safety.IDEMPOTENT)
         return Customer.model_validate(data)
 
     def delete(self, customer_id: str) -> None:
         """Delete a customer; a 404 after an attempt with unknown outcome counts as done."""
         try:
-            self._client.request("DELETE", _path("customers", customer_id))
+            self._client.request("DELETE", _customer_path(customer_id))
         except NotFound as exc:
             if not exc.after_unknown_outcome:
                 raise
@@ -293,7 +298,7 @@ class Customers:
         if ending_before:
             params["endingBefore"] = ending_before
         if ids is not None:
-            params["ids"] = ",".join(ids)
+            params["ids"] = ",".join(check_id(i, "ids", customer=True) for i in ids)
         if email is not None:
             params["email"] = email
         if request_to_be_forgotten is not None:
@@ -337,25 +342,25 @@ class Customers:
         return {k: Customer.model_validate(v) for k, v in self.get_many_raw(ids).items()}
 
     def attach_source(self, customer_id: str, source_id: str) -> Source:
-        data = self._client.request("POST", _path("customers", customer_id, "sources", source_id),
+        data = self._client.request("POST", _customer_path(customer_id, "sources", source_id, "sourceId"),
                                     safety=Safety.IDEMPOTENT)
         return Source.model_validate(data)
 
     def detach_source(self, customer_id: str, source_id: str) -> None:
         try:
-            self._client.request("DELETE", _path("customers", customer_id, "sources", source_id))
+            self._client.request("DELETE", _customer_path(customer_id, "sources", source_id, "sourceId"))
         except NotFound as exc:
             if not exc.after_unknown_outcome:
                 raise
 
     def attach_tax_identifier(self, customer_id: str, tax_id: str) -> TaxIdentifier:
-        data = self._client.request("POST", _path("customers", customer_id, "tax-identifiers", tax_id),
+        data = self._client.request("POST", _customer_path(customer_id, "tax-identifiers", tax_id, "taxId"),
                                     safety=Safety.IDEMPOTENT)
         return TaxIdentifier.model_validate(data)
 
     def detach_tax_identifier(self, customer_id: str, tax_id: str) -> None:
         try:
-            self._client.request("DELETE", _path("customers", customer_id, "tax-identifiers", tax_id))
+            self._client.request("DELETE", _customer_path(customer_id, "tax-identifiers", tax_id, "taxId"))
         except NotFound as exc:
             if not exc.after_unknown_outcome:
                 raise
@@ -379,7 +384,7 @@ class Sources:
         return Source.model_validate(self._client.request("POST", "/sources", json=body, safety=Safety.UNSAFE))
 
     def get(self, source_id: str) -> Source:
-        return Source.model_validate(self._client.request("GET", _path("sources", source_id)))
+        return Source.model_validate(self._client.request("GET", path("sources", check_id(source_id, "id"))))
 
 
 class TaxIdentifiers:

@@ -13,6 +13,14 @@ class ConfigurationError(DRError):
     """Missing or malformed configuration (API key, base URL, arguments)."""
 
 
+class InvalidRequest(DRError):
+    """A request was refused before anything was sent; ``errors`` lists (parameter, code, message)."""
+
+    def __init__(self, errors: list[tuple[str, str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{p or 'body'}: {m}" for p, _, m in errors))
+
+
 class ConnectionFailed(DRError):
     """The request could not be completed at the transport level.
 
