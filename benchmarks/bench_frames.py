@@ -21,7 +21,7 @@ def run_one(approach: str, count: int) -> dict[str, float]:
 
     import pandas as pd
 
-    from drframe._synthetic import generate_customers
+    from drframe.testing import generate_customers
 
     customers = generate_customers(count, seed=1)
     gc.collect()

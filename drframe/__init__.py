@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from ._client import Client, Page
+from ._connect import connect
 from ._errors import (
     APIError,
     BadRequest,
@@ -23,11 +22,12 @@ from ._errors import (
     Unauthorized,
 )
 from ._retry import RetryPolicy
+from ._version import __version__
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
     "Forbidden", "InvalidRequest", "MethodNotAllowed", "NotAcceptable", "NotFound", "Page", "RateLimited",
-    "RequestTimeout", "RetryPolicy", "ServerError", "Unauthorized", "__version__", "to_frames",
+    "RequestTimeout", "RetryPolicy", "ServerError", "Unauthorized", "__version__", "connect", "to_frames",
 ]
 
 

@@ -28,15 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ._cells import normalise_cell
 from ._client import validate_payload
 from ._errors import APIError, ConnectionFailed, DRError, InvalidRequest
 from ._export import column_letter
 from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, diff_rows, is_missing, to_frames
+from ._ids import customer_id_problem, id_problem
 from ._journal import Journal
 from ._models import CustomerCreate, CustomerUpdate
 from ._ratelimit import RateLimiter
 from ._schema import CUSTOMER_PATHS
-from ._sheet import Sheet, SheetError, SheetRow, excel_text, read_sheet
+from ._sheet import Sheet, SheetError, SheetRow, excel_text, number_problem, read_sheet
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -53,7 +55,9 @@ _TARGET_COLUMNS = {"attach_source": SOURCE_COLUMN, "detach_source": SOURCE_COLUM
                    "attach_tax_identifier": TAX_COLUMN}
 _TRUE = frozenset({"true", "yes", "y", "1", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "f"})
-_ID_PATTERN = re.compile(r"^[^/?#,\s]{1,40}$")
+#: Columns whose value must be exact digits: a spreadsheet number there may have been rounded.
+_EXACT_COLUMNS = frozenset({CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, "defaultSourceId"})
+_EXACT_SUFFIXES = ("postalCode", "phone")
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _INTEGER = re.compile(r"^-?\d+$")
 
@@ -156,12 +160,21 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
         return RowPlan(row.number, cells, "", status="skipped", note="blank row")
     raw_action = cells.get(ACTION_COLUMN, "").casefold().replace("-", "_").replace(" ", "_") or "upsert"
     plan = RowPlan(row.number, cells, raw_action)
-    for column, _formula in row.formulas.items():
+    for column, error in row.errors.items():
+        plan.fail(column, f"the cell shows the error {error}; correct the cell or clear it")
+    for column in row.formulas:
         plan.fail(column, "a formula; enter the value itself (drframe never evaluates formulas)")
+    for column, held in row.numeric.items():
+        if column in _EXACT_COLUMNS or column.endswith(_EXACT_SUFFIXES):
+            why = number_problem(cells[column]) or number_problem(held)  # shown 02109, it may hold 2108.5
+            if why:
+                plan.fail(column, f"stored as a number {why}; format the column as Text and type the value again")
+    unusable = {error.column for error in plan.errors}  # already refused: no further checks on these cells
     customer_id = cells.get(CUSTOMER_KEY, "")
     if customer_id:
-        if not _ID_PATTERN.match(customer_id):
-            plan.fail(CUSTOMER_KEY, "a customer id is 1 to 40 characters without spaces or any of / ? # ,")
+        problem = customer_id_problem(customer_id) if CUSTOMER_KEY not in unusable else None
+        if problem:
+            plan.fail(CUSTOMER_KEY, problem)
         plan.customer_id = customer_id
     if raw_action not in ACTIONS:
         close = difflib.get_close_matches(raw_action, ACTIONS, n=1)
@@ -176,12 +189,15 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
     target_column = _TARGET_COLUMNS.get(raw_action)
     if target_column:
         plan.target = cells.get(target_column) or None
+        problem = id_problem(plan.target) if plan.target and target_column not in unusable else None
         if not plan.target:
             plan.fail(target_column, f"required for action {raw_action!r}")
+        elif problem:
+            plan.fail(target_column, problem)
     if raw_action in FIELD_ACTIONS:
         for column, text in cells.items():
             if not text or column in IGNORED_COLUMNS or column in {CUSTOMER_KEY, ACTION_COLUMN} \
-                    or column in row.formulas:
+                    or column in unusable:
                 continue
             if column in (SOURCE_COLUMN, TAX_COLUMN):
                 plan.fail(column, f"only used by the attach/detach actions, not by {raw_action!r}")
@@ -217,7 +233,8 @@ def _flag_duplicates(plans: list[RowPlan]) -> None:
 # -- the plan -------------------------------------------------------------------------------------------------
 
 def _coerce_metadata(text: Any, current: Any) -> Any:
-    """A metadata cell keeps the type of the value it replaces when its text says the same thing."""
+    """A metadata cell keeps the type of the value it replaces when its text says the same thing, and a string
+    value stays exactly as stored when the cell shows it (see :func:`_same_text`)."""
     if not isinstance(text, str) or current is None:
         return text
     if isinstance(current, bool):
@@ -225,7 +242,13 @@ def _coerce_metadata(text: Any, current: Any) -> Any:
         return parsed if parsed is not None and text.casefold() in {"true", "false"} else text
     if isinstance(current, int) and _INTEGER.match(text):
         return int(text)
-    return text
+    return current if _same_text(text, current) else text
+
+
+def _same_text(text: Any, current: Any) -> bool:
+    """True when the text ``text`` shows the stored string ``current``: a spreadsheet cell cannot carry what
+    :func:`normalise_cell` drops (CR line ends, non-NFC forms, surrounding whitespace), so that is no change."""
+    return isinstance(text, str) and isinstance(current, str) and normalise_cell(text) == normalise_cell(current)
 
 
 def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *,
@@ -237,7 +260,10 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
     """
     after = dict(current or {})
     for column, value in edits.items():
-        after[column] = _coerce_metadata(value, after.get(column)) if column.startswith("metadata.") else value
+        stored = after.get(column)
+        if _same_text(value, stored):  # string fields and string metadata values only: keep the exact text
+            continue
+        after[column] = _coerce_metadata(value, stored) if column.startswith("metadata.") else value
     payload, changes = diff_rows(current, after)
     if current is None:
         payload = {"id": customer_id, **payload} if customer_id else payload
@@ -248,7 +274,20 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
 
 
 def _payload_errors(plan: RowPlan, exc: InvalidRequest) -> None:
+    """Each payload error on the column that holds the bad value (a metadata rule on its ``metadata.<key>``)."""
     for parameter, _, message in exc.errors:
+        if parameter == "metadata":  # the rule names the whole object: find the keys of this row that break it
+            culprits = []
+            for column, value in plan.edits.items():
+                if column.startswith("metadata."):
+                    try:
+                        validate_payload(CustomerUpdate, {"metadata": {column.removeprefix("metadata."): value}})
+                    except InvalidRequest as single:
+                        culprits += [(column, text) for _, _, text in single.errors]
+            for column, text in culprits:
+                plan.fail(column, text)
+            if culprits:
+                continue
         column = parameter if parameter in plan.cells or parameter in CUSTOMER_PATHS else next(
             (c for c in plan.cells if c.startswith(parameter + ".") and plan.cells[c]), parameter)
         if column == "id":
@@ -349,24 +388,36 @@ class Plan:
         rate: float | None = None,
         journal: str | Path | None = None,
         progress: bool = True,
+        keep_journal: bool = False,
     ) -> BulkResult:
         """Send the pending rows: ``workers`` threads sharing the client's rate limit (``rate`` req/s replaces
         it); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly: rows not yet sent are
-        ``skipped``."""
+        ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
+        in flight, not interrupted) the journal is deleted, unless ``keep_journal``. Raises JournalError (nothing
+        sent) when the journal is damaged, and stops with it when the journal cannot be written."""
         if rate is not None:
             self.client.limiter = RateLimiter(rate)
-        with Journal(journal, sha256=self.sheet.sha256) if journal else _NoJournal() as book:
-            return _Runner(self, book, workers, progress).run()
+        book = Journal(journal, sha256=self.sheet.sha256) if journal else _NoJournal()
+        with book:
+            runner = _Runner(self, book, workers, progress)
+            result = runner.run()
+        # A crash before this line is harmless: the journal then finishes every row and the next run sends nothing.
+        if runner.complete and not keep_journal:
+            book.remove()
+        return result
 
 
-def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None) -> Plan:
-    """Read ``source`` (a .csv/.xlsx path or a customers-style DataFrame), validate every row and diff it against
-    the current state fetched 100 ids per call. Raises SheetError (nothing sent) for unknown columns."""
+def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,
+         encoding: str | None = None) -> Plan:
+    """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
+    against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
+    UTF-8 nor UTF-16 with BOM. Raises SheetError (nothing sent) for an unreadable file or unknown columns."""
     if client is None:
         from ._client import Client
 
         client = Client()
-    data = read_sheet(source, sheet=sheet) if not isinstance(source, pd.DataFrame) else sheet_from_frame(source)
+    data = read_sheet(source, sheet=sheet, encoding=encoding) if not isinstance(source, pd.DataFrame) \
+        else sheet_from_frame(source)
     check_columns(data.columns, str(data.path))
     rows = [interpret(row, data.sha256) for row in data.rows]
     _flag_duplicates(rows)
@@ -412,6 +463,9 @@ class _NoJournal:
     def finished_row(self, *args: Any) -> None:
         pass
 
+    def remove(self) -> None:
+        pass
+
     def __enter__(self) -> _NoJournal:
         return self
 
@@ -436,6 +490,8 @@ class _Runner:
         self.workers = max(1, workers)
         self.progress = progress
         self.stop = threading.Event()
+        #: Set by run(): every row ended applied, unchanged, invalid or blank, so the journal has nothing to resume.
+        self.complete = False
 
     def _settle_from_journal(self) -> list[RowPlan]:
         """Rows the journal already finished keep their outcome; in-flight rows now unchanged were applied."""
@@ -449,7 +505,7 @@ class _Runner:
             if row.row in self.journal.in_flight and row.status == "unchanged":
                 row.status, row.resumed = "applied", True
                 row.note = "sent by an interrupted run; confirmed applied"
-                self.journal.finished_row(row.row, row.customer_id, row.action, "applied", None)
+                self.journal.finished_row(row.row, row.customer_id, row.action, "applied")
                 continue
             if row.pending:
                 todo.append(row)
@@ -478,10 +534,19 @@ class _Runner:
                 self.stop.set()
                 for future in futures:
                     future.cancel()
+            except BaseException:  # a worker failed (the journal could not be written...): send nothing more
+                self.stop.set()
+                for future in futures:
+                    future.cancel()
+                bar.close()
+                raise
         bar.close()
         for row in todo:
             if row.pending:
                 row.status, row.note = "skipped", "not sent: the run was interrupted (re-run to continue)"
+        self.complete = not interrupted and all(
+            r.status in {"applied", "unchanged", "invalid"} or (r.status == "skipped" and not r.action)
+            for r in self.plan.rows)
         stats = {k: self.client.stats.get(k, 0) - stats_before.get(k, 0) for k in self.client.stats}
         return BulkResult(self.plan, time.monotonic() - started, stats, interrupted)
 
@@ -493,7 +558,7 @@ class _Runner:
             if failed_row is not None:
                 row.status = "skipped"
                 row.note = f"not sent: row {failed_row} for the same customer failed"
-                self.journal.finished_row(row.row, row.customer_id, row.action, "skipped", row.note)
+                self.journal.finished_row(row.row, row.customer_id, row.action, "skipped")
             else:
                 self._run_one(row)
                 if row.status == "failed":
@@ -530,7 +595,7 @@ class _Runner:
             row.note = str(exc)
         else:
             row.status = "applied"
-        self.journal.finished_row(row.row, customer_id, row.action, row.status or "", row.error_text or None)
+        self.journal.finished_row(row.row, customer_id, row.action, row.status or "")
 
 
 # -- results --------------------------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""Cell-level safety for exports: spreadsheet formula neutralising and PII masking (one place for both)."""
+"""Cell-level rules shared by exports and the sheet reader: formula neutralising, the one text normalisation of
+a spreadsheet cell, and PII masking (one place for each)."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REDACTED = "[REDACTED]"
+_APOSTROPHE = "'"
+#: What :func:`neutralise` prefixes: formula starts, plus the apostrophe itself so the prefix can be undone.
+_PREFIXED = (*FORMULA_PREFIXES, _APOSTROPHE)
 
 
 def is_formula_like(text: str) -> bool:
@@ -14,13 +19,21 @@ def is_formula_like(text: str) -> bool:
 
 
 def neutralise(text: str) -> str:
-    """Prefix a leading ``= + - @`` with an apostrophe so spreadsheets never evaluate it (OWASP CSV injection)."""
-    return "'" + text if is_formula_like(text) else text
+    """Prefix an apostrophe to text starting with ``= + - @``, TAB or CR (OWASP CSV injection), and to text that
+    already starts with an apostrophe, so that :func:`unneutralise` gives back exactly ``text``."""
+    return _APOSTROPHE + text if text.startswith(_PREFIXED) else text
 
 
 def unneutralise(text: str) -> str:
-    """Undo :func:`neutralise` when reading back a file drframe wrote."""
-    return text[1:] if text.startswith("'") and is_formula_like(text[1:]) else text
+    """Undo :func:`neutralise`: strip exactly one apostrophe when an apostrophe or a formula start follows it."""
+    return text[1:] if text.startswith(_APOSTROPHE) and text[1:].startswith(_PREFIXED) else text
+
+
+def normalise_cell(text: str) -> str:
+    """A spreadsheet cell's text as drframe compares it: line ends as LF (XML, so xlsx, turns CR into LF), Unicode
+    NFC, surrounding whitespace stripped. Cells are read this way, and a cell whose text equals a stored value
+    after this normalisation leaves that value unchanged."""
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 def mask_email(text: str) -> str:

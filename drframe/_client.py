@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from pydantic import BaseModel, ValidationError
 
-from . import __version__
 from ._errors import (
     APIError,
     ConfigurationError,
@@ -38,6 +40,7 @@ from ._models import (
 )
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, Safety, parse_retry_after
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._frames import Frames
@@ -72,11 +75,16 @@ class Page:
         return len(self.data)
 
 
+_DEFAULT_RETRY = RetryPolicy()
+
+
 class Client:
     """The Customers API client.
 
     ``api_key`` and ``base_url`` come from the arguments, then ``DR_API_KEY`` / ``DR_BASE_URL``.  ``rate_limit``
-    (requests per second) is shared by every thread using this client; retries follow ``retry``.
+    (requests per second) is shared by every thread using this client.  Retries follow ``retry`` (a
+    :class:`RetryPolicy`; ``None`` sends every call once); ``max_retries`` overrides the policy's count on this
+    client only, the caller's policy object is never changed.
     """
 
     def __init__(
@@ -85,7 +93,7 @@ class Client:
         base_url: str | None = None,
         *,
         timeout: float | tuple[float, float] = (5.0, 30.0),
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy | None = _DEFAULT_RETRY,
         max_retries: int | None = None,
         rate_limit: float | None = None,
         session: requests.Session | None = None,
@@ -99,9 +107,8 @@ class Client:
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        if max_retries is not None:
-            self.retry.max_retries = max_retries
+        policy = RetryPolicy(max_retries=0) if retry is None else retry
+        self.retry = replace(policy, max_retries=max_retries) if max_retries is not None else policy
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self._session = session or requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -114,20 +121,30 @@ class Client:
         })
         self._stats_lock = threading.Lock()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
+        self._on_close: list[Callable[[], object]] = []
+        #: True for a client that :func:`drframe.connect` made for an embedded sandbox.
+        self.embedded_sandbox = False
         self.customers = Customers(self)
         self.sources = Sources(self)
         self.tax_identifiers = TaxIdentifiers(self)
 
     @property
     def key_kind(self) -> str:
-        """``secret`` or ``public`` (from the key's prefix), without revealing the key."""
-        return "public" if self._api_key.startswith("pk_") else "secret"
+        """``test secret``, ``live secret``, ``test public`` or ``live public``, from the key's prefix only."""
+        return key_kind(self._api_key)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, api_key=<{self.key_kind} key hidden>)"
 
+    def on_close(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` when the client is closed (an embedded sandbox it owns stops then)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
+        """Close the connection pool and anything the client owns."""
         self._session.close()
+        while self._on_close:
+            self._on_close.pop()()
 
     def __enter__(self) -> Self:
         return self
@@ -155,65 +172,115 @@ class Client:
         """
         if safety is None:
             safety = Safety.IDEMPOTENT if method in {"GET", "DELETE", "HEAD"} else Safety.UNSAFE
-        url = self.base_url + path
         unknown_outcome = False
-        attempt = 0
-        while True:
-            if self.limiter is not None:
-                self.limiter.acquire()
-            self._count("requests")
-            try:
-                response = self._session.request(method, url, params=params, json=json, timeout=self.timeout)
-            except requests.RequestException as exc:
-                sent = not _failed_before_sending(exc)
-                unknown_outcome = unknown_outcome or (sent and method != "GET")
-                log.debug("%s %s: transport error on attempt %d: %s", method, path, attempt + 1, type(exc).__name__)
-                if not self.retry.should_retry(attempt, safety, status=None, sent=sent):
+        for attempt in itertools.count():
+            outcome = self._attempt(method, path, params, json)
+            retry_after: float | None = None
+            if isinstance(outcome, _TransportFailure):
+                log.debug("%s %s: %s on attempt %d", method, path, outcome.cause, attempt + 1)
+                unknown_outcome = unknown_outcome or (outcome.sent and method != "GET")
+                if not self.retry.should_retry(attempt, safety, status=None, sent=outcome.sent):
                     raise ConnectionFailed(
-                        f"{method} {path} failed after {attempt + 1} attempt(s): {type(exc).__name__}",
-                        outcome_unknown=unknown_outcome,
-                    ) from None
-                self._count("retries")
-                time.sleep(self.retry.delay(attempt))
-                attempt += 1
-                continue
-            status = response.status_code
-            log.debug("%s %s -> %d (attempt %d)", method, path, status, attempt + 1)
-            if status < 400:
-                if self.limiter is not None:
-                    self.limiter.on_success()
-                if status == 204 or not response.content:
-                    return None
-                return response.json()
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if status == 429:
-                self._count("throttled")
-                if self.limiter is not None:
-                    self.limiter.on_throttled(retry_after)
-            if self.retry.should_retry(attempt, safety, status=status):
-                if status >= 500 and method != "GET":
-                    unknown_outcome = True
-                self._count("retries")
-                time.sleep(self.retry.delay(attempt, retry_after))
-                attempt += 1
-                continue
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text[:500]
-            error = api_error_from_body(status, body, response.headers.get("x-dr-requestid"), retry_after)
-            error.after_unknown_outcome = unknown_outcome
-            raise error
+                        f"{method} {path} to {self.host} failed after {attempt + 1} attempt(s): {outcome.cause}",
+                        outcome_unknown=unknown_outcome, cause=outcome.cause,
+                    )
+            else:
+                status = outcome.status_code
+                log.debug("%s %s -> %d (attempt %d)", method, path, status, attempt + 1)
+                if status < 400:
+                    if self.limiter is not None:
+                        self.limiter.on_success()
+                    return None if status == 204 or not outcome.content else outcome.json()
+                retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
+                if status == 429:
+                    self._count("throttled")
+                    if self.limiter is not None:
+                        self.limiter.on_throttled(retry_after)
+                if not self.retry.should_retry(attempt, safety, status=status):
+                    raise _api_error(outcome, retry_after, unknown_outcome)
+                unknown_outcome = unknown_outcome or (status >= 500 and method != "GET")
+            self._count("retries")
+            time.sleep(self.retry.delay(attempt, retry_after))
+        raise AssertionError("unreachable")
+
+    def _attempt(self, method: str, path: str, params: Mapping[str, Any] | None,
+                 json: Any) -> requests.Response | _TransportFailure:
+        """One rate-limited attempt: the response, or what went wrong at the transport level."""
+        if self.limiter is not None:
+            self.limiter.acquire()
+        self._count("requests")
+        try:
+            return self._session.request(method, self.base_url + path, params=params, json=json,
+                                         timeout=self.timeout)
+        except requests.RequestException as exc:
+            return _TransportFailure.of(exc)
+
+    @property
+    def host(self) -> str:
+        """The API host this client talks to (``api.digitalriver.com``, ``127.0.0.1:8080``)."""
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def target(self) -> str:
+        """Where requests go and with which kind of key, e.g. ``api.digitalriver.com (live secret key)``."""
+        where = f"embedded sandbox {self.host}" if self.embedded_sandbox else self.host
+        return f"{where} ({self.key_kind} key)"
+
+    @property
+    def live(self) -> bool:
+        """True unless the key is a test key (or a public key, which cannot write customers): writes through
+        this client may change production data."""
+        return not self.key_kind.startswith("test") and self.key_kind != "live public"
 
 
-def _failed_before_sending(exc: requests.RequestException) -> bool:
-    """True when the connection could not be made, so the server never saw the request."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = repr(exc.args[0]) if exc.args else ""
-        return "NewConnectionError" in text or "Failed to establish" in text or "NameResolution" in text
-    return False
+def key_kind(key: str) -> str:
+    """The kind of an API key from its prefix (``sk_test_`` -> ``test secret``); never the key itself."""
+    role = "public" if key.startswith("pk_") else "secret" if key.startswith("sk_") else "unrecognised"
+    mode = "test" if key.startswith(("sk_test_", "pk_test_")) else "live" if role != "unrecognised" else ""
+    return f"{mode} {role}".strip()
+
+
+def _api_error(response: requests.Response, retry_after: float | None, unknown_outcome: bool) -> APIError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:500]
+    error = api_error_from_body(response.status_code, body, response.headers.get("x-dr-requestid"), retry_after)
+    error.after_unknown_outcome = unknown_outcome
+    return error
+
+
+@dataclass(frozen=True)
+class _TransportFailure:
+    """A transport error, classified by exception type: what failed and whether the request may have left."""
+
+    cause: str
+    sent: bool
+
+    @classmethod
+    def of(cls, exc: requests.RequestException) -> _TransportFailure:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return cls("TLS handshake failed", sent=False)
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return cls("connect timeout", sent=False)
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return cls("read timeout", sent=True)
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            reason = _root_reason(exc)
+            if isinstance(reason, urllib3.exceptions.NameResolutionError):
+                return cls("DNS lookup failed", sent=False)
+            if isinstance(reason, urllib3.exceptions.NewConnectionError):
+                return cls("connection refused", sent=False)
+            return cls("connection dropped", sent=True)
+        return cls(type(exc).__name__, sent=True)
+
+
+def _root_reason(exc: requests.exceptions.ConnectionError) -> BaseException | None:
+    """The urllib3 error behind a requests ConnectionError (``MaxRetryError.reason`` when wrapped)."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, urllib3.exceptions.MaxRetryError):
+        return inner.reason
+    return inner if isinstance(inner, BaseException) else None
 
 
 def _customer_path(customer_id: str, kind: str | None = None, child_id: str = "", child_parameter: str = "") -> str:
@@ -354,16 +421,29 @@ class Customers:
                 raise
 
     def attach_tax_identifier(self, customer_id: str, tax_id: str) -> TaxIdentifier:
+        """Associate a tax identifier with a customer (``POST /customers/{id}/tax-identifiers/{taxId}``).
+
+        Re-attaching to the same customer is a no-op; Conflict when it belongs to another customer or the
+        customer already holds one of the same type; NotFound when either does not exist (or was deleted).
+        """
         data = self._client.request("POST", _customer_path(customer_id, "tax-identifiers", tax_id, "taxId"),
                                     safety=Safety.IDEMPOTENT)
         return TaxIdentifier.model_validate(data)
 
     def detach_tax_identifier(self, customer_id: str, tax_id: str) -> None:
-        try:
-            self._client.request("DELETE", _customer_path(customer_id, "tax-identifiers", tax_id, "taxId"))
-        except NotFound as exc:
-            if not exc.after_unknown_outcome:
-                raise
+        """Remove a tax identifier from a customer by **deleting** it: ``DELETE /tax-identifiers/{id}``.
+
+        The API has no detach route: deleting a tax identifier is what detaches it, and the object is then gone
+        for good (to attach the same number again, create a new one).  This first checks that the identifier
+        belongs to ``customer_id`` and raises NotFound, deleting nothing, when it does not; otherwise it is
+        ``client.tax_identifiers.delete(tax_id)``.
+        """
+        check_id(customer_id, "id", customer=True)
+        owner = self._client.tax_identifiers.get(check_id(tax_id, "taxId")).customerId
+        if owner != customer_id:
+            raise NotFound(404, "not_found", "not_found", "taxId",
+                           f"Tax identifier '{tax_id}' is not attached to customer '{customer_id}'; nothing deleted.")
+        self._client.tax_identifiers.delete(tax_id)
 
     def to_frames(self, *, redact: bool = True, **filters: Any) -> Frames:
         """Stream every matching customer into typed DataFrames (see :func:`drframe.to_frames`)."""
@@ -388,16 +468,81 @@ class Sources:
 
 
 class TaxIdentifiers:
-    """``POST /tax-identifiers``."""
+    """The ``/tax-identifiers`` endpoints: create, get, list, delete (attach with ``customers.attach_tax_identifier``)."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
 
     def create(self, type: str, value: str) -> TaxIdentifier:
+        """Create a tax identifier (``type`` such as ``de``, ``value`` such as ``DE123456789``).
+
+        Its ``state`` starts ``pending`` while it is verified (the documented test identifiers are ``verified`` at
+        once); it belongs to no customer until attached.
+        """
         body = validate_payload(TaxIdentifierRequest, {"type": type, "value": value})
         return TaxIdentifier.model_validate(
             self._client.request("POST", "/tax-identifiers", json=body, safety=Safety.UNSAFE)
         )
+
+    def get(self, tax_id: str) -> TaxIdentifier:
+        """Retrieve one tax identifier (``customerId`` is set while it is attached); raises NotFound."""
+        return TaxIdentifier.model_validate(self._client.request("GET", path("tax-identifiers", check_id(tax_id, "id"))))
+
+    def delete(self, tax_id: str) -> None:
+        """Delete a tax identifier, which also detaches it from its customer; a 404 after an attempt with unknown
+        outcome counts as done."""
+        try:
+            self._client.request("DELETE", path("tax-identifiers", check_id(tax_id, "id")))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def list_raw(
+        self,
+        *,
+        limit: int = 10,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        ids: Iterable[str] | None = None,
+        customer_id: str | None = None,
+        type: str | None = None,
+        value: str | None = None,
+        state: str | None = None,
+        created_time: datetime | str | Mapping[str, datetime | str] | None = None,
+        updated_time: datetime | str | Mapping[str, datetime | str] | None = None,
+    ) -> dict[str, Any]:
+        """One page, newest first, as the raw JSON body ``{"hasMore", "data"}`` (``ending_before`` wins over
+        ``starting_after``); ``state`` is ``pending``, ``verified`` or ``not_valid``."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["startingAfter"] = check_id(starting_after, "startingAfter")
+        if ending_before:
+            params["endingBefore"] = check_id(ending_before, "endingBefore")
+        if ids is not None:
+            params["ids"] = [check_id(i, "ids") for i in ids]
+        if customer_id is not None:
+            params["customerId"] = check_id(customer_id, "customerId", customer=True)
+        params.update({k: v for k, v in (("type", type), ("value", value), ("state", state)) if v is not None})
+        params.update(_time_filter("createdTime", created_time))
+        params.update(_time_filter("updatedTime", updated_time))
+        return dict(self._client.request("GET", "/tax-identifiers", params=params))
+
+    def iter(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[TaxIdentifier]:
+        """Every matching tax identifier, newest first, page after page (filters as in ``list_raw``, which pages
+        backwards with ``ending_before``)."""
+        if filters.get("ending_before"):
+            raise TypeError("iter() pages forward from starting_after; use list_raw(ending_before=...)")
+        after: str | None = filters.pop("starting_after", None)
+        while True:
+            body = self.list_raw(limit=page_size, starting_after=after, **filters)
+            yield from (TaxIdentifier.model_validate(t) for t in body["data"])
+            if not body["hasMore"] or not body["data"]:
+                return
+            after = body["data"][-1]["id"]
+
+    def list(self, **filters: Any) -> list[TaxIdentifier]:
+        """One page of tax identifiers (see ``list_raw`` for the filters and ``hasMore``, ``iter`` for all)."""
+        return [TaxIdentifier.model_validate(t) for t in self.list_raw(**filters)["data"]]
 
 
 def _merge(payload: Mapping[str, Any] | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,13 +24,16 @@ class InvalidRequest(DRError):
 class ConnectionFailed(DRError):
     """The request could not be completed at the transport level.
 
-    ``outcome_unknown`` is true when the request may have reached the server (a dropped connection or a read
-    timeout), so a write may or may not have been applied.
+    ``cause`` names what failed (``connection refused``, ``DNS lookup failed``, ``TLS handshake failed``,
+    ``connect timeout``, ``read timeout``, ``connection dropped``); ``outcome_unknown`` is true when the request
+    may have reached the server (a dropped connection or a read timeout), so a write may or may not have been
+    applied.
     """
 
-    def __init__(self, message: str, *, outcome_unknown: bool) -> None:
+    def __init__(self, message: str, *, outcome_unknown: bool, cause: str = "") -> None:
         super().__init__(message)
         self.outcome_unknown = outcome_unknown
+        self.cause = cause
 
 
 class APIError(DRError):
@@ -159,3 +162,8 @@ def api_error_from_body(
         errors,
         retry_after,
     )
+
+
+class JournalError(DRError):
+    """A bulk run's journal cannot be read (damaged, or another file's) or written (disk full); the message names
+    the line and the way to recover. Nothing is sent for rows the journal cannot vouch for."""

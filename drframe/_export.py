@@ -1,73 +1,156 @@
-"""Writing tables to xlsx and csv: formula-like cells neutralised, datetimes as UTC, optional PII masking."""
+"""Writing tables to xlsx and csv: formula-like cells neutralised, datetimes as UTC, optional PII masking.
+
+Every stored string survives an export and a read back by :func:`drframe.bulk.plan` (up to the cell normalisation
+of :func:`drframe._cells.normalise_cell`), so an unedited export applies as all ``unchanged``.  A value a format
+cannot hold is refused with :class:`ExportError` naming the table, the customer and the column, before anything is
+written: never dropped or altered silently.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ._cells import is_formula_like, masker_for, neutralise
+from ._errors import DRError
+
+# XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
+# writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")
+_XLSX_REMEDY = "Correct those values, or export as CSV or Parquet, which can hold them."
+_UTF8_REMEDY = "Correct those values: lone surrogates are not Unicode text."
+#: Columns that name a row's customer (or object) in an error message, most specific first.
+_ROW_KEYS = ("customer_id", "id", "source_id", "tax_id")
 
 
-def _export_frame(frame: pd.DataFrame, *, mask_pii: bool) -> pd.DataFrame:
+class ExportError(DRError):
+    """A value cannot be stored in the chosen format without changing it; nothing was written."""
+
+
+class _Unstorable(Exception):
+    """Raised inside the cell loop; turned into an :class:`ExportError` that names the offending rows."""
+
+
+def _refusal(table: str, data: pd.DataFrame, pattern: re.Pattern[str], fmt: str, remedy: str) -> ExportError:
+    """The error naming each row (by customer id) and column of ``data`` where ``pattern`` finds a character."""
+    columns = [str(c) for c in data.columns]
+    problems = [f"column name {c!r}" for c in columns if pattern.search(c)]
+    keys = [c for c in _ROW_KEYS if c in columns]
+    for number, values in enumerate(data.itertuples(index=False, name=None), start=2):
+        row = dict(zip(columns, values, strict=True))
+        bad = {c: found for c, v in row.items() if isinstance(v, str) and (found := pattern.search(v))}
+        if bad:
+            who = ", ".join(f"{k} {row[k]!r}" for k in keys if isinstance(row[k], str)) or f"row {number}"
+            column, found = next(iter(bad.items()))
+            where = f"column{'s' * (len(bad) > 1)} {', '.join(map(repr, bad))}"
+            problems.append(f"{who}: {where} (U+{ord(found.group()):04X} in {row[column][:40]!r})")
+    more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+    return ExportError(f"{table}: a character {fmt} cannot store, so nothing was written: "
+                       + "; ".join(problems[:10]) + more + f". {remedy}")
+
+
+def _export_frame(frame: pd.DataFrame, table: str, *, mask_pii: bool) -> pd.DataFrame:
     """A copy ready for a spreadsheet: tz-naive UTC datetimes, JSON text for lists, masked PII if asked."""
     out = {}
-    for column in frame.columns:
-        series = frame[column]
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        elif series.dtype == object:
-            series = series.map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
-        masker = masker_for(str(column)) if mask_pii else None
-        if masker is not None:
-            series = series.map(lambda v, m=masker: m(v) if isinstance(v, str) else v)
-        out[column] = series
+    try:
+        for column in frame.columns:
+            series = frame[column]
+            if isinstance(series.dtype, pd.DatetimeTZDtype):
+                series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+            elif series.dtype == object:
+                series = _map_cells(series, lambda v: json.dumps(v, ensure_ascii=False)
+                                    if isinstance(v, list | dict) else v)
+            masker = masker_for(str(column)) if mask_pii else None
+            if masker is not None:
+                series = _map_cells(series, _on_text(masker))
+            out[column] = series
+    except UnicodeEncodeError:  # pandas stores the text as UTF-8 (arrow) and meets a lone surrogate
+        raise _refusal(table, frame, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
     return pd.DataFrame(out, index=frame.index)
 
 
+def _map_cells(series: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """``function`` applied to every cell. An object column stays object: ``Series.map`` would infer a dtype and
+    turn metadata integers ``[7, None]`` into floats ``[7.0, NaN]``, which a CSV then shows as ``7.0``."""
+    if series.dtype == object:
+        return pd.Series([function(v) for v in series.tolist()], index=series.index, dtype=object)
+    return series.map(function)
+
+
+def _on_text(function: Callable[[str], str]) -> Callable[[Any], Any]:
+    """``function`` for text cells; any other cell as it is."""
+    return lambda value: function(value) if isinstance(value, str) else value
+
+
 def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> Path:
-    """One sheet per table, header frozen, autofilter on. Formula-like text is stored as text, never evaluated."""
+    """One sheet per table, header frozen, autofilter on. Formula-like text is stored as text, never evaluated.
+
+    Raises :class:`ExportError` (and writes nothing) when a value holds a character XML cannot store (a control
+    character other than TAB/LF/CR, U+FFFE, U+FFFF); CSV and Parquet keep such values."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
     path = Path(path)
     workbook = Workbook(write_only=True)
-    for name, frame in tables.items():
-        sheet = workbook.create_sheet(title=name[:31])
-        sheet.freeze_panes = "A2"
-        data = _export_frame(frame, mask_pii=mask_pii)
-        columns = [str(c) for c in data.columns]
-        if columns:
-            sheet.auto_filter.ref = f"A1:{column_letter(len(columns))}{max(1, len(data) + 1)}"
-        header = []
-        for column in columns:
-            cell = WriteOnlyCell(sheet, value=column)
-            cell.font = Font(bold=True)
-            header.append(cell)
-        sheet.append(header)
-        for row in data.itertuples(index=False, name=None):
-            sheet.append([_excel_value(sheet, value, WriteOnlyCell) for value in row])
+    try:
+        for name, frame in tables.items():
+            sheet = workbook.create_sheet(title=name[:31])
+            sheet.freeze_panes = "A2"
+            data = _export_frame(frame, name, mask_pii=mask_pii)
+            columns = _header(data, name)
+            if columns:
+                sheet.auto_filter.ref = f"A1:{column_letter(len(columns))}{max(1, len(data) + 1)}"
+            header = []
+            for column in columns:
+                cell = WriteOnlyCell(sheet, value=column)
+                cell.font = Font(bold=True)
+                header.append(cell)
+            sheet.append(header)
+            _append_rows(sheet, data, name, WriteOnlyCell)
+    except ExportError:
+        for started in workbook.worksheets:  # end the sheets' row streams quietly; the workbook is never saved
+            started.close()
+        raise
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return path
 
 
 def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii: bool = False) -> None:
-    """Append ``frame`` to an ordinary (not write-only) worksheet: bold header, formula-like text kept as text."""
+    """Append ``frame`` to an ordinary (not write-only) worksheet: bold header, formula-like text kept as text.
+    Raises :class:`ExportError` like :func:`write_excel`."""
     from openpyxl.cell import Cell
     from openpyxl.styles import Font
 
-    data = _export_frame(frame, mask_pii=mask_pii)
+    data = _export_frame(frame, sheet.title, mask_pii=mask_pii)
     if header:
-        sheet.append([str(c) for c in data.columns])
+        sheet.append(_header(data, sheet.title))
         for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
-    for values in data.itertuples(index=False, name=None):
-        sheet.append([_excel_value(sheet, v, Cell) for v in values])
+    _append_rows(sheet, data, sheet.title, Cell)
+
+
+def _header(data: pd.DataFrame, table: str) -> list[str]:
+    columns = [str(c) for c in data.columns]
+    if any(_NOT_XML.search(c) for c in columns):
+        raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY)
+    return columns
+
+
+def _append_rows(sheet: Any, data: pd.DataFrame, table: str, cell_type: Any) -> None:
+    try:
+        for values in data.itertuples(index=False, name=None):
+            sheet.append([_excel_value(sheet, v, cell_type) for v in values])
+    except _Unstorable:
+        raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
 
 
 def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
@@ -75,13 +158,16 @@ def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
         return None
     if isinstance(value, float) and value != value:
         return None
-    if isinstance(value, str) and is_formula_like(value):
-        # Keep the text exact but force the cell type to string (with Excel's quote prefix): never a formula.
-        cell = cell_type(sheet, value=value)
-        cell.data_type = "s"
-        cell.style = "Normal"
-        cell.quotePrefix = True
-        return cell
+    if isinstance(value, str):
+        if _NOT_XML.search(value):
+            raise _Unstorable
+        if is_formula_like(value):
+            # Keep the text exact but force the cell type to string (with Excel's quote prefix): never a formula.
+            cell = cell_type(sheet, value=value)
+            cell.data_type = "s"
+            cell.style = "Normal"
+            cell.quotePrefix = True
+            return cell
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
     return value
@@ -102,21 +188,45 @@ _CSV_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def _neutralised(data: pd.DataFrame) -> pd.DataFrame:
     for column in data.columns:
         if data[column].dtype == object or pd.api.types.is_string_dtype(data[column].dtype):
-            data[column] = data[column].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+            data[column] = _map_cells(data[column], _on_text(neutralise))
     return data
 
 
+def _holds(data: pd.DataFrame, char: str) -> bool:
+    """Whether any text cell (or column name) of ``data`` contains ``char``."""
+    if any(char in str(c) for c in data.columns):
+        return True
+    for column in data.columns:
+        series = data[column]
+        if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+            if series.str.contains(char, regex=False, na=False).any():
+                return True
+        elif series.dtype == object and any(isinstance(v, str) and char in v for v in series):
+            return True
+    return False
+
+
+def _write_csv_file(path: Path, frame: pd.DataFrame, table: str, *, mask_pii: bool) -> Path:
+    """The one place a CSV is written: UTF-8, RFC 4180 (CRLF row ends; a field holding CR, LF, a quote or a comma is
+    quoted), formula-like and apostrophe-led text prefixed with ``'`` (undone exactly by the sheet reader)."""
+    data = _neutralised(_export_frame(frame, table, mask_pii=mask_pii))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A NUL byte in BOM-less text reads as UTF-16 to spreadsheets (and to drframe's reader): say UTF-8 with a BOM.
+    encoding = "utf-8-sig" if _holds(data, "\x00") else "utf-8"
+    try:
+        data.to_csv(path, index=False, date_format=_CSV_DATE_FORMAT, encoding=encoding, lineterminator="\r\n",
+                    quoting=csv.QUOTE_MINIMAL)
+    except UnicodeEncodeError:
+        path.unlink(missing_ok=True)
+        raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+    return path
+
+
 def write_csv(directory: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> list[Path]:
-    """One UTF-8 CSV per table; formula-like cells get a leading apostrophe (OWASP)."""
+    """One UTF-8 CSV per table (RFC 4180); formula-like cells get a leading apostrophe (OWASP)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in tables.items():
-        data = _neutralised(_export_frame(frame, mask_pii=mask_pii))
-        target = directory / f"{name}.csv"
-        data.to_csv(target, index=False, date_format=_CSV_DATE_FORMAT)
-        written.append(target)
-    return written
+    return [_write_csv_file(directory / f"{name}.csv", frame, name, mask_pii=mask_pii)
+            for name, frame in tables.items()]
 
 
 def write_table(path: str | Path, frame: pd.DataFrame, *, sheet: str = "data", mask_pii: bool = False) -> Path:
@@ -124,7 +234,4 @@ def write_table(path: str | Path, frame: pd.DataFrame, *, sheet: str = "data", m
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         return write_excel(path, {sheet: frame}, mask_pii=mask_pii)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _neutralised(_export_frame(frame, mask_pii=mask_pii))
-    data.to_csv(path, index=False, date_format=_CSV_DATE_FORMAT)
-    return path
+    return _write_csv_file(path, frame, sheet, mask_pii=mask_pii)

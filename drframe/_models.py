@@ -1,16 +1,18 @@
 """The one pydantic model layer shared by the client, the sandbox and spreadsheet-row validation.
 
-Models keep unknown fields (``extra="allow"``) so responses from a newer API never crash the client.  Request
-validation is stricter: validating with ``context=STRICT`` rejects unknown fields and checks formats (email,
-locale, metadata limits), which is how the sandbox answers 400 and how bulk rows are checked before sending.
+Models keep unknown fields (``extra="allow"``) and accept nulls and missing fields, so responses from a newer
+API never crash the client.  Request validation is stricter: validating with ``context=STRICT`` applies the vendor
+spec's request rules (required fields, no null where the spec does not allow it, no unknown fields) and checks
+formats (email, locale, metadata limits), which is how the sandbox answers 400 and how bulk rows are checked before
+sending.  :func:`validation_errors` names each problem with the error code of the API's error-code table.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,11 +23,15 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StrictFloat,
+    StrictInt,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from ._ids import customer_id_problem
 
 STRICT: dict[str, bool] = {"strict_request": True}
 
@@ -39,6 +45,7 @@ EMAIL_PATTERN = (
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$"
 )
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 #: Locales the Digital River API accepts (language_COUNTRY).
 LOCALES: tuple[str, ...] = (
@@ -63,7 +70,7 @@ SOURCE_STATES: tuple[str, ...] = (
 def format_datetime(value: datetime) -> str:
     """The API's ISO-8601 UTC form: ``Z`` suffix, fraction only when present (millis when exact)."""
     value = value.astimezone(UTC)
-    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    base = value.replace(tzinfo=None, microsecond=0).isoformat()  # strftime("%Y") does not pad years < 1000
     micro = value.microsecond
     if micro == 0:
         return base + "Z"
@@ -109,7 +116,7 @@ def is_valid_email(value: str) -> bool:
 def check_email(value: str) -> str:
     """Raise ValueError unless ``value`` looks like an email address."""
     if not is_valid_email(value):
-        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address.", {"value": value})
+        raise PydanticCustomError("email_invalid", "'{value}' is not a valid email address.", {"value": value})
     return value
 
 
@@ -128,28 +135,26 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """Enforce the API's metadata limits: <=20 keys, key <=40 chars, value <=500 chars."""
     if len(value) > MAX_METADATA_KEYS:
         raise PydanticCustomError(
-            "metadata_limit", "Metadata has {count} keys; at most {limit} are allowed.",
+            "too_many_metadata_pairs", "Metadata has {count} keys; at most {limit} are allowed.",
             {"count": len(value), "limit": MAX_METADATA_KEYS},
         )
     for key, item in value.items():
         if not key or len(key) > MAX_METADATA_KEY_LENGTH:
             raise PydanticCustomError(
-                "metadata_limit", "Metadata key '{key}' must be 1 to {limit} characters.",
+                "invalid_metadata_key", "Metadata key '{key}' must be 1 to {limit} characters.",
                 {"key": key[:60], "limit": MAX_METADATA_KEY_LENGTH},
             )
         if (item is not None and not isinstance(item, str | bool | int)) or isinstance(item, float):
             raise PydanticCustomError(
-                "metadata_type", "Metadata value for '{key}' must be a string, boolean or integer.", {"key": key}
+                "invalid_metadata_value", "Metadata value for '{key}' must be a string, boolean or integer.",
+                {"key": key},
             )
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
             raise PydanticCustomError(
-                "metadata_limit", "Metadata value for '{key}' is longer than {limit} characters.",
+                "invalid_metadata_value", "Metadata value for '{key}' is longer than {limit} characters.",
                 {"key": key, "limit": MAX_METADATA_VALUE_LENGTH},
             )
     return value
-
-
-Metadata = Annotated[dict[str, str | bool | int | None], AfterValidator(check_metadata)]
 
 
 def _only_when_strict(check: Callable[[Any], Any]) -> AfterValidator:
@@ -178,7 +183,7 @@ class APIModel(BaseModel):
             for key in data:
                 if key not in cls.model_fields:
                     raise PydanticCustomError(
-                        "unknown_field", "Unknown field '{field}'.", {"field": str(key)}
+                        "unknown_parameter", "Unknown field '{field}'.", {"field": str(key)}
                     )
         return data
 
@@ -187,7 +192,47 @@ class APIModel(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-class Address(APIModel):
+class _Absent:
+    """Stands in for a required field a request left out, so the field itself reports it (with its path)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Final = _Absent()
+
+
+class RequestModel(APIModel):
+    """A model that is also part of a request body: the vendor spec's ``required`` and ``nullable`` apply.
+
+    Both rules apply under ``context=STRICT`` only (responses must always parse): every field in
+    ``REQUEST_REQUIRED`` must be present, and no field outside ``REQUEST_NULLABLE`` may be null.
+    """
+
+    REQUEST_REQUIRED: ClassVar[frozenset[str]] = frozenset()
+    REQUEST_NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_missing(cls, data: Any, info: ValidationInfo) -> Any:
+        if _strict(info) and isinstance(data, dict) and (missing := cls.REQUEST_REQUIRED - data.keys()):
+            return {**data, **dict.fromkeys(sorted(missing), _ABSENT)}
+        return data
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _present_and_not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is _ABSENT:
+            raise PydanticCustomError("missing_parameter", "'{field}' is required.", {"field": info.field_name})
+        if value is None and _strict(info) and info.field_name not in cls.REQUEST_NULLABLE:
+            raise PydanticCustomError("invalid_empty", "'{field}' cannot be null.", {"field": info.field_name})
+        return value
+
+
+class Address(RequestModel):
+    REQUEST_REQUIRED = frozenset({"country"})
+    REQUEST_NULLABLE = frozenset({"line1", "city", "postalCode", "state"})
+
     line1: str | None = None
     line2: str | None = None
     city: str | None = None
@@ -205,13 +250,17 @@ class Address(APIModel):
         return value
 
 
-class AdditionalAddressInfo(APIModel):
+class AdditionalAddressInfo(RequestModel):
+    REQUEST_NULLABLE = frozenset({"neighborhood", "division", "phoneticName"})
+
     neighborhood: str | None = None
     division: str | None = None
     phoneticName: str | None = None
 
 
-class Shipping(APIModel):
+class Shipping(RequestModel):
+    REQUEST_NULLABLE = frozenset({"name", "phone", "email", "organization"})
+
     address: Address | None = None
     name: str | None = None
     phone: str | None = None
@@ -220,7 +269,9 @@ class Shipping(APIModel):
     additionalAddressInfo: AdditionalAddressInfo | None = None
 
 
-class TaxCertificate(APIModel):
+class TaxCertificate(RequestModel):
+    REQUEST_REQUIRED = frozenset({"companyName", "taxAuthority", "startDate", "endDate", "fileId"})
+
     companyName: str | None = None
     taxAuthority: str | None = None
     startDate: UTCDateTime | None = None
@@ -249,14 +300,19 @@ class TaxIdentifier(APIModel):
     liveMode: bool | None = None
 
 
-class TaxIdentifierRequest(APIModel):
+class TaxIdentifierRequest(RequestModel):
     """Body of ``POST /tax-identifiers``."""
+
+    REQUEST_REQUIRED = frozenset({"type", "value"})
 
     type: Annotated[str, Field(min_length=2, max_length=20)]
     value: Annotated[str, Field(min_length=1, max_length=40)]
 
 
-class Owner(APIModel):
+class Owner(RequestModel):
+    REQUEST_REQUIRED = frozenset({"address"})
+    REQUEST_NULLABLE = frozenset({"organization"})
+
     firstName: str | None = None
     lastName: str | None = None
     email: RequestEmail = None
@@ -292,17 +348,18 @@ PAYMENT_TYPES: tuple[str, ...] = (
 )
 
 
-class SourceRequest(APIModel):
-    """Body of ``POST /sources`` (the sandbox's simplified form: a type and its sub-object)."""
+class SourceRequest(RequestModel):
+    """Body of ``POST /sources``: a payment type and its sub-object (the vendor's ``CreditSource`` and more)."""
 
-    model_config = ConfigDict(extra="allow")
+    REQUEST_REQUIRED = frozenset({"type"})
 
     type: Literal[PAYMENT_TYPES]  # type: ignore[valid-type]
     currency: str | None = None
-    amount: StrictFloat | None = None
+    amount: StrictFloat | StrictInt | None = None
     owner: Owner | None = None
-    metadata: Metadata | None = None
+    metadata: RequestMetadata = None
     paymentSessionId: str | None = None
+    upstreamId: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -311,19 +368,36 @@ class SourceRequest(APIModel):
         if _strict(info) and isinstance(data, dict):
             for key in data:
                 if key not in cls.model_fields and key not in PAYMENT_TYPES:
-                    raise PydanticCustomError("unknown_field", "Unknown field '{field}'.", {"field": str(key)})
+                    raise PydanticCustomError("unknown_parameter", "Unknown field '{field}'.", {"field": str(key)})
                 if key in PAYMENT_TYPES and not isinstance(data[key], dict):
-                    raise PydanticCustomError("invalid_type", "'{field}' must be an object.", {"field": str(key)})
+                    raise PydanticCustomError("invalid_parameter", "'{field}' must be an object.",
+                                              {"field": str(key)})
         return data
 
 
 CustomerType = Literal["individual", "business"]
 
 
-class _CustomerWritable(APIModel):
+def check_customer_id(value: str) -> str:
+    """Raise unless ``value`` is a customer id that addresses exactly one customer in a URL (see ``_ids``)."""
+    problem = customer_id_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("invalid_parameter", "{problem}: {value}",
+                                  {"problem": problem, "value": repr(value)[:80]})
+    return value
+
+
+def check_uuid(value: str) -> str:
+    """Raise unless ``value`` is a UUID, the form of every source id (``format: uuid`` in the vendor spec)."""
+    if not _UUID_RE.fullmatch(value):
+        raise PydanticCustomError("invalid_parameter", "'{value}' is not a source id (a UUID).", {"value": value[:60]})
+    return value
+
+
+class _CustomerWritable(RequestModel):
     email: RequestEmail = None
     shipping: Shipping | None = None
-    defaultSourceId: str | None = None
+    defaultSourceId: Annotated[str | None, _only_when_strict(check_uuid)] = None
     taxCertificate: TaxCertificate | None = None
     metadata: RequestMetadata = None
     locale: RequestLocale = None
@@ -331,11 +405,10 @@ class _CustomerWritable(APIModel):
     enabled: StrictBool | None = None
 
 
-
 class CustomerCreate(_CustomerWritable):
     """Body of ``POST /customers``."""
 
-    id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^/?#\s]+$")] | None = None
+    id: Annotated[str | None, Field(max_length=MAX_ID_LENGTH), _only_when_strict(check_customer_id)] = None
 
 
 class CustomerUpdate(_CustomerWritable):
@@ -386,26 +459,66 @@ class CustomerList(BaseModel):
     data: list[Customer]
 
 
+class TaxIdentifierList(BaseModel):
+    """Body of ``GET /tax-identifiers``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hasMore: bool
+    data: list[TaxIdentifier]
+
+
 #: Fields the API sets itself; never part of an update payload.
 READ_ONLY_CUSTOMER_FIELDS: frozenset[str] = frozenset(
     {"id", "createdTime", "updatedTime", "sources", "taxIdentifiers", "taxCertificates", "liveMode"}
 )
 
 
-def validation_errors(exc: Any) -> list[tuple[str, str, str]]:
-    """Flatten a pydantic ValidationError into ``(parameter, code, message)`` with dotted JSON paths."""
-    out: list[tuple[str, str, str]] = []
-    for err in exc.errors(include_url=False):
+#: The codes of the API's error-code table that the request rules use.  Custom validators raise these as their
+#: pydantic error type; pydantic's own error types are translated by ``_PYDANTIC_CODES``.
+API_ERROR_CODES: frozenset[str] = frozenset({
+    "email_invalid", "invalid_boolean", "invalid_empty", "invalid_format", "invalid_integer", "invalid_metadata_key",
+    "invalid_metadata_value", "invalid_parameter", "invalid_string_empty", "missing_parameter",
+    "too_many_metadata_pairs", "unknown_parameter",
+})
+_PYDANTIC_CODES = {
+    "missing": "missing_parameter", "bool_type": "invalid_boolean", "bool_parsing": "invalid_boolean",
+    "int_type": "invalid_integer", "int_parsing": "invalid_integer", "int_from_float": "invalid_integer",
+    "json_invalid": "invalid_format",
+}
+#: Custom error types (beyond the API codes) whose message already names the value.
+_OWN_ERROR_TYPES = frozenset({"invalid_locale", "invalid_country"})
+#: pydantic's location labels for union branches and wrapped validators, which are not JSON path steps.
+_LOCATION_LABELS = frozenset({"str", "int", "bool", "float", "none", "list", "dict", "Literal"})
+
+
+def _error_code(error: Mapping[str, Any]) -> str:
+    """The API error code for one pydantic error (``invalid_parameter`` when the table has no better one)."""
+    kind = str(error.get("type", ""))
+    if kind in API_ERROR_CODES:
+        return kind
+    if kind == "string_too_short" and error.get("input") == "":
+        return "invalid_string_empty"
+    return _PYDANTIC_CODES.get(kind, "invalid_parameter")
+
+
+def validation_errors(exc: ValidationError | Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """Flatten pydantic errors into ``(parameter, code, message)``: dotted JSON paths, the API's error codes.
+
+    One entry per parameter (a value failing every branch of a union is reported once).  Both the client's
+    :class:`~drframe.InvalidRequest` and the sandbox's 400 responses take their codes from here.
+    """
+    errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else exc
+    out: dict[str, tuple[str, str, str]] = {}
+    for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith(("function-", "constrained-"))]
-        # Drop pydantic's union-branch labels such as 'str' or 'int'.
-        loc = [p for p in loc if p not in {"str", "int", "bool", "float", "none", "list", "dict", "Literal"}]
-        ctx = err.get("ctx") or {}
-        if err["type"] == "unknown_field":
-            loc.append(str(ctx.get("field")))
-        code = "invalid_parameter" if err["type"] != "missing" else "missing_parameter"
-        message = err["msg"]
-        if err["type"] not in {"unknown_field", "invalid_email", "invalid_locale", "metadata_limit",
-                               "metadata_type", "invalid_country"} and "input" in err:
+        loc = [p for p in loc if p not in _LOCATION_LABELS]
+        kind = str(err.get("type", ""))
+        if kind == "unknown_parameter":
+            loc.append(str((err.get("ctx") or {}).get("field")))
+        message = str(err.get("msg", ""))
+        if kind not in API_ERROR_CODES | _OWN_ERROR_TYPES and kind != "missing" and "input" in err:
             message = f"{message} (got {str(err['input'])[:80]!r})"
-        out.append((".".join(loc), code, message))
-    return out
+        parameter = ".".join(loc)
+        out.setdefault(parameter, (parameter, _error_code(err), message))
+    return list(out.values())

@@ -21,9 +21,10 @@ class Safety(Enum):
     UNSAFE = "unsafe"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetryPolicy:
-    """How many times and how long to wait; ``max_retries=0`` disables retries."""
+    """How many times and how long to wait; ``max_retries=0`` disables retries. Immutable: derive variants
+    with :func:`dataclasses.replace`."""
 
     max_retries: int = 5
     backoff_base: float = 0.2

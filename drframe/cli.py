@@ -1,22 +1,31 @@
-"""The ``drframe`` command: sandbox, export, apply, audit, demo."""
+"""The ``drframe`` command: sandbox, export, apply, audit, demo.
+
+Exit codes: 0 all good; 1 a row failed or was invalid; 2 usage (bad arguments, unreadable file, unknown columns,
+no target); 3 API or network failure (bad key, forbidden, unreachable host); 130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import DRError
+from ._errors import APIError, ConnectionFailed, DRError, Unauthorized
 
 if TYPE_CHECKING:
     from . import bulk
     from ._client import Client
 
-EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_API, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES_HELP = """exit codes:
+  0    all good
+  1    a row failed or was invalid
+  2    usage: bad arguments, unreadable input, unknown columns, no target named
+  3    API or network failure: bad key, forbidden, unreachable host
+  130  interrupted (Ctrl-C); run the same command again to continue"""
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -31,18 +40,19 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """Seed the embedded sandbox, export, bulk-apply the sample updates, write results and both audit reports."""
     from . import bulk
+    from ._connect import connect
     from .report import change_audit, quality_audit
-    from .sandbox import Sandbox
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     updates = _sample_file(out)
     journal = out / "demo.journal"
     journal.unlink(missing_ok=True)  # the embedded sandbox starts empty every time, so must the journal
-    with Sandbox(seed_customers=args.seed_customers) as sandbox, sandbox.client() as client:
+    with connect(sandbox=True, seed_customers=args.seed_customers) as client:
+        _announce(client, args)
         before = client.customers.to_frames()
         before.to_excel(out / "customers-before.xlsx")
-        print(f"embedded sandbox at {sandbox.base_url}: {before!r}")
+        print(f"exported {before!r}")
         plan = bulk.plan(updates, client)
         _print_plan(plan)
         result = plan.apply(rate=args.rate, journal=journal, progress=not args.no_progress)
@@ -73,19 +83,22 @@ def _apply(args: argparse.Namespace) -> int:
     from . import bulk
 
     source = Path(args.file)
+    results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
     with _connect(args) as client:
-        plan = bulk.plan(source, client, sheet=args.sheet)
+        plan = bulk.plan(source, client, sheet=args.sheet, encoding=args.encoding)
         _print_plan(plan)
-        results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
         if args.dry_run:
             from ._export import write_table
 
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
             return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
+        if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
+            return EXIT_USAGE
         journal = Path(args.journal) if args.journal else source.with_name(
             f"{source.name}.{plan.sheet.sha256[:12]}.journal")
-        result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress)
+        result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
+                            keep_journal=args.keep_journal)
     result.to_file(results_path)
     written = [str(results_path)]
     if args.report:
@@ -93,13 +106,34 @@ def _apply(args: argparse.Namespace) -> int:
 
         written.append(str(change_audit(result, args.report, mask_pii=args.mask_pii)))
     counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
-    print(f"{counts} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s); journal {journal}")
+    kept = f"; journal {journal}" if journal.exists() else ""
+    print(f"{counts} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
     print(f"wrote {', '.join(written)}")
     if result.interrupted:
         print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _confirmed(plan: bulk.Plan, client: Client) -> bool:
+    """Ask before writing with a live key; without a terminal the answer is no (use --yes)."""
+    from .bulk import ACTIONS
+
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()) if name in ACTIONS)
+    question = f"apply {counts} to {client.target}? This changes live customer data. [y/N] "
+    if not sys.stdin or not sys.stdin.isatty():
+        print(f"drframe: error: {client.target} is a live target and there is no terminal to confirm "
+              f"({counts}); pass --yes to apply without asking", file=sys.stderr)
+        return False
+    try:
+        answer = input(question)
+    except EOFError:
+        answer = ""
+    if answer.strip().casefold() in {"y", "yes"}:
+        return True
+    print("drframe: nothing sent", file=sys.stderr)
+    return False
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -117,7 +151,24 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace) -> int:
+    with _connect(args) as client:
+        frames = client.customers.to_frames()
+    if args.format == "xlsx":
+        written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]
+    elif args.format == "csv":
+        written = frames.to_csv(args.out, mask_pii=args.mask_pii)
+    else:
+        written = frames.to_parquet(args.out)
+    print(f"exported {frames!r} to {', '.join(str(w) for w in written)}")
+    return EXIT_OK
+
+
 def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
+    print(f"read {plan.sheet.path.name}: {plan.sheet.format_note}")
+    if not plan.rows:
+        print(f"plan for {plan.sheet.path.name}: no data rows (only a header); nothing to send")
+        return
     counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
     print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
     errors = plan.errors
@@ -128,57 +179,79 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
         print(f"  ... and {len(errors) - limit} more (see the results file)", file=sys.stderr)
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drframe", description=__doc__)
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(prog="drframe", description=__doc__.splitlines()[0],
+                                     epilog=EXIT_CODES_HELP, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"drframe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sandbox = sub.add_parser("sandbox", help="serve the local Customers API emulator")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8080)
-    sandbox.add_argument("--api-key", default="sk_test_sandbox", help="the secret key clients must send")
-    sandbox.add_argument("--public-key", default="pk_test_sandbox", help="a public key (may only create sources)")
-    sandbox.add_argument("--db", default="drframe-sandbox.db", help="SQLite file (persists) or :memory:")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=EXIT_CODES_HELP, formatter_class=_Formatter)
+
+    from .sandbox._defaults import DEFAULTS
+
+    sandbox = command("sandbox", "serve the local Customers API emulator over HTTP")
+    sandbox.add_argument("--host", default=DEFAULTS.host, help="interface to listen on")
+    sandbox.add_argument("--port", type=int, default=DEFAULTS.port, help="port to listen on (0: any free port)")
+    sandbox.add_argument("--api-key", default=DEFAULTS.api_key, help="the secret key clients must send")
+    sandbox.add_argument("--public-key", default=DEFAULTS.public_key,
+                         help="a public key (may only create sources)")
+    sandbox.add_argument("--db", default=DEFAULTS.db_file, help="SQLite file (persists) or :memory:")
     sandbox.add_argument("--seed-customers", type=int, default=0, help="seed N synthetic customers into an empty db")
     sandbox.add_argument("--rate-limit", type=float, default=None, metavar="RPS", help="429 above RPS per key")
     sandbox.add_argument("--fault-rate", type=float, default=0.0, metavar="F", help="inject faults in a fraction F")
     sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="added latency per request")
-    sandbox.add_argument("--seed", type=int, default=0, help="seed for synthetic data and faults")
+    sandbox.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for synthetic data and faults")
     sandbox.set_defaults(func=_sandbox)
 
-    export = sub.add_parser("export", help="export every customer into typed tables (xlsx, csv or parquet)")
+    export = command("export", "export every customer into typed tables (xlsx, csv or parquet)")
     _add_connection_options(export)
-    export.add_argument("--out", required=True, help="FILE.xlsx, or a directory for csv/parquet files")
+    export.add_argument("--out", required=True, help="FILE.xlsx, or a directory (one file per table) for csv/parquet")
     export.add_argument("--format", choices=("xlsx", "csv", "parquet"), default=None,
-                        help="default: xlsx for a .xlsx path, else csv")
+                        help="default: xlsx for a .xlsx path, csv for a directory")
     export.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
-    export.set_defaults(func=_export)
+    export.set_defaults(func=_export, check=_check_export_out)
 
-    apply = sub.add_parser("apply", help="validate, plan and apply customer changes from a .csv or .xlsx file")
-    apply.add_argument("file", help="input .csv or .xlsx (columns of the customers table, plus 'action')")
+    apply = command("apply", "validate, plan and apply customer changes from a .csv, .xlsx or .ods file")
+    apply.add_argument("file", help="input .csv, .xlsx or .ods (columns of the customers table, plus 'action')")
     _add_connection_options(apply)
     apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
-    apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS",
-                       help="requests per second (default 25)")
-    apply.add_argument("--workers", type=_positive(int), default=8, help="concurrent requests (default 8)")
+    apply.add_argument("--yes", "-y", action="store_true",
+                       help="apply with a live key without asking for confirmation")
+    apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
+    apply.add_argument("--workers", type=_positive(int), default=8, help="concurrent requests")
     apply.add_argument("--journal", default=None,
-                       help="resume journal (default FILE.<sha>.journal next to the input)")
-    apply.add_argument("--results", default=None, help="per-row results .csv/.xlsx (default FILE.results.csv)")
-    apply.add_argument("--report", default=None, metavar="PATH.xlsx", help="also write the change audit")
-    apply.add_argument("--sheet", default=None, help="sheet to read (default 'customers', else the first)")
+                       help="resume journal (default: FILE.<sha>.journal next to the input)")
+    apply.add_argument("--keep-journal", action="store_true",
+                       help="keep the journal after a run in which every row finished (default: remove it)")
+    apply.add_argument("--results", type=_suffixed(".csv", ".xlsx"), default=None,
+                       help="per-row results .csv/.xlsx (default: FILE.results.csv)")
+    apply.add_argument("--report", type=_suffixed(".xlsx"), default=None, metavar="PATH.xlsx",
+                       help="also write the change audit")
+    apply.add_argument("--sheet", default=None, help="sheet to read (default: 'customers', else the first)")
+    apply.add_argument("--encoding", default=None,
+                       help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM (e.g. cp1252)")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
     apply.set_defaults(func=_apply)
 
-    audit = sub.add_parser("audit", help="write the data-quality audit of the customer base (.xlsx)")
+    audit = command("audit", "write the data-quality audit of the customer base (.xlsx)")
     _add_connection_options(audit)
-    audit.add_argument("--out", required=True, metavar="FILE.xlsx")
+    audit.add_argument("--out", required=True, type=_suffixed(".xlsx"), metavar="FILE.xlsx",
+                       help="the report to write")
     audit.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
     audit.set_defaults(func=_audit)
 
-    demo = sub.add_parser("demo", help="the main job end to end on the embedded sandbox, into ./drframe-demo/")
-    demo.add_argument("--out", default="drframe-demo", help="output directory (default ./drframe-demo)")
-    demo.add_argument("--seed-customers", type=int, default=300)
-    demo.add_argument("--rate", type=float, default=50.0, metavar="RPS", help="requests per second (default 50)")
+    demo = command("demo", "the main job end to end on an embedded sandbox, into ./drframe-demo/")
+    demo.add_argument("--out", default="drframe-demo", help="output directory")
+    demo.add_argument("--seed-customers", type=int, default=300, help="customers seeded into the sandbox")
+    demo.add_argument("--rate", type=_positive(float), default=50.0, metavar="RPS", help="requests per second")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
     return parser
@@ -197,56 +270,95 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
     return parse
 
 
+def _suffixed(*suffixes: str) -> Callable[[str], str]:
+    """An argparse type for an output file that must end in one of ``suffixes`` (never written otherwise)."""
+    def parse(text: str) -> str:
+        if Path(text).suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{text!r} must end in {' or '.join(suffixes)}")
+        if Path(text).is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
+        return text
+
+    return parse
+
+
+def _check_export_out(args: argparse.Namespace) -> str | None:
+    """Resolve ``--format`` from ``--out``; the problem with the pair, or None when it is clear."""
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if args.format is None:
+        args.format = "xlsx" if suffix == ".xlsx" else "csv"
+    if args.format == "xlsx":
+        if suffix != ".xlsx" or out.is_dir():
+            return f"--out {args.out!r}: an xlsx export is one FILE.xlsx"
+        return None
+    if suffix and not out.is_dir():
+        return (f"--out {args.out!r}: a {args.format} export writes one file per table into a directory; "
+                "name a directory (e.g. customers/), or FILE.xlsx for one workbook")
+    if out.exists() and not out.is_dir():
+        return f"--out {args.out!r} is a file; a {args.format} export needs a directory"
+    return None
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", default=None, help="API base URL (default: DR_BASE_URL, else the embedded sandbox)")
-    parser.add_argument("--api-key", default=None, help="API key (default: DR_API_KEY); never printed")
-    parser.add_argument("--seed-customers", type=int, default=200,
-                        help="customers to seed when the embedded sandbox is used (default 200)")
+    group = parser.add_argument_group("target (one of: a key for the real API, or --sandbox)")
+    group.add_argument("--base-url", default=None,
+                       help="API base URL (default: DR_BASE_URL, else https://api.digitalriver.com)")
+    group.add_argument("--api-key", default=None, help="API key (default: DR_API_KEY); never printed")
+    group.add_argument("--sandbox", action="store_true",
+                       help="use an embedded, seeded sandbox instead of a real API (nothing real is changed)")
+    group.add_argument("--seed-customers", type=int, default=None,
+                       help="with --sandbox: customers to seed (default 200)")
+
+
+def _announce(client: Client, args: argparse.Namespace) -> None:
+    """The first line of every command's output: where requests go, and with which kind of key."""
+    args.target = client.target
+    print(f"drframe: target {client.target}")
 
 
 @contextmanager
 def _connect(args: argparse.Namespace) -> Iterator[Client]:
-    """A client for --base-url / DR_BASE_URL, or for an embedded, seeded sandbox when neither is set."""
-    from ._client import Client
+    """The client for the target the options name (see :func:`drframe.connect`), announced on stdout."""
+    from ._connect import DEFAULT_SEED_CUSTOMERS, connect
 
-    if args.base_url or os.environ.get("DR_BASE_URL"):
-        with Client(api_key=args.api_key, base_url=args.base_url) as client:
-            yield client
-        return
-    from .sandbox import Sandbox
-
-    print(f"drframe: no DR_BASE_URL: using the embedded sandbox ({args.seed_customers} seeded customers)",
-          file=sys.stderr)
-    with Sandbox(seed_customers=args.seed_customers) as sandbox, sandbox.client() as client:
+    if args.seed_customers is not None and not args.sandbox:
+        raise _UsageError("--seed-customers only applies with --sandbox")
+    with connect(args.api_key, args.base_url, sandbox=args.sandbox,
+                 seed_customers=args.seed_customers or DEFAULT_SEED_CUSTOMERS) as client:
+        _announce(client, args)
         yield client
 
 
-def _export(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    fmt = args.format or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
-    with _connect(args) as client:
-        frames = client.customers.to_frames()
-    if fmt == "xlsx":
-        written = [frames.to_excel(out, mask_pii=args.mask_pii)]
-    elif fmt == "csv":
-        written = frames.to_csv(out, mask_pii=args.mask_pii)
-    else:
-        written = frames.to_parquet(out)
-    print(f"exported {frames!r} to {', '.join(str(w) for w in written)}")
-    return EXIT_OK
+class _UsageError(DRError):
+    pass
+
+
+def _api_failure(exc: APIError | ConnectionFailed, target: str) -> str:
+    if isinstance(exc, ConnectionFailed):
+        return f"cannot reach {target}: {exc.cause or exc}"
+    hint = " (check --api-key / DR_API_KEY)" if isinstance(exc, Unauthorized) or exc.status == 403 else ""
+    return f"{target} answered {exc}{hint}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check = getattr(args, "check", None)
+    problem = check(args) if check else None
+    if problem:
+        parser.exit(EXIT_USAGE, f"drframe {args.command}: error: {problem}\n")
     try:
         return int(args.func(args))
+    except (APIError, ConnectionFailed) as exc:
+        print(f"drframe: error: {_api_failure(exc, getattr(args, 'target', 'the API'))}", file=sys.stderr)
+        return EXIT_API
     except DRError as exc:
         print(f"drframe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("drframe: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

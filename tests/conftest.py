@@ -14,6 +14,17 @@ DATA = Path(__file__).parent / "data"
 # The Voila app notebook is served by test_browser.py; it needs the test's sandbox, so nbval must not run it.
 collect_ignore = ["data/form_app.ipynb"]
 
+#: The slow part of the suite, in one place: `pytest -m "not slow"` is the fast loop, `pytest` runs everything.
+SLOW_FILES = frozenset({"test_browser.py", "test_schemathesis.py", "test_quality.py"})
+SLOW_TESTS = ("killed_run", "ctrl_c", "live_write_at_a_terminal")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path
+        if path.suffix == ".ipynb" or path.name in SLOW_FILES or any(name in item.name for name in SLOW_TESTS):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def seed_examples() -> dict[str, Any]:

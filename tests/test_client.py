@@ -170,3 +170,37 @@ def test_retry_policy_matrix() -> None:
     assert not policy.should_retry(2, Safety.IDEMPOTENT, status=503)
     assert policy.delay(0, retry_after=3) >= 3
     assert parse_retry_after("2") == 2 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+
+
+def test_tax_identifiers_create_get_list_delete(client: Client) -> None:
+    client.customers.create(id="alice")
+    client.customers.create(id="bob")
+    made = [client.tax_identifiers.create(t, v) for t, v in (("de", "DE123456789"), ("be", "BE1234567890"),
+                                                            ("dk", "DK12345678"))]
+    assert [t.state for t in made] == ["verified", "verified", "pending"]
+    assert client.tax_identifiers.get(made[0].id).customerId is None
+    client.customers.attach_tax_identifier("alice", made[0].id)
+    assert client.tax_identifiers.get(made[0].id).customerId == "alice"
+    assert [t.id for t in client.tax_identifiers.list(customer_id="alice")] == [made[0].id]
+    assert [t.id for t in client.tax_identifiers.iter(page_size=1)] == [t.id for t in made[::-1]]
+    assert [t.id for t in client.tax_identifiers.list(state="pending")] == [made[2].id]
+    page = client.tax_identifiers.list_raw(limit=1, ending_before=made[0].id)
+    assert [t["id"] for t in page["data"]] == [made[1].id] and page["hasMore"] is True
+
+    # The API's only detach is DELETE /tax-identifiers/{id}: detach_tax_identifier checks the owner, then deletes.
+    with pytest.raises(drframe.NotFound):
+        client.customers.detach_tax_identifier("bob", made[0].id)
+    assert client.tax_identifiers.get(made[0].id).customerId == "alice", "nothing was deleted"
+    client.customers.detach_tax_identifier("alice", made[0].id)
+    assert client.customers.get("alice").taxIdentifiers is None
+    with pytest.raises(drframe.NotFound):
+        client.tax_identifiers.get(made[0].id)
+    client.tax_identifiers.delete(made[1].id)
+    with pytest.raises(drframe.NotFound):
+        client.tax_identifiers.delete(made[1].id)
+    with pytest.raises(drframe.InvalidRequest) as invalid:
+        client.tax_identifiers.get("../customers")
+    assert invalid.value.errors[0][0] == "id"
+    with pytest.raises(drframe.InvalidRequest) as missing:
+        client.tax_identifiers.create("de", "")
+    assert missing.value.errors == [("value", "invalid_string_empty", missing.value.errors[0][2])]

@@ -14,9 +14,9 @@ import pytest
 
 import drframe
 from drframe._frames import EMPTY_VALUES_COLUMN, UnknownFieldWarning, column_path, diff_frames, diff_rows, row_payload
-from drframe._synthetic import generate_customers
 from drframe.cli import main
 from drframe.sandbox import Sandbox
+from drframe.testing import generate_customers
 
 
 @pytest.mark.parametrize("name", ["create_response", "get_response", "update_response"])
@@ -139,7 +139,7 @@ def test_exports(tmp_path: Path, seed_examples: dict[str, Any]) -> None:
 
 def test_export_cli_on_embedded_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DR_BASE_URL", raising=False)
-    assert main(["export", "--out", str(tmp_path / "all.xlsx"), "--seed-customers", "15"]) == 0
+    assert main(["export", "--sandbox", "--out", str(tmp_path / "all.xlsx"), "--seed-customers", "15"]) == 0
     assert len(list(openpyxl.load_workbook(tmp_path / "all.xlsx")["customers"].iter_rows())) == 16
 
 

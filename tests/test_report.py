@@ -77,6 +77,6 @@ def test_change_audit_of_a_run(tmp_path: Path) -> None:
 
 def test_audit_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DR_BASE_URL", raising=False)
-    assert main(["audit", "--out", str(tmp_path / "qa.xlsx"), "--seed-customers", "80"]) == 0
+    assert main(["audit", "--sandbox", "--out", str(tmp_path / "qa.xlsx"), "--seed-customers", "80"]) == 0
     assert "80 customers" in capsys.readouterr().out
     assert load_workbook(tmp_path / "qa.xlsx").sheetnames == ["Summary", "Issues", "Customers"]

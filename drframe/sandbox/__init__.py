@@ -117,7 +117,7 @@ class Sandbox:
 
 def seed_store(store: Store, count: int, *, seed: int = 0) -> int:
     """Insert ``count`` synthetic customers (with sources and tax identifiers) into ``store``."""
-    from .._synthetic import generate_customers
+    from ..testing import generate_customers
 
     return store.insert_many(generate_customers(count, seed=seed))
 

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -38,9 +39,11 @@ from .._models import (
     CustomerList,
     CustomerUpdate,
     ErrorResponse,
+    RequestModel,
     Source,
     SourceRequest,
     TaxIdentifier,
+    TaxIdentifierList,
     TaxIdentifierRequest,
     parse_datetime,
     validation_errors,
@@ -150,6 +153,15 @@ class GatewayMiddleware:
                 await reply(429, error_body(429, "too_many_requests", "Rate limit exceeded."),
                             {"Retry-After": str(max(1, math.ceil(wait)))})
                 return
+        raw_path = bytes(scope.get("raw_path") or path.encode())
+        if b"%2f" in raw_path.lower():
+            # The router sees the decoded path, where an encoded '/' inside an id would split it into more
+            # segments and reach another route (DELETE /customers/1%2Fsources%2Fx is not a source detach).
+            # No id contains '/', so such a request names nothing: a 404 for it, never another route.
+            literal = raw_path.decode("latin-1")[:200]
+            await reply(404, error_body(404, "not_found", f"Resource '{literal}' not found: an id never contains "
+                                                          f"'/' (here '{unquote(literal)}')."))
+            return
         if self.config.latency_ms:
             await asyncio.sleep(self.config.latency_ms / 1000)
         fault: int | str | None = None
@@ -266,10 +278,28 @@ def _reject_unknown_query_parameters(request: Request) -> None:
     if not isinstance(route, APIRoute):
         return
     known = {p.alias for p in route.dependant.query_params}
-    filters = _TIME_FILTERS if route.name == "list_customers" else ()
+    filters = _TIME_FILTERS if route.name in {"list_customers", "list_tax_identifiers"} else ()
     for key in request.query_params:
         if key not in known and key.split("[", 1)[0] not in filters:
-            raise bad_request(key or "query", f"Unknown query parameter '{key[:60]}'.")
+            raise bad_request(key or "query", f"Unknown query parameter '{key[:60]}'.", "unknown_parameter")
+
+
+def _id_list(values: list[str] | None) -> list[str] | None:
+    """The ``ids`` filter, as ``ids=a,b`` or ``ids=a&ids=b``; at most 100."""
+    if values is None:
+        return None
+    ids = [i for value in values for i in value.split(",") if i]
+    if len(ids) > 100:
+        raise bad_request("ids", f"At most 100 ids may be given; got {len(ids)}.")
+    return ids
+
+
+def _instant(name: str, value: str) -> datetime:
+    """An ISO-8601 query value (400 naming the parameter when it is not a date-time)."""
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        raise bad_request(name, f"'{value[:60]}' is not an ISO-8601 date-time.") from None
 
 
 def _time_filter(request: Request, name: str) -> dict[str, datetime] | None:
@@ -283,10 +313,7 @@ def _time_filter(request: Request, name: str) -> dict[str, datetime] | None:
                 raise bad_request(key, f"Unknown operator '{op}' in {key}; use eq, gt, gte, lt or lte.")
         else:
             continue
-        try:
-            out[op] = parse_datetime(value)
-        except ValueError:
-            raise bad_request(key, f"'{value[:60]}' is not an ISO-8601 date-time.") from None
+        out[op] = _instant(key, value)
     return out or None
 
 
@@ -296,9 +323,9 @@ async def _body(request: Request, model: type[BaseModel]) -> dict[str, Any]:
     try:
         data = json.loads(raw) if raw.strip() else {}
     except ValueError:
-        raise bad_request("body", "The request body is not valid JSON.") from None
+        raise bad_request("body", "The request body is not valid JSON.", "invalid_format") from None
     if not isinstance(data, dict):
-        raise bad_request("body", "The request body must be a JSON object.")
+        raise bad_request("body", "The request body must be a JSON object.", "invalid_format")
     try:
         validated = model.model_validate(data, context=STRICT)
     except ValidationError as exc:
@@ -313,6 +340,7 @@ def create_app(store: Store, config: SandboxConfig | None = None) -> GatewayMidd
     config = config or SandboxConfig()
     app = FastAPI(
         dependencies=[Depends(_reject_unknown_query_parameters)],
+        redirect_slashes=False,
         title="drframe sandbox: Digital River Customers API",
         version="2021-12-13",
         description="A stateful local emulator of the Digital River Customers API.",
@@ -332,11 +360,12 @@ def create_app(store: Store, config: SandboxConfig | None = None) -> GatewayMidd
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
-        value = first.get("input")
-        message = f"{first.get('msg')} (got {str(value)[:60]!r})" if value is not None else str(first.get("msg"))
-        return JSONResponse(error_body(400, "invalid_parameter", message, ".".join(loc) or None), status_code=400)
+        # FastAPI's locations start with where the value came from ("query", "body"...): not part of the name,
+        # except for a body that is not JSON at all (then the location is a character offset).
+        errors = [{**err, "loc": ("body",) if err.get("type") == "json_invalid" else tuple(err.get("loc", ()))[1:]}
+                  for err in exc.errors()]
+        parameter, code, message = validation_errors(errors)[0]
+        return JSONResponse(error_body(400, code, message, parameter or None), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -365,16 +394,13 @@ def create_app(store: Store, config: SandboxConfig | None = None) -> GatewayMidd
         request: Request,
         limit: int = Query(10, ge=1, le=100),
         startingAfter: str | None = Query(None, max_length=100),
-        endingBefore: str | None = Query(None, max_length=100),
-        ids: str | None = Query(None, description="Comma-separated customer ids (at most 100)."),
+        endingBefore: str | None = Query(None, max_length=100, description="Wins when both cursors are given."),
+        ids: list[str] | None = Query(None, description="Customer ids, ids=a,b or ids=a&ids=b (at most 100)."),
         email: str | None = Query(None),
         requestToBeForgotten: bool | None = Query(None),
     ) -> Any:
-        id_list = [i for i in ids.split(",") if i] if ids is not None else None
-        if id_list is not None and len(id_list) > 100:
-            raise bad_request("ids", f"At most 100 ids may be given; got {len(id_list)}.")
         return JSONResponse(store.list_customers(
-            limit=limit, starting_after=startingAfter, ending_before=endingBefore, ids=id_list, email=email,
+            limit=limit, starting_after=startingAfter, ending_before=endingBefore, ids=_id_list(ids), email=email,
             created=_time_filter(request, "createdTime"), updated=_time_filter(request, "updatedTime"),
             request_to_be_forgotten=requestToBeForgotten,
         ))
@@ -398,7 +424,7 @@ def create_app(store: Store, config: SandboxConfig | None = None) -> GatewayMidd
     @app.post("/customers/{id}/sources/{sourceId}", response_model=Source, response_model_exclude_unset=True,
               responses=_responses(), summary="Attaches a source to a customer")
     async def attach_source(id: str, sourceId: str) -> Any:
-        return store.attach_source(id, sourceId)
+        return JSONResponse(store.attach_source(id, sourceId))
 
     @app.delete("/customers/{id}/sources/{sourceId}", status_code=204, response_class=Response,
                 responses=_responses(), summary="Detaches a source from a customer")
@@ -410,29 +436,60 @@ def create_app(store: Store, config: SandboxConfig | None = None) -> GatewayMidd
               response_model_exclude_unset=True, responses=_responses(),
               summary="Attaches a tax identifier to a customer")
     async def attach_tax_identifier(id: str, taxId: str) -> Any:
-        return store.attach_tax_identifier(id, taxId)
-
-    @app.delete("/customers/{id}/tax-identifiers/{taxId}", status_code=204, response_class=Response,
-                responses=_responses(), summary="Detaches a tax identifier from a customer")
-    async def detach_tax_identifier(id: str, taxId: str) -> Response:
-        store.detach_tax_identifier(id, taxId)
-        return Response(status_code=204)
+        return JSONResponse(store.attach_tax_identifier(id, taxId))
 
     @app.post("/sources", status_code=201, response_model=Source, response_model_exclude_unset=True,
               responses=_responses(), summary="Creates a source (public or secret key)")
     async def create_source(request: Request, body: SourceRequest) -> Any:
-        return store.create_source(await _body(request, SourceRequest))
+        return JSONResponse(store.create_source(await _body(request, SourceRequest)), status_code=201)
 
-    @app.get("/sources/{sourceId}", response_model=Source, response_model_exclude_unset=True,
+    @app.get("/sources/{id}", response_model=Source, response_model_exclude_unset=True,
              responses=_responses(), summary="Retrieves a source")
-    async def get_source(sourceId: str) -> Any:
-        return store.get_source(sourceId)
+    async def get_source(id: str) -> Any:
+        return JSONResponse(store.get_source(id))
 
     @app.post("/tax-identifiers", status_code=201, response_model=TaxIdentifier,
               response_model_exclude_unset=True, responses=_responses(), summary="Creates a tax identifier")
     async def create_tax_identifier(request: Request, body: TaxIdentifierRequest) -> Any:
         data = await _body(request, TaxIdentifierRequest)
-        return store.create_tax_identifier(data["type"], data["value"])
+        return JSONResponse(store.create_tax_identifier(data["type"], data["value"]), status_code=201)
+
+    @app.get("/tax-identifiers", response_model=TaxIdentifierList, response_model_exclude_unset=True,
+             responses=_responses(), summary="Returns a list of tax identifiers",
+             openapi_extra={"parameters": _TIME_FILTER_PARAMS})
+    async def list_tax_identifiers(
+        request: Request,
+        limit: int = Query(10, ge=1, le=100),
+        startingAfter: str | None = Query(None, max_length=100),
+        endingBefore: str | None = Query(None, max_length=100, description="Wins when both cursors are given."),
+        ids: list[str] | None = Query(None, description="Tax identifier ids (at most 100)."),
+        customerId: str | None = Query(None),
+        type: str | None = Query(None),
+        value: str | None = Query(None),
+        state: str | None = Query(None),
+        pending: str | None = Query(None, description="When the identifier entered the pending state."),
+        verified: str | None = Query(None, description="When the identifier was verified."),
+        not_valid: str | None = Query(None, description="When the identifier was found not valid."),
+    ) -> Any:
+        fields = {k: v for k, v in (("type", type), ("value", value), ("state", state)) if v is not None}
+        entered = {k: _instant(k, v) for k, v in (("pending", pending), ("verified", verified),
+                                                  ("not_valid", not_valid)) if v is not None}
+        return JSONResponse(store.list_tax_identifiers(
+            limit=limit, starting_after=startingAfter, ending_before=endingBefore, ids=_id_list(ids),
+            customer_id=customerId, fields=fields, created=_time_filter(request, "createdTime"),
+            updated=_time_filter(request, "updatedTime"), transitions=entered,
+        ))
+
+    @app.get("/tax-identifiers/{id}", response_model=TaxIdentifier, response_model_exclude_unset=True,
+             responses=_responses(), summary="Retrieves a tax identifier")
+    async def get_tax_identifier(id: str) -> Any:
+        return JSONResponse(store.get_tax_identifier(id))
+
+    @app.delete("/tax-identifiers/{id}", status_code=204, response_class=Response, responses=_responses(),
+                summary="Deletes a tax identifier (which detaches it from its customer)")
+    async def delete_tax_identifier(id: str) -> Response:
+        store.delete_tax_identifier(id)
+        return Response(status_code=204)
 
     _document_security(app)
     return GatewayMiddleware(app, config)
@@ -471,16 +528,30 @@ _FIELD_RULES: dict[str, dict[str, Any]] = {
     "locale": {"type": "string", "enum": list(LOCALES)},
     "email": {"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "maxLength": 254},
     "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+    "defaultSourceId": {"type": "string", "format": "uuid"},
 }
+
+
+def _request_models() -> dict[str, type[RequestModel]]:
+    """Every request model by name (the name of its OpenAPI component)."""
+    found: dict[str, type[RequestModel]] = {}
+    pending: list[type[RequestModel]] = [RequestModel]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            found[sub.__name__] = sub
+            pending.append(sub)
+    return found
 
 
 def _tighten_request_schemas(schema: dict[str, Any]) -> None:
     """Make the request schemas say what the strict request validation enforces.
 
-    The models keep unknown fields (responses must never crash a client), so their generated schemas are
-    permissive; requests, though, are validated strictly.  Every component reachable from a request body is
-    closed (``additionalProperties: false``) and given the format rules of its fields.
+    The models keep unknown fields and accept nulls (responses must never crash a client), so their generated
+    schemas are permissive; requests, though, are validated strictly.  Every component reachable from a request
+    body is closed (``additionalProperties: false``), given the format rules of its fields, and the vendor's
+    ``required`` fields and non-nullable fields of its model (see :class:`RequestModel`).
     """
+    models = _request_models()
     components = schema.get("components", {}).get("schemas", {})
     pending = [
         op["requestBody"]["content"]["application/json"]["schema"]
@@ -511,6 +582,16 @@ def _tighten_request_schemas(schema: dict[str, Any]) -> None:
                 elif field_name in _FIELD_RULES:
                     props[field_name] = {**prop, **_FIELD_RULES[field_name]}
                 pending.append(prop)
+            model = models.get(name.removesuffix("-Input"))
+            if model is not None:
+                if model.REQUEST_REQUIRED:
+                    component["required"] = sorted(model.REQUEST_REQUIRED)
+                for field_name, prop in props.items():
+                    if field_name in model.model_fields and field_name not in model.REQUEST_NULLABLE:
+                        branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+                        if branches:
+                            props[field_name] = {k: v for k, v in prop.items() if k not in {"anyOf", "default"}}
+                            props[field_name].update(branches[0] if len(branches) == 1 else {"anyOf": branches})
         for branch in node.get("anyOf", []) + node.get("allOf", []):
             pending.append(branch)
         if isinstance(node.get("items"), dict):

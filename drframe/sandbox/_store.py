@@ -7,6 +7,7 @@ Every public method takes and returns plain JSON-able dicts and raises :class:`S
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import uuid
@@ -50,18 +51,46 @@ CHARGEABLE_ON_CREATE = frozenset(
      "customerCredit", "klarnaCredit", "klarnaCreditRecurring", "alipay", "bancontact", "ideal", "msts"}
 )
 
-#: Test tax identifiers that verify at once, as documented by Digital River.
+#: Test tax identifiers that verify at once, as documented by Digital River (tax-identifiers.md).
 VERIFIED_TEST_TAX_IDS = frozenset(
     {("be", "BE0000000000"), ("be", "BE1234567890"), ("de", "DE000000000"), ("de", "DE123456789"),
      ("it", "IT00000000000"), ("it", "IT12345678901"), ("it_natural", "IT00000000000"),
      ("it_natural", "IT12345678901")}
 )
-_TAX_ID_FORMATS: dict[str, tuple[str, int, int]] = {
-    # type: (prefix, min digits, max digits) -- the EU VAT shapes the sandbox checks
-    "at": ("ATU", 8, 8), "be": ("BE", 10, 10), "de": ("DE", 9, 9), "dk": ("DK", 8, 8), "es": ("ES", 9, 9),
-    "fi": ("FI", 8, 8), "fr": ("FR", 11, 11), "gb": ("GB", 9, 12), "ie": ("IE", 8, 9), "it": ("IT", 11, 11),
-    "it_natural": ("IT", 11, 11), "nl": ("NL", 12, 12), "pl": ("PL", 10, 10), "se": ("SE", 12, 12),
+_IRELAND = "DR_IRELAND-ENTITY"
+#: The supported tax identifier types (tax-identifiers.md, "Supported tax identifiers"): type -> the
+#: ``applicability`` rows (ship-to country, customer type, selling entity).  Most are business identifiers
+#: of one country sold through the Irish entity; the rest are listed one by one.
+TAX_ID_APPLICABILITY: dict[str, tuple[tuple[str, str, str], ...]] = {
+    **{t: ((t.upper(), "business", _IRELAND),) for t in (
+        "ae", "au", "at", "be", "bg", "bh", "by", "ch", "co", "cy", "cz", "de", "dk", "ee", "es", "fi", "gr", "hr",
+        "hu", "id", "ie", "in", "is", "it", "ke", "lt", "lu", "lv", "mt", "mx", "my", "nl", "no", "nz", "ph", "pl",
+        "pt", "ro", "ru", "sa", "se", "sg", "si", "sk", "th", "tr", "ua", "za")},
+    "br": (("BR", "business", "DR_BRAZIL-ENTITY"),),
+    "br_ie": (("BR", "business", "DR_BRAZIL-ENTITY"),),
+    "br_natural": (("BR", "individual", "DR_BRAZIL-ENTITY"),),
+    "ca": (("CA", "business", _IRELAND), ("CA", "business", "C5_INC-ENTITY")),
+    "cl": (("CL", "individual", _IRELAND), ("CL", "business", _IRELAND)),
+    "fr": (("FR", "business", _IRELAND), ("MC", "business", _IRELAND)),
+    "it_cf": (("IT", "individual", _IRELAND),),
+    "it_natural": (("IT", "individual", _IRELAND),),
+    "jp": (("JP", "business", "DR_JAPAN-ENTITY"),),
+    "jp_offshore": (("JP", "business", _IRELAND),),
+    "kr_offshore": (("KR", "business", _IRELAND),),
+    "mx_natural": (("MX", "individual", _IRELAND),),
+    "pt_nif": (("PT", "individual", _IRELAND),),
+    "ru_natural": (("RU", "business", _IRELAND),),
+    "tw": (("TW", "business", "DR_TAIWAN-ENTITY"),),
+    "tw_offshore": (("TW", "business", _IRELAND),),
+    "uk": tuple((country, "business", entity) for country in ("IM", "GB") for entity in (_IRELAND, "DR_UK-ENTITY")),
 }
+#: The value formats the sandbox checks (EU VAT numbers); other types need letters, digits, '-' or '.' only.
+_TAX_ID_FORMATS: dict[str, re.Pattern[str]] = {t: re.compile(pattern) for t, pattern in {
+    "at": r"ATU\d{8}", "be": r"BE\d{10}", "de": r"DE\d{9}", "dk": r"DK\d{8}", "es": r"ES[0-9A-Z]\d{7}[0-9A-Z]",
+    "fi": r"FI\d{8}", "fr": r"FR[0-9A-Z]{2}\d{9}", "ie": r"IE\d[0-9A-Z+*]\d{5}[A-Z]{1,2}", "it": r"IT\d{11}",
+    "it_natural": r"IT\d{11}", "nl": r"NL\d{9}[B\d]\d{2}", "pl": r"PL\d{10}", "se": r"SE\d{12}",
+    "uk": r"GB\d{9}(\d{3})?",
+}.items()}
 
 
 class StoreError(Exception):
@@ -82,12 +111,17 @@ class StoreError(Exception):
         return {"type": self.type, "errors": [error]}
 
 
-def not_found(what: str, ident: str, parameter: str = "id") -> StoreError:
-    return StoreError(404, "not_found", "not_found", f"{what} '{ident}' not found.", parameter)
+def not_found(what: str, ident: str, parameter: str = "id", code: str = "not_found") -> StoreError:
+    return StoreError(404, "not_found", code, f"{what} '{ident}' not found.", parameter)
 
 
 def bad_request(parameter: str, message: str, code: str = "invalid_parameter") -> StoreError:
     return StoreError(400, "bad_request", code, message, parameter)
+
+
+def unknown_cursor(what: str, ident: str, parameter: str) -> StoreError:
+    # A 400, not a 404: the vendor spec documents no 404 for GET /customers (the cursor is a bad parameter).
+    return StoreError(400, "bad_request", "not_found", f"{what} '{ident}' not found.", parameter)
 
 
 def conflict(code: str, message: str, parameter: str | None = None) -> StoreError:
@@ -204,7 +238,8 @@ class Store:
                         else:
                             merged[meta_key] = meta_value
                     if len(merged) > 20:
-                        raise bad_request("metadata", "Metadata would exceed 20 keys after the merge.")
+                        raise bad_request("metadata", "Metadata would exceed 20 keys after the merge.",
+                                          "too_many_metadata_pairs")
                     body["metadata"] = merged
                 elif key == "taxCertificate":
                     certificates = body.setdefault("taxCertificates", [])
@@ -224,9 +259,14 @@ class Store:
     def delete_customer(self, customer_id: str) -> None:
         with self._tx() as db:
             self._load_customer(db, customer_id)
-            for sid, raw in db.execute("SELECT id, body FROM sources WHERE customer_id = ?", (customer_id,)).fetchall():
-                self._save_source(db, sid, None, {**json.loads(raw), "state": "cancelled"})
-            db.execute("UPDATE tax_identifiers SET customer_id = NULL WHERE customer_id = ?", (customer_id,))
+            # Its sources are cancelled and its tax identifiers detached: neither names the customer any more.
+            for table in ("sources", "tax_identifiers"):
+                for oid, raw in db.execute(f"SELECT id, body FROM {table} WHERE customer_id = ?",
+                                           (customer_id,)).fetchall():
+                    body = {k: v for k, v in json.loads(raw).items() if k != "customerId"}
+                    if table == "sources":
+                        body["state"] = "cancelled"
+                    db.execute(f"UPDATE {table} SET customer_id = NULL, body = ? WHERE id = ?", (json.dumps(body), oid))
             db.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
 
     def list_customers(
@@ -241,9 +281,9 @@ class Store:
         updated: dict[str, datetime] | None = None,
         request_to_be_forgotten: bool | None = None,
     ) -> dict[str, Any]:
-        """One page, newest first, with the API's cursor semantics."""
-        if starting_after and ending_before:
-            raise bad_request("startingAfter", "Only one of startingAfter and endingBefore may be given.")
+        """One page, newest first, with the API's cursor semantics (given both cursors, ``endingBefore`` wins)."""
+        if ending_before:
+            starting_after = None
         where: list[str] = []
         args: list[Any] = []
         if ids is not None:
@@ -267,8 +307,7 @@ class Store:
             if cursor:
                 row = db.execute("SELECT created_us, seq FROM customers WHERE id = ?", (cursor,)).fetchone()
                 if row is None:
-                    param = "startingAfter" if starting_after else "endingBefore"
-                    raise not_found("Customer", cursor, param)
+                    raise unknown_cursor("Customer", cursor, "startingAfter" if starting_after else "endingBefore")
                 where.append("(created_us, seq) < (?, ?)" if starting_after else "(created_us, seq) > (?, ?)")
                 args.extend(row)
                 descending = bool(starting_after)
@@ -353,7 +392,8 @@ class Store:
             if owner == customer_id:
                 return source
             if owner is not None:
-                raise conflict("source_in_use", f"Source '{source_id}' is attached to another customer.", "sourceId")
+                raise conflict("invalid_parameter", f"Source '{source_id}' is attached to another customer.",
+                               "sourceId")
             if source.get("state") != "chargeable":
                 raise conflict(
                     "source_not_chargeable",
@@ -373,7 +413,7 @@ class Store:
             customer = self._load_customer(db, customer_id)
             owner, source = self._load_source(db, source_id, parameter="sourceId")
             if owner != customer_id:
-                raise not_found("Source", source_id, "sourceId")
+                raise not_found("Source", source_id, "sourceId", "source_not_found")
             source.pop("customerId", None)
             source["state"] = "cancelled"
             self._save_source(db, source_id, None, source)
@@ -386,7 +426,7 @@ class Store:
     ) -> tuple[str | None, dict[str, Any]]:
         row = db.execute("SELECT customer_id, body FROM sources WHERE id = ?", (source_id,)).fetchone()
         if row is None:
-            raise not_found("Source", source_id, parameter)
+            raise not_found("Source", source_id, parameter, "source_not_found")
         return row[0], dict(json.loads(row[1]))
 
     def _save_source(self, db: sqlite3.Connection, source_id: str, customer_id: str | None, body: dict[str, Any]) -> None:
@@ -395,18 +435,16 @@ class Store:
     # ---- tax identifiers -------------------------------------------------------------------------------------
 
     def create_tax_identifier(self, tax_type: str, value: str) -> dict[str, Any]:
+        """Create a tax identifier: a supported ``type``, a ``value`` of its format; test values verify at once."""
         tax_type, value = tax_type.strip().lower(), value.strip()
+        applicability = TAX_ID_APPLICABILITY.get(tax_type)
+        if applicability is None:
+            raise bad_request("type", f"Tax identifier type '{tax_type[:40]}' is not supported.")
         shape = _TAX_ID_FORMATS.get(tax_type)
-        if shape is not None:
-            prefix, low, high = shape
-            digits = value[len(prefix):]
-            if not value.startswith(prefix) or not digits.isdigit() or not low <= len(digits) <= high:
-                raise bad_request("value", f"Tax identifier '{value}' invalid.")
-        elif not value.replace("-", "").replace(".", "").isalnum():
-            raise bad_request("value", f"Tax identifier '{value}' invalid.")
+        if not (shape.fullmatch(value) if shape else value.replace("-", "").replace(".", "").isalnum()):
+            raise bad_request("value", f"Tax identifier '{value[:60]}' invalid.")
         now = format_datetime(_now())
         state = "verified" if (tax_type, value) in VERIFIED_TEST_TAX_IDS else "pending"
-        country = tax_type.split("_")[0].upper()
         body = {
             "id": str(uuid.uuid4()),
             "createdTime": now,
@@ -415,10 +453,8 @@ class Store:
             "state": state,
             "stateTransitions": {state: now},
             "updatedTime": now,
-            "applicability": [
-                {"country": country, "entity": "DR_IRELAND-ENTITY",
-                 "customerType": "individual" if tax_type.endswith("_natural") else "business"}
-            ],
+            "applicability": [{"country": country, "entity": entity, "customerType": customer_type}
+                              for country, customer_type, entity in applicability],
             "liveMode": False,
         }
         with self._tx() as db:
@@ -426,39 +462,117 @@ class Store:
                        (body["id"], json.dumps(body)))
         return body
 
+    def get_tax_identifier(self, tax_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._load_tax_identifier(self._db, tax_id)[1]
+
+    def delete_tax_identifier(self, tax_id: str) -> None:
+        """Delete a tax identifier, which also detaches it from its customer (the API has no other detach)."""
+        with self._tx() as db:
+            self._load_tax_identifier(db, tax_id)
+            db.execute("DELETE FROM tax_identifiers WHERE id = ?", (tax_id,))
+
+    def list_tax_identifiers(
+        self,
+        *,
+        limit: int = 10,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        ids: list[str] | None = None,
+        customer_id: str | None = None,
+        fields: dict[str, str] | None = None,
+        created: dict[str, datetime] | None = None,
+        updated: dict[str, datetime] | None = None,
+        transitions: dict[str, datetime] | None = None,
+    ) -> dict[str, Any]:
+        """One page of tax identifiers, newest first, with the same cursor rules as customers.
+
+        ``fields`` filters on equal ``type``/``value``/``state``; ``transitions`` on the time a state was
+        entered (``{"verified": t}``).
+        """
+        if ending_before:
+            starting_after = None
+        where: list[str] = []
+        args: list[Any] = []
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            args.append(customer_id)
+        cursor = ending_before or starting_after
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, body FROM tax_identifiers" + (" WHERE " + " AND ".join(where) if where else ""), args
+            ).fetchall()
+            mark = None
+            if cursor:
+                row = self._db.execute("SELECT seq, body FROM tax_identifiers WHERE id = ?", (cursor,)).fetchone()
+                if row is None:
+                    raise unknown_cursor("Tax identifier", cursor, "endingBefore" if ending_before else "startingAfter")
+                mark = (_time_us(json.loads(row[1]).get("createdTime")), row[0])
+        keyed = []
+        for seq, raw in rows:
+            body = json.loads(raw)
+            if _tax_identifier_matches(body, fields or {}, created, updated, transitions):
+                keyed.append(((_time_us(body.get("createdTime")), seq), body))
+        keyed.sort(key=lambda item: item[0], reverse=True)
+        if mark is not None and ending_before:
+            newer = [body for key, body in keyed if key > mark]
+            return {"hasMore": len(newer) > limit, "data": newer[-limit:]}
+        older = [body for key, body in keyed if mark is None or key < mark]
+        return {"hasMore": len(older) > limit, "data": older[:limit]}
+
     def attach_tax_identifier(self, customer_id: str, tax_id: str) -> dict[str, Any]:
+        """Associate a tax identifier with a customer: one customer per identifier, one identifier per type."""
         with self._tx() as db:
             self._load_customer(db, customer_id)
-            row = db.execute("SELECT customer_id, body FROM tax_identifiers WHERE id = ?", (tax_id,)).fetchone()
-            if row is None:
-                raise not_found("Tax identifier", tax_id, "taxId")
-            owner, body = row[0], json.loads(row[1])
+            owner, body = self._load_tax_identifier(db, tax_id)
             if owner == customer_id:
-                return dict(body)
+                return body
             if owner is not None:
                 raise conflict("customer_not_updateable", "You cannot replace a tax identifier's customer id.",
                                "customerId")
             for (raw,) in db.execute("SELECT body FROM tax_identifiers WHERE customer_id = ?", (customer_id,)):
                 if json.loads(raw).get("type") == body.get("type"):
-                    raise conflict("tax_identifier_type_exists",
+                    raise conflict("already_exists",
                                    f"Customer '{customer_id}' already holds a tax identifier of type "
-                                   f"'{body.get('type')}'.", "taxId")
+                                   f"'{body.get('type')}'; delete it first.", "taxId")
             body["customerId"] = customer_id
             body["updatedTime"] = format_datetime(_now())
             db.execute("UPDATE tax_identifiers SET customer_id = ?, body = ? WHERE id = ?",
                        (customer_id, json.dumps(body), tax_id))
-            return dict(body)
+            return body
 
-    def detach_tax_identifier(self, customer_id: str, tax_id: str) -> None:
-        with self._tx() as db:
-            self._load_customer(db, customer_id)
-            row = db.execute("SELECT customer_id, body FROM tax_identifiers WHERE id = ?", (tax_id,)).fetchone()
-            if row is None or row[0] != customer_id:
-                raise not_found("Tax identifier", tax_id, "taxId")
-            body = json.loads(row[1])
-            body.pop("customerId", None)
-            body["updatedTime"] = format_datetime(_now())
-            db.execute("UPDATE tax_identifiers SET customer_id = NULL, body = ? WHERE id = ?", (json.dumps(body), tax_id))
+    def _load_tax_identifier(self, db: sqlite3.Connection, tax_id: str) -> tuple[str | None, dict[str, Any]]:
+        row = db.execute("SELECT customer_id, body FROM tax_identifiers WHERE id = ?", (tax_id,)).fetchone()
+        if row is None:
+            # As documented, also when attaching a deleted one: parameter "id", code not_found.
+            raise not_found("Tax identifier", tax_id)
+        return row[0], dict(json.loads(row[1]))
+
+
+def _time_us(value: Any) -> int:
+    """Microseconds of an API timestamp (0 when absent or unreadable), for ordering and filters."""
+    try:
+        return _us(parse_datetime(value)) if isinstance(value, str) else 0
+    except ValueError:
+        return 0
+
+
+_COMPARE = {"eq": int.__eq__, "gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+
+
+def _tax_identifier_matches(body: dict[str, Any], fields: dict[str, str], created: dict[str, datetime] | None,
+                            updated: dict[str, datetime] | None, transitions: dict[str, datetime] | None) -> bool:
+    if any(body.get(name) != value for name, value in fields.items()):
+        return False
+    for name, bounds in (("createdTime", created), ("updatedTime", updated)):
+        stamp = _time_us(body.get(name))
+        if any(not _COMPARE[op](stamp, _us(value)) for op, value in (bounds or {}).items()):
+            return False
+    entered = body.get("stateTransitions") or {}
+    return all(_time_us(entered.get(state)) == _us(value) for state, value in (transitions or {}).items())
 
 
 def _norm_email(email: Any) -> str | None:

@@ -1,4 +1,11 @@
-"""Deterministic, realistic synthetic customers (full API response objects) for seeding and benchmarks."""
+"""Test helpers for code built on drframe: deterministic, realistic synthetic customers.
+
+>>> from drframe.testing import generate_customers
+>>> customers = generate_customers(1000, seed=7)   # full API response objects, newest last
+>>> frames = drframe.to_frames(customers)
+
+The sandbox seeds itself from the same generator (``Sandbox(seed_customers=N, seed=S)``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ._models import format_datetime
+
+__all__ = ["generate_customers"]
 
 _FIRST = ("Ana", "Bjørn", "Chloé", "Daniel", "Emma", "François", "Grace", "Hiro", "Ingrid", "José", "Kai", "Léa",
           "Mia", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tomás", "Uma", "Valentina", "Wei", "Yuki", "Zoë")

@@ -1,0 +1,3 @@
+"""The one version string of drframe (pyproject.toml reads it as its dynamic version)."""
+
+__version__ = "0.2.0"
