@@ -1,6 +1,15 @@
-"""drframe: Digital River customer records as typed pandas DataFrames, bulk edits, notebook forms and audits."""
+"""drframe: Digital River customer records as typed pandas DataFrames, bulk edits, notebook forms and audits.
+
+The public surface is what ``__all__`` lists: the client and :func:`connect`, :func:`to_frames` and
+:class:`Frames`, :func:`diff_frames`, the exception hierarchy, and the submodules ``bulk``, ``report``,
+``widgets``, ``sandbox`` and ``testing``.  Everything in a module whose name starts with ``_`` is private.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._client import Client, Page
 from ._connect import connect
@@ -11,34 +20,63 @@ from ._errors import (
     Conflict,
     ConnectionFailed,
     DRError,
+    ExportError,
     Forbidden,
     InvalidRequest,
+    JournalError,
     MethodNotAllowed,
     NotAcceptable,
     NotFound,
     RateLimited,
     RequestTimeout,
     ServerError,
+    SheetError,
     Unauthorized,
+    UnknownFieldWarning,
 )
 from ._retry import RetryPolicy
 from ._version import __version__
 
+if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (pandas, openpyxl, ipywidgets)
+    from . import bulk, report, sandbox, testing, widgets
+    from ._editing import diff_frames
+    from ._frames import Frames, to_frames
+
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
-    "Forbidden", "InvalidRequest", "MethodNotAllowed", "NotAcceptable", "NotFound", "Page", "RateLimited",
-    "RequestTimeout", "RetryPolicy", "ServerError", "Unauthorized", "__version__", "connect", "to_frames",
+    "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "MethodNotAllowed", "NotAcceptable",
+    "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError",
+    "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "report", "sandbox",
+    "testing", "to_frames", "widgets",
 ]
 
+_LAZY_NAMES = {"to_frames": "._frames", "Frames": "._frames", "diff_frames": "._editing"}
+_SUBMODULES = frozenset({"bulk", "report", "widgets", "sandbox", "testing"})
 
-def __getattr__(name: str) -> object:
-    # Heavy submodules (pandas, openpyxl, ipywidgets) load on first use.
-    if name == "to_frames":
-        from ._frames import to_frames
 
-        return to_frames
-    if name in {"bulk", "report", "widgets", "sandbox"}:
-        import importlib
+def _publish(value: Any) -> Any:
+    """Show a public name as ``drframe.X`` (reprs, docs, pickling), as httpx does."""
+    with contextlib.suppress(AttributeError, TypeError):  # a module or a constant keeps its own
+        value.__module__ = __name__
+    return value
 
-        return importlib.import_module(f"drframe.{name}")
-    raise AttributeError(f"module 'drframe' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        value = _publish(getattr(importlib.import_module(_LAZY_NAMES[name], __name__), name))
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+for _name in __all__:
+    if _name not in _LAZY_NAMES and _name not in _SUBMODULES and _name != "__version__":
+        _publish(globals()[_name])
+del _name

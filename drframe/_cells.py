@@ -9,6 +9,17 @@ from collections.abc import Callable
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REDACTED = "[REDACTED]"
+#: The cell text that clears a field in a bulk input (typed as ``'<clear>`` it is the text itself).
+CLEAR = "<clear>"
+#: The texts spreadsheets show for error cells (Excel's, and LibreOffice's ``Err:nnn``).
+ERROR_VALUES = frozenset({
+    "#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA",
+    "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#EXTERNAL!", "#PYTHON!",
+})
+#: Spreadsheets hold numbers as IEEE doubles and show at most this many significant digits.
+SIGNIFICANT_DIGITS = 15
+_LIBREOFFICE_ERROR = re.compile(r"^Err:\d{3}$")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _APOSTROPHE = "'"
 #: What :func:`neutralise` prefixes: formula starts, plus the apostrophe itself so the prefix can be undone.
 _PREFIXED = (*FORMULA_PREFIXES, _APOSTROPHE)
@@ -18,15 +29,46 @@ def is_formula_like(text: str) -> bool:
     return text.startswith(FORMULA_PREFIXES)
 
 
+def is_error_value(text: str) -> bool:
+    """Whether ``text`` is what a spreadsheet shows for an error cell (``#N/A``, ``#DIV/0!``, ``Err:502``...)."""
+    return text in ERROR_VALUES or bool(_LIBREOFFICE_ERROR.match(text))
+
+
+def looks_rounded(text: str) -> bool:
+    """A text that can only be a number a spreadsheet rounded: E-notation, or 16+ digits ending in zeros."""
+    if _SCIENTIFIC.match(text):
+        return True
+    digits = text.lstrip("0")
+    return text.isdigit() and text.isascii() and len(digits) > SIGNIFICANT_DIGITS \
+        and not digits[SIGNIFICANT_DIGITS:].strip("0")
+
+
+def needs_quote(text: str) -> bool:
+    """Whether an export must mark ``text`` as literal text (a leading apostrophe in CSV, Excel's quote prefix in
+    xlsx): a formula start, a leading apostrophe, or a text the reader would otherwise take for an error cell,
+    the clear token or a rounded number."""
+    if text.startswith(_PREFIXED):
+        return True
+    shown = normalise_cell(text)
+    return is_error_value(shown) or shown.casefold() == CLEAR or looks_rounded(shown)
+
+
 def neutralise(text: str) -> str:
-    """Prefix an apostrophe to text starting with ``= + - @``, TAB or CR (OWASP CSV injection), and to text that
-    already starts with an apostrophe, so that :func:`unneutralise` gives back exactly ``text``."""
-    return _APOSTROPHE + text if text.startswith(_PREFIXED) else text
+    """Prefix an apostrophe where :func:`needs_quote` says so (OWASP CSV injection, and exact round trips), so
+    that :func:`unquote` gives back exactly ``text``."""
+    return _APOSTROPHE + text if needs_quote(text) else text
+
+
+def unquote(text: str) -> str | None:
+    """The literal text of an apostrophe-quoted cell that :func:`neutralise` wrote, or None when ``text`` is
+    not quoted (strips exactly one apostrophe)."""
+    return text[1:] if text.startswith(_APOSTROPHE) and needs_quote(text[1:]) else None
 
 
 def unneutralise(text: str) -> str:
-    """Undo :func:`neutralise`: strip exactly one apostrophe when an apostrophe or a formula start follows it."""
-    return text[1:] if text.startswith(_APOSTROPHE) and text[1:].startswith(_PREFIXED) else text
+    """Undo :func:`neutralise`."""
+    literal = unquote(text)
+    return text if literal is None else literal
 
 
 def normalise_cell(text: str) -> str:

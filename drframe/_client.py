@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import os
@@ -122,6 +123,7 @@ class Client:
         self._stats_lock = threading.Lock()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
         self._on_close: list[Callable[[], object]] = []
+        self._owns_session = True
         #: True for a client that :func:`drframe.connect` made for an embedded sandbox.
         self.embedded_sandbox = False
         self.customers = Customers(self)
@@ -136,13 +138,27 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, api_key=<{self.key_kind} key hidden>)"
 
+    def with_options(self, *, rate_limit: float | None = None) -> Client:
+        """A client for the same target sharing this one's connection pool, with its own rate limit (requests per
+        second; None for none) and request counters. This client is left as it is; closing the copy closes
+        nothing shared."""
+        clone = copy.copy(self)
+        clone.limiter = RateLimiter(rate_limit) if rate_limit else None
+        clone._stats_lock = threading.Lock()
+        clone.stats = dict.fromkeys(self.stats, 0)
+        clone._on_close = []
+        clone._owns_session = False
+        clone.customers, clone.sources, clone.tax_identifiers = Customers(clone), Sources(clone), TaxIdentifiers(clone)
+        return clone
+
     def on_close(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` when the client is closed (an embedded sandbox it owns stops then)."""
         self._on_close.append(callback)
 
     def close(self) -> None:
         """Close the connection pool and anything the client owns."""
-        self._session.close()
+        if self._owns_session:
+            self._session.close()
         while self._on_close:
             self._on_close.pop()()
 

@@ -1,4 +1,23 @@
-"""One exception hierarchy for the client, the bulk layer and the sandbox."""
+"""Every exception and warning drframe raises, in one hierarchy::
+
+    DRError
+    ├── ConfigurationError        no target, bad base URL, conflicting options
+    ├── InvalidRequest            refused before sending: (parameter, code, message) per problem
+    ├── ConnectionFailed          the transport failed for good (cause, outcome_unknown)
+    ├── APIError                  an error response: status, type, code, parameter, message, request_id
+    │   ├── BadRequest (400)   ├── Unauthorized (401)   ├── Forbidden (403)   ├── NotFound (404)
+    │   ├── MethodNotAllowed (405)   ├── NotAcceptable (406)   ├── RequestTimeout (408)
+    │   ├── Conflict (409)     ├── RateLimited (429)    └── ServerError (5xx)
+    ├── SheetError                an input file as a whole cannot be used; nothing was sent
+    ├── JournalError              a bulk run's journal is damaged or cannot be written
+    └── ExportError               a value cannot be exported without changing it; nothing was written
+
+    UserWarning
+    └── UnknownFieldWarning       a response carried fields drframe does not declare (kept as object columns)
+
+The sandbox's store errors (``drframe.sandbox.StoreError``) are separate on purpose: they are the emulated
+server's answers, turned into HTTP error bodies, and never reach a client as Python exceptions.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +38,18 @@ class InvalidRequest(DRError):
     def __init__(self, errors: list[tuple[str, str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{p or 'body'}: {m}" for p, _, m in errors))
+
+
+class SheetError(DRError):
+    """The input file as a whole cannot be used (missing, unreadable, unknown columns); nothing was sent."""
+
+
+class ExportError(DRError):
+    """A value cannot be stored in the chosen format without changing it; nothing was written."""
+
+
+class UnknownFieldWarning(UserWarning):
+    """A response carried fields drframe does not declare; they were kept as object columns."""
 
 
 class ConnectionFailed(DRError):

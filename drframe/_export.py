@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._cells import is_formula_like, masker_for, neutralise
-from ._errors import DRError
+from ._cells import masker_for, needs_quote, neutralise
+from ._errors import ExportError
 
 # XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
 # writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.
@@ -28,10 +28,6 @@ _XLSX_REMEDY = "Correct those values, or export as CSV or Parquet, which can hol
 _UTF8_REMEDY = "Correct those values: lone surrogates are not Unicode text."
 #: Columns that name a row's customer (or object) in an error message, most specific first.
 _ROW_KEYS = ("customer_id", "id", "source_id", "tax_id")
-
-
-class ExportError(DRError):
-    """A value cannot be stored in the chosen format without changing it; nothing was written."""
 
 
 class _Unstorable(Exception):
@@ -161,8 +157,9 @@ def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
     if isinstance(value, str):
         if _NOT_XML.search(value):
             raise _Unstorable
-        if is_formula_like(value):
-            # Keep the text exact but force the cell type to string (with Excel's quote prefix): never a formula.
+        if needs_quote(value):
+            # Keep the text exact but force the cell type to string (with Excel's quote prefix): never a formula,
+            # never read back as the clear token or an error.
             cell = cell_type(sheet, value=value)
             cell.data_type = "s"
             cell.style = "Normal"

@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from ._cells import REDACTED
+from ._errors import UnknownFieldWarning
 from ._models import PAYMENT_TYPES, format_datetime
 from ._schema import (
     CUSTOMER_PATHS,
@@ -29,16 +30,11 @@ from ._schema import (
     SOURCE_PATHS,
     TAX_CERTIFICATE_PATHS,
     TAX_IDENTIFIER_PATHS,
-    WRITABLE_CUSTOMER_FIELDS,
 )
 
 EMPTY_VALUES_COLUMN = "_empty_values"
 _DTYPES = {"string": "string", "boolean": "boolean", "Int64": "Int64", "Float64": "Float64"}
 _DATETIME_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
-
-
-class UnknownFieldWarning(UserWarning):
-    """A response carried fields drframe does not declare; they were kept as object columns."""
 
 
 @dataclass(frozen=True)
@@ -370,7 +366,7 @@ def is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
-def _plain(value: Any, kind: str | None) -> Any:
+def plain_value(value: Any, kind: str | None) -> Any:
     """A cell value as JSON: timestamps to the API's text, JSON columns parsed, numpy scalars unwrapped."""
     if isinstance(value, datetime):
         return format_datetime(value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
@@ -402,69 +398,10 @@ def _records(frame: pd.DataFrame, spec: TableSpec) -> list[dict[str, Any]]:
         for column, path, kind in plans:
             value = lists[column][index]
             if not is_missing(value):
-                set_path(record, path, _plain(value, kind))
+                set_path(record, path, plain_value(value, kind))
         raw = empties[index]
         if isinstance(raw, str):
             for column, value in json.loads(raw).items():
                 set_path(record, column_path(column), value)
         out.append(record)
-    return out
-
-
-def row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
-    """An update payload from one customers row: writable fields only, NA cells left out."""
-    payload: dict[str, Any] = {}
-    for column, value in row.items():
-        if column == EMPTY_VALUES_COLUMN or is_missing(value):
-            continue
-        path = column_path(str(column))
-        if path[0] in WRITABLE_CUSTOMER_FIELDS:
-            set_path(payload, path, _plain(value, CUSTOMER_PATHS.get(str(column))))
-    return payload
-
-
-def diff_rows(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
-    """The minimal update payload turning ``before`` into ``after`` (both customers rows), and the field changes.
-
-    Only columns present in ``after`` count.  Any shipping change sends the whole shipping object (the API
-    replaces it); a metadata key that disappears is sent as ``""`` (which removes it).
-    """
-    before = before or {}
-    payload: dict[str, Any] = {}
-    changes: list[tuple[str, Any, Any]] = []
-    shipping_changed = False
-    for column, new in after.items():
-        column = str(column)
-        path = column_path(column)
-        if column == EMPTY_VALUES_COLUMN or path[0] not in WRITABLE_CUSTOMER_FIELDS:
-            continue
-        kind = CUSTOMER_PATHS.get(column)
-        old_value = None if is_missing(before.get(column)) else _plain(before.get(column), kind)
-        new_value = None if is_missing(new) else _plain(new, kind)
-        if old_value == new_value:
-            continue
-        changes.append((column, old_value, new_value))
-        if path[0] == "shipping":
-            shipping_changed = True
-        elif path[0] == "metadata":
-            set_path(payload, path, "" if new_value is None else new_value)
-        else:
-            payload[path[0]] = new_value
-    if shipping_changed:
-        shipping = row_payload({c: v for c, v in after.items() if str(c).startswith("shipping.")}).get("shipping")
-        payload["shipping"] = shipping
-    return payload, changes
-
-
-def diff_frames(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Minimal update payloads, by customer id, turning the ``before`` customers frame into ``after``."""
-    old: dict[Any, dict[str, Any]] = {
-        row[CUSTOMER_KEY]: row for row in before.to_dict("records")  # type: ignore[misc]
-    }
-    out: dict[str, dict[str, Any]] = {}
-    row: dict[str, Any]
-    for row in after.to_dict("records"):  # type: ignore[assignment]
-        payload, _ = diff_rows(old.get(row[CUSTOMER_KEY]), row)
-        if payload:
-            out[row[CUSTOMER_KEY]] = payload
     return out

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import __version__
 from ._export import fill_sheet
 from ._frames import CUSTOMER_KEY, Frames, to_frames
 from ._models import LOCALES, is_valid_email
+from ._version import __version__
+from .bulk._constants import OUTCOMES
 
 if TYPE_CHECKING:
-    from ._bulk import BulkResult
     from ._client import Client
+    from .bulk import BulkResult
 
 __all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues"]
 
@@ -91,15 +92,6 @@ def _save(workbook: Any, path: str | Path) -> Path:
     return path
 
 
-_STATUS_LABELS = {
-    "applied": "Sent and confirmed by the API",
-    "unchanged": "Already in the requested state: nothing sent",
-    "failed": "The API refused it or could not be reached",
-    "invalid": "Bad input: nothing sent",
-    "skipped": "Blank, interrupted, or after a failed row for the same customer",
-}
-
-
 def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False) -> Path:
     """Write the change audit of a bulk run: Summary (counts, chart, run metadata without secrets), Changes
     (id, field, before, after), Errors (row, column, value, message) and the per-row Results."""
@@ -122,7 +114,8 @@ def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False
         "drframe": f"{__version__} (Python {platform.python_version()})",
     }
     workbook = Workbook()
-    _summary_sheet(workbook, "drframe change audit", result.counts, _STATUS_LABELS, metadata, "Rows by outcome",
+    labels = {str(status): status.description for status in OUTCOMES}
+    _summary_sheet(workbook, "drframe change audit", result.counts, labels, metadata, "Rows by outcome",
                    "Status")
     _table_sheet(workbook, "Changes", result.changes, mask_pii=mask_pii)
     _table_sheet(workbook, "Errors", result.errors, mask_pii=mask_pii)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ._bulk import edit_customer
+from ._editing import edit_customer
 from ._errors import APIError, ConnectionFailed, InvalidRequest, NotFound, RateLimited
 from ._frames import CUSTOMER_KEY, is_missing, to_frames
 from ._models import CUSTOMER_TYPES, LOCALES

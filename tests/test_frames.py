@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 import drframe
-from drframe._frames import EMPTY_VALUES_COLUMN, UnknownFieldWarning, column_path, diff_frames, diff_rows, row_payload
+from drframe import UnknownFieldWarning
+from drframe._editing import diff_frames, diff_rows, row_payload
+from drframe._frames import EMPTY_VALUES_COLUMN, column_path
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers

@@ -19,7 +19,7 @@ import pytest
 
 from drframe import Client, bulk
 from drframe._errors import JournalError
-from drframe._journal import Journal, payload_hash
+from drframe.bulk._journal import Journal, payload_hash
 from drframe.sandbox import Sandbox
 
 HEADER = ["customer_id", "action", "email", "locale", "shipping.phone", "metadata.segment"]

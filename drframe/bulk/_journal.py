@@ -30,10 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
-from ._errors import JournalError
+from .._errors import JournalError
+from ._constants import Status
 
 #: Statuses that end a row for good; a failed row is tried again by the next run.
-FINAL_STATUSES = frozenset({"applied", "unchanged"})
+FINAL_STATUSES = frozenset({Status.APPLIED, Status.UNCHANGED})
 VERSION = 2
 #: Version 1 journals (whole payloads and error texts) still resume; new records are written as version 2.
 _READABLE_VERSIONS = frozenset({1, VERSION})
@@ -179,12 +180,12 @@ class Journal:
 
         self._sync(append)
 
-    def started(self, row: int, customer_id: str | None, action: str, payload: Any) -> None:
+    def started(self, row: int, customer_id: str | None, action: str | None, payload: Any) -> None:
         """Record, durably, that the request for ``row`` (body ``payload``, kept only as a hash) is about to leave."""
         self._write({"event": "started", "row": row, "id": customer_id, "action": action,
                      "payload_sha256": payload_hash(payload)})
 
-    def finished_row(self, row: int, customer_id: str | None, action: str, status: str) -> None:
+    def finished_row(self, row: int, customer_id: str | None, action: str | None, status: str) -> None:
         """Record, durably, the final outcome of ``row``."""
         self._write({"event": "finished", "row": row, "id": customer_id, "action": action, "status": status})
 

@@ -1,0 +1,65 @@
+"""Reading CSV, Excel and LibreOffice input as text: every cell as the analyst sees it in the spreadsheet.
+
+This package owns :func:`read_sheet` (pick the reader by file type, drop trailing blank rows) and is what the
+rest of drframe imports; :mod:`._model` holds the table shape, :mod:`._numbers` the display rules, and
+:mod:`._csv`, :mod:`._xlsx`, :mod:`._ods` one reader each. The rules, for every format:
+
+* Numbers are rendered through the cell's number format: zero padding stays (``1234`` formatted ``00000`` is
+  ``01234``), decimals and percentages show as formatted (``3.30``, ``15%``), thousands separators are dropped
+  (they are locale-dependent presentation: ``1,234`` would be another number in a German locale). In the
+  ``General`` and text (``@``) formats a number shows with at most 15 significant digits, as Excel shows it
+  (``3.3000000000000003`` is ``3.3``); an integer of up to 15 digits is its exact integer text.
+* Dates and times show as ISO 8601, as much as their format shows: ``2024-03-05``, ``03:04:05`` or
+  ``2024-03-05T06:07:08Z`` (a naive time is taken as UTC). Booleans are ``TRUE``/``FALSE``.
+* Each row keeps which of its cells held a number, and that number as held (:attr:`SheetRow.numeric`), so the bulk
+  layer can refuse a number used as an id, postal code or phone that the spreadsheet could not hold exactly.
+* Error cells (``#N/A``, ``#DIV/0!``, ..., also as the cached result of a formula) are kept in
+  :attr:`SheetRow.errors`. Formulas are reported in :attr:`SheetRow.formulas`, never evaluated; the one exception
+  is LibreOffice's ``TRUE()``/``FALSE()``, which is how it stores a boolean.
+* ``.ods`` is parsed from its XML with the standard library (streamed), with the same rules. CSV delimiters
+  (``, ; tab |``) are detected from the header line; CSV text is UTF-8 (with or without BOM), UTF-16 with BOM, or
+  the ``encoding`` given; anything else is refused, never guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .._errors import SheetError
+from ._csv import read_csv
+from ._model import CUSTOMERS_SHEET, Sheet, SheetRow
+from ._numbers import excel_text, format_number, number_problem
+from ._ods import read_ods
+from ._xlsx import read_xlsx
+
+__all__ = ["CUSTOMERS_SHEET", "Sheet", "SheetError", "SheetRow", "excel_text", "format_number", "number_problem",
+           "read_sheet"]
+
+
+def read_sheet(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> Sheet:
+    """Read a ``.csv``/``.txt``/``.tsv``, ``.xlsx`` or ``.ods`` file as text cells; SheetError for an unusable file.
+
+    ``sheet`` picks a workbook sheet (default: ``customers`` if present, else the first); ``encoding`` is the
+    text encoding of a CSV file that is neither UTF-8 nor UTF-16 with BOM (e.g. ``cp1252``).
+    """
+    path = Path(path)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise SheetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    suffix = path.suffix.lower()
+    delimiter = None
+    if suffix in {".xlsx", ".xlsm", ".ods"}:
+        if encoding is not None:
+            raise SheetError(f"{path}: an encoding applies to CSV files only, not to {suffix} workbooks")
+        reader = read_xlsx if suffix != ".ods" else read_ods
+        columns, rows, title = reader(content, path, sheet)
+        note = f"{suffix.lstrip('.')}, sheet {title!r}"
+    elif suffix in {".csv", ".txt", ".tsv"}:
+        columns, rows, delimiter, note = read_csv(content, path, encoding)
+    else:
+        raise SheetError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .xlsx or .ods")
+    while rows and rows[-1].blank:  # trailing empty lines, Excel's formatted-but-empty rows
+        rows.pop()
+    return Sheet(path, columns, rows, hashlib.sha256(content).hexdigest(), note, delimiter)

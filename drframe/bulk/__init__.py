@@ -1,0 +1,40 @@
+"""Bulk-apply spreadsheet rows to customers: validate, plan, apply, resume.
+
+>>> plan = drframe.bulk.plan("updates.xlsx", client)   # reads, validates, fetches current state, diffs
+>>> plan.changes                                        # the field-level diff; plan.errors: bad cells
+>>> result = plan.apply(rate=20, journal="updates.journal")
+>>> result.to_file("updates.results.csv")
+
+Rules an analyst can rely on:
+
+* Columns are the ``customers`` frame's columns (``customer_id``, ``email``, ``shipping.address.postalCode``,
+  ``metadata.<key>`` ...) plus an optional ``action`` column (:class:`Action`) and ``source_id`` / ``tax_id`` for
+  the attach/detach actions.  An exported sheet, edited, is a valid input; unchanged rows make no API call.
+* An empty cell leaves the field unchanged; the token ``<clear>`` (:data:`CLEAR`) clears it (a metadata key is
+  removed); typed as ``'<clear>`` it is that text.
+* Read-only columns (``createdTime``, ``updatedTime``, ``liveMode``, ``_empty_values``) are ignored, and so are
+  field cells on ``delete`` and attach/detach rows.
+* A create without ``customer_id`` gets an id derived from the file's SHA-256 and the row number, so re-running
+  the same file never creates the customer twice.
+* Every row ends in exactly one :class:`Status`.
+
+The package: ``_rows`` reads and checks rows, ``_plan`` resolves them against current state, ``_run`` applies
+them through the journal (``_journal``), ``_results`` builds the outcome tables.
+"""
+
+from .._cells import CLEAR
+from .._errors import JournalError, SheetError
+from .._sheets import read_sheet
+from ._constants import OUTCOMES, Action, Status
+from ._plan import Plan, plan
+from ._results import BulkResult
+from ._rows import CellError, RowPlan, sheet_from_frame
+
+#: Every action name, in the order the documentation lists them.
+ACTIONS: tuple[Action, ...] = tuple(Action)
+#: The statuses a finished run reports.
+STATUSES = OUTCOMES
+
+__all__ = ["ACTIONS", "CLEAR", "STATUSES", "Action", "BulkResult", "CellError", "JournalError", "Plan", "RowPlan",
+           "SheetError", "Status", "plan", "read_sheet", "sheet_from_frame"]
+

@@ -1,0 +1,66 @@
+"""The bulk layer's vocabulary, in one place: row statuses, actions, and the columns with a special meaning."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .._cells import CLEAR
+from .._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN
+
+
+class Status(StrEnum):
+    """How an input row ended. Every row ends in exactly one of these (``PENDING`` only appears in a plan)."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+    PENDING = "pending"
+
+    @property
+    def description(self) -> str:
+        """What the status means, as reports explain it."""
+        return _STATUS_DESCRIPTIONS[self]
+
+
+_STATUS_DESCRIPTIONS = {
+    Status.APPLIED: "Sent and confirmed by the API",
+    Status.UNCHANGED: "Already in the requested state: nothing sent",
+    Status.FAILED: "The API refused it or could not be reached",
+    Status.INVALID: "Bad input: nothing sent",
+    Status.SKIPPED: "Blank, interrupted, or after a failed row for the same customer",
+    Status.PENDING: "Planned, not yet sent",
+}
+
+
+#: The statuses a finished run reports, in report order.
+OUTCOMES: tuple[Status, ...] = tuple(s for s in Status if s is not Status.PENDING)
+
+
+class Action(StrEnum):
+    """What a row asks for (the ``action`` column; ``upsert`` when empty)."""
+
+    UPSERT = "upsert"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    ATTACH_SOURCE = "attach_source"
+    DETACH_SOURCE = "detach_source"
+    ATTACH_TAX_IDENTIFIER = "attach_tax_identifier"
+
+
+#: Actions whose row carries field values.
+FIELD_ACTIONS = frozenset({Action.UPSERT, Action.CREATE, Action.UPDATE})
+
+ACTION_COLUMN = "action"
+SOURCE_COLUMN = "source_id"
+TAX_COLUMN = "tax_id"
+#: The column naming each action's second object.
+TARGET_COLUMNS = {Action.ATTACH_SOURCE: SOURCE_COLUMN, Action.DETACH_SOURCE: SOURCE_COLUMN,
+                  Action.ATTACH_TAX_IDENTIFIER: TAX_COLUMN}
+#: Read-only columns of an exported sheet: accepted in an input and ignored.
+IGNORED_COLUMNS = frozenset({"createdTime", "updatedTime", "liveMode", EMPTY_VALUES_COLUMN})
+
+__all__ = ["ACTION_COLUMN", "CLEAR", "CUSTOMER_KEY", "FIELD_ACTIONS", "IGNORED_COLUMNS", "OUTCOMES", "SOURCE_COLUMN",
+           "TARGET_COLUMNS", "TAX_COLUMN", "Action", "Status"]

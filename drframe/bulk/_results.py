@@ -1,0 +1,129 @@
+"""The outcome tables of a plan or a run (results, changes, errors) and :class:`BulkResult`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ._constants import ACTION_COLUMN, OUTCOMES, Status
+
+if TYPE_CHECKING:
+    from ._plan import Plan
+    from ._rows import RowPlan
+
+
+def _change_text(changes: list[tuple[str, Any, Any]]) -> str:
+    return "; ".join(f"{column}: {before!r} -> {after!r}" for column, before, after in changes)
+
+
+def outcome_frame(rows: list[RowPlan], *, planned: bool = False) -> pd.DataFrame:
+    input_columns = [c for c in rows[0].cells if c != ACTION_COLUMN] if rows else []
+    records = []
+    for row in rows:
+        status = row.status or (Status.PENDING if planned else Status.SKIPPED)
+        record: dict[str, Any] = {
+            "row": row.row, "id": row.customer_id, "action": row.action or None, "status": status,
+            "error": row.error_text or None, "note": row.note or None, "changes": _change_text(row.changes) or None,
+            "resumed": row.resumed,
+        }
+        for column in input_columns:
+            record.setdefault(column, row.cells.get(column, ""))
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=[
+        "row", "id", "action", "status", "error", "note", "changes", "resumed",
+        *[c for c in input_columns if c not in {"row", "id", "status", "error", "note", "changes", "resumed"}]])
+    dtypes: dict[str, str] = {c: "string" for c in frame.columns}
+    dtypes.update(row="Int64", resumed="boolean")
+    return frame.astype(dtypes)
+
+
+def changes_frame(rows: Iterable[RowPlan]) -> pd.DataFrame:
+    records = [
+        {"row": r.row, "id": r.customer_id, "action": r.action, "field": column, "before": before, "after": after}
+        for r in rows for column, before, after in r.changes
+    ]
+    frame = pd.DataFrame.from_records(records, columns=["row", "id", "action", "field", "before", "after"])
+    return frame.astype({"row": "Int64", "id": "string", "action": "string", "field": "string"})
+
+
+def errors_frame(rows: Iterable[RowPlan]) -> pd.DataFrame:
+    records = [{"row": e.row, "column": e.column, "value": e.value, "message": e.message}
+               for r in rows for e in r.errors]
+    records += [{"row": r.row, "column": "", "value": "", "message": r.note}
+                for r in rows if r.status is Status.FAILED and not r.errors]
+    frame = pd.DataFrame.from_records(records, columns=["row", "column", "value", "message"])
+    return frame.astype({"row": "Int64", "column": "string", "value": "string", "message": "string"})
+
+
+def html_summary(title: str, tables: list[tuple[str, pd.DataFrame]], limit: int = 10) -> str:
+    import html
+
+    parts = [f"<p><b>{html.escape(title)}</b></p>"]
+    for name, frame in tables:
+        if len(frame):
+            more = f" (first {limit} of {len(frame)})" if len(frame) > limit else ""
+            parts.append(f"<p>{name}{more}</p>" + frame.head(limit).to_html(index=False, na_rep=""))
+    return "".join(parts)
+
+
+@dataclass
+class BulkResult:
+    """The outcome of :meth:`Plan.apply`: one status per input row."""
+
+    plan: Plan
+    elapsed: float
+    stats: dict[str, int]
+    interrupted: bool = False
+
+    @property
+    def rows(self) -> list[RowPlan]:
+        return self.plan.rows
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """One row per input row: row, id, action, status, error, note, changes, resumed, then the input cells."""
+        return outcome_frame(self.rows)
+
+    @property
+    def changes(self) -> pd.DataFrame:
+        """Field-level changes of the rows that were applied: row, id, action, field, before, after."""
+        return changes_frame(r for r in self.rows if r.status is Status.APPLIED)
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return errors_frame(self.rows)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = Counter(r.status or Status.SKIPPED for r in self.rows)
+        return {status: counts.get(status, 0) for status in OUTCOMES}
+
+    @property
+    def ok(self) -> bool:
+        counts = self.counts
+        return not counts[Status.FAILED] and not counts[Status.INVALID] and not self.interrupted
+
+    @property
+    def throughput(self) -> float:
+        """API writes per second over the run."""
+        sent = sum(1 for r in self.rows if r.status in {Status.APPLIED, Status.FAILED} and not r.resumed)
+        return sent / self.elapsed if self.elapsed > 0 else 0.0
+
+    def to_file(self, path: str | Path) -> Path:
+        """Write the results as .csv or .xlsx (formula-like cells neutralised)."""
+        from .._export import write_table
+
+        return write_table(path, self.results, sheet="results")
+
+    def _repr_html_(self) -> str:
+        return html_summary(repr(self), [("Errors", self.errors)])
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}: {v}" for k, v in self.counts.items() if v)
+        flag = ", interrupted" if self.interrupted else ""
+        return f"<BulkResult {len(self.rows)} rows ({counts}) in {self.elapsed:.1f} s{flag}>"

@@ -1,0 +1,218 @@
+"""Reading rows: the input's columns checked, each row interpreted (action, ids, typed edits or cell errors), and
+customers named by more than one row flagged. No network."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._editing import parse_bool
+from .._errors import SheetError
+from .._export import column_letter
+from .._frames import is_missing
+from .._ids import customer_id_problem, id_problem
+from .._schema import CUSTOMER_PATHS
+from .._sheets import Sheet, SheetRow, excel_text, number_problem
+from ._constants import (
+    ACTION_COLUMN,
+    CLEAR,
+    CUSTOMER_KEY,
+    FIELD_ACTIONS,
+    IGNORED_COLUMNS,
+    SOURCE_COLUMN,
+    TARGET_COLUMNS,
+    TAX_COLUMN,
+    Action,
+    Status,
+)
+
+#: Columns whose value must be exact digits: a spreadsheet number there may have been rounded.
+_EXACT_COLUMNS = frozenset({CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, "defaultSourceId"})
+_EXACT_SUFFIXES = ("postalCode", "phone")
+_ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
+
+
+@dataclass(frozen=True)
+class CellError:
+    """Why a row is invalid: the spreadsheet row, the column, the cell's text and a message."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        if not self.column:
+            return self.message
+        return f"{self.column}={self.value!r}: {self.message}"
+
+
+@dataclass
+class RowPlan:
+    """One input row: what will be sent for it, or the status it already has."""
+
+    row: int
+    cells: dict[str, str]
+    action: Action | None
+    """The row's action (``upsert`` resolved to create or update by the plan); None for a blank row or an
+    unknown action."""
+    customer_id: str | None = None
+    target: str | None = None
+    edits: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] | None = None
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)
+    status: Status | None = None
+    """Final status known without a call (invalid, unchanged, failed, skipped); None = pending."""
+    errors: list[CellError] = field(default_factory=list)
+    note: str = ""
+    resumed: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.status is None
+
+    def fail(self, column: str, message: str, status: Status = Status.INVALID) -> None:
+        self.errors.append(CellError(self.row, column, self.cells.get(column, ""), message))
+        self.status = status
+
+    @property
+    def error_text(self) -> str:
+        if self.status not in {Status.INVALID, Status.FAILED}:
+            return ""
+        return "; ".join(str(e) for e in self.errors) or self.note
+
+
+def _known_column(column: str) -> bool:
+    if column.startswith("metadata.") and len(column) > len("metadata."):
+        return True
+    return column in CUSTOMER_PATHS or column in IGNORED_COLUMNS or column in {
+        CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN}
+
+
+def _suggest(column: str) -> str:
+    known = [CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN, *CUSTOMER_PATHS]
+    folded = {k.casefold().replace("_", "").replace(".", ""): k for k in known}
+    key = column.casefold().replace("_", "").replace(".", "").replace(" ", "")
+    if key in folded:
+        return folded[key]
+    if column.casefold() in {"id", "customerid", "customer id"}:
+        return CUSTOMER_KEY
+    if column == "metadata":
+        return "metadata.<key> (one column per metadata key)"
+    close = difflib.get_close_matches(column, known, n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
+def check_columns(columns: Iterable[str], source: str) -> None:
+    """Raise SheetError naming every unknown column, with the closest known name."""
+    problems = []
+    for index, column in enumerate(columns, start=1):
+        letter = column_letter(index)
+        if not _known_column(column):
+            hint = _suggest(column)
+            problems.append(f"unknown column {column!r} (column {letter})" + (f": did you mean {hint!r}?" if hint
+                                                                               else ""))
+    if problems:
+        raise SheetError(f"{source}: " + "; ".join(problems) + ". Nothing was sent.")
+
+
+def interpret(row: SheetRow, sha256: str) -> RowPlan:
+    """Turn one sheet row into a RowPlan: action, id, typed edits, or cell errors. No network."""
+    cells = row.cells
+    if row.blank:
+        return RowPlan(row.number, cells, None, status=Status.SKIPPED, note="blank row")
+    raw_action = cells.get(ACTION_COLUMN, "").casefold().replace("-", "_").replace(" ", "_") or Action.UPSERT
+    action = Action(raw_action) if raw_action in Action.__members__.values() else None
+    plan = RowPlan(row.number, cells, action)
+    for column, error in row.errors.items():
+        plan.fail(column, f"the cell shows the error {error}; correct the cell or clear it")
+    for column in row.formulas:
+        plan.fail(column, "a formula; enter the value itself (drframe never evaluates formulas)")
+    for column, held in row.numeric.items():
+        if column in _EXACT_COLUMNS or column.endswith(_EXACT_SUFFIXES):
+            why = number_problem(cells[column]) or number_problem(held)  # shown 02109, it may hold 2108.5
+            if why:
+                plan.fail(column, f"stored as a number {why}; format the column as Text and type the value again")
+    unusable = {error.column for error in plan.errors}  # already refused: no further checks on these cells
+    customer_id = cells.get(CUSTOMER_KEY, "")
+    if customer_id:
+        problem = customer_id_problem(customer_id) if CUSTOMER_KEY not in unusable else None
+        if problem:
+            plan.fail(CUSTOMER_KEY, problem)
+        plan.customer_id = customer_id
+    if action is None:
+        names = [str(a) for a in Action]
+        close = difflib.get_close_matches(raw_action, names, n=1)
+        plan.fail(ACTION_COLUMN, f"unknown action; use one of {', '.join(names)}"
+                  + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return plan
+    if not customer_id and action in {Action.UPSERT, Action.CREATE}:
+        plan.customer_id = "drf-" + uuid.uuid5(_ID_NAMESPACE, f"{sha256}:{row.number}").hex
+        plan.note = "id generated from the file and row (safe to re-run)"
+    elif not customer_id:
+        plan.fail(CUSTOMER_KEY, f"required for action {str(action)!r}")
+    target_column = TARGET_COLUMNS.get(action)
+    if target_column:
+        plan.target = cells.get(target_column) or None
+        problem = id_problem(plan.target) if plan.target and target_column not in unusable else None
+        if not plan.target:
+            plan.fail(target_column, f"required for action {str(action)!r}")
+        elif problem:
+            plan.fail(target_column, problem)
+    if action in FIELD_ACTIONS:
+        _read_edits(plan, row, unusable)
+    return plan
+
+
+def _read_edits(plan: RowPlan, row: SheetRow, unusable: set[str]) -> None:
+    """The typed field edits of a field row: ``<clear>`` -> None, booleans parsed, other text as is."""
+    for column, text in row.cells.items():
+        if not text or column in IGNORED_COLUMNS or column in {CUSTOMER_KEY, ACTION_COLUMN} or column in unusable:
+            continue
+        if column in (SOURCE_COLUMN, TAX_COLUMN):
+            plan.fail(column, f"only used by the attach/detach actions, not by {str(plan.action)!r}")
+            continue
+        if text.casefold() == CLEAR and column not in row.literal:
+            plan.edits[column] = None
+        elif CUSTOMER_PATHS.get(column) == "boolean":
+            value = parse_bool(text)
+            if value is None:
+                plan.fail(column, "not a boolean: use TRUE/FALSE (yes/no and 1/0 are accepted)")
+            plan.edits[column] = value
+        else:
+            plan.edits[column] = text
+
+
+def flag_duplicates(plans: list[RowPlan]) -> None:
+    """An id named by two field rows (or the same attach twice): all its rows are invalid, nothing is sent."""
+    by_id: dict[str, list[RowPlan]] = {}
+    for plan in plans:
+        if plan.customer_id and plan.action:
+            by_id.setdefault(plan.customer_id, []).append(plan)
+    for _customer_id, rows in by_id.items():
+        field_rows = [p for p in rows if p.action in FIELD_ACTIONS or p.action is Action.DELETE]
+        targets = Counter((p.action, p.target) for p in rows if p.target)
+        if len(field_rows) > 1 or any(n > 1 for n in targets.values()):
+            numbers = ", ".join(str(p.row) for p in rows)
+            for plan in rows:
+                plan.fail(CUSTOMER_KEY, f"customer_id appears in rows {numbers}; each customer may be changed "
+                                        "by one row per file, so nothing is sent for it")
+
+
+def sheet_from_frame(frame: pd.DataFrame, name: str = "<DataFrame>") -> Sheet:
+    """A DataFrame as text cells (NA -> empty), row numbers as a spreadsheet would show them."""
+    columns = [str(c) for c in frame.columns]
+    rows = []
+    for number, values in enumerate(frame.itertuples(index=False, name=None), start=2):
+        cells = {c: "" if is_missing(v) else excel_text(v).strip() for c, v in zip(columns, values, strict=True)}
+        rows.append(SheetRow(number, cells))
+    digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+    return Sheet(Path(name), columns, rows, digest)

@@ -1,0 +1,182 @@
+"""Applying a plan: rows grouped by customer, sent by worker threads under the client's rate limit, each write
+journalled before it leaves and when its outcome is known (see :mod:`._journal`), each action sent through one
+entry of an action table."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import APIError, ConnectionFailed, DRError
+from ._constants import CUSTOMER_KEY, Action, Status
+from ._journal import Journal
+from ._results import BulkResult
+from ._rows import CellError, RowPlan
+
+if TYPE_CHECKING:
+    from .._client import Client, Customers
+    from ._plan import Plan
+
+#: How each action is sent (upsert is resolved to create or update by the plan).
+_SEND: dict[Action, Callable[[Customers, RowPlan], object]] = {
+    Action.CREATE: lambda customers, row: customers.create(row.payload, validate=False),
+    Action.UPDATE: lambda customers, row: customers.update(row.customer_id or "", row.payload, validate=False),
+    Action.DELETE: lambda customers, row: customers.delete(row.customer_id or ""),
+    Action.ATTACH_SOURCE: lambda customers, row: customers.attach_source(row.customer_id or "", row.target or ""),
+    Action.DETACH_SOURCE: lambda customers, row: customers.detach_source(row.customer_id or "", row.target or ""),
+    Action.ATTACH_TAX_IDENTIFIER: lambda customers, row: customers.attach_tax_identifier(row.customer_id or "",
+                                                                                         row.target or ""),
+}
+
+
+def run_plan(plan: Plan, client: Client, *, workers: int, journal: str | Path | None, progress: bool,
+             keep_journal: bool) -> BulkResult:
+    """Carry out ``plan`` through ``client``; see :meth:`Plan.apply`."""
+    book = Journal(journal, sha256=plan.sheet.sha256) if journal else _NoJournal()
+    with book:
+        runner = _Runner(plan, client, book, workers, progress)
+        result = runner.run()
+    # A crash before this line is harmless: the journal then finishes every row and the next run sends nothing.
+    if runner.complete and not keep_journal:
+        book.remove()
+    return result
+
+
+class _NoJournal:
+    def __init__(self) -> None:
+        self.finished: dict[int, dict[str, Any]] = {}
+        self.in_flight: set[int] = set()
+
+    def started(self, *args: Any) -> None:
+        pass
+
+    def finished_row(self, *args: Any) -> None:
+        pass
+
+    def remove(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _api_error_cell(plan: RowPlan, exc: APIError) -> CellError:
+    column = exc.parameter or ""
+    if column == "id":
+        column = CUSTOMER_KEY
+    message = f"{exc.message} (HTTP {exc.status} {exc.code}"
+    message += f", request {exc.request_id})" if exc.request_id else ")"
+    return CellError(plan.row, column, plan.cells.get(column, ""), message)
+
+
+class _Runner:
+    def __init__(self, plan: Plan, client: Client, journal: Journal | _NoJournal, workers: int,
+                 progress: bool) -> None:
+        self.plan = plan
+        self.client = client
+        self.journal = journal
+        self.workers = max(1, workers)
+        self.progress = progress
+        self.stop = threading.Event()
+        #: Set by run(): every row ended applied, unchanged, invalid or blank, so the journal has nothing to resume.
+        self.complete = False
+
+    def _settle_from_journal(self) -> list[RowPlan]:
+        """Rows the journal already finished keep their outcome; in-flight rows now unchanged were applied."""
+        todo = []
+        for row in self.plan.rows:
+            record = self.journal.finished.get(row.row)
+            if record is not None and row.status is not Status.INVALID:
+                row.status, row.resumed = Status(record["status"]), True
+                row.note = "finished by an earlier run"
+                continue
+            if row.row in self.journal.in_flight and row.status is Status.UNCHANGED:
+                row.status, row.resumed = Status.APPLIED, True
+                row.note = "sent by an interrupted run; confirmed applied"
+                self.journal.finished_row(row.row, row.customer_id, row.action, Status.APPLIED)
+                continue
+            if row.pending:
+                todo.append(row)
+        return todo
+
+    def run(self) -> BulkResult:
+        from tqdm.auto import tqdm
+
+        started = time.monotonic()
+        stats_before = dict(self.client.stats)
+        todo = self._settle_from_journal()
+        groups: dict[str, list[RowPlan]] = {}
+        for row in todo:
+            groups.setdefault(row.customer_id or f"row-{row.row}", []).append(row)
+        bar = tqdm(total=len(todo), unit="row", desc="applying", disable=not self.progress or not todo)
+        interrupted = False
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="drframe-apply") as pool:
+            futures: set[Future[None]] = {pool.submit(self._run_group, rows, bar.update) for rows in groups.values()}
+            try:
+                while futures:
+                    done, futures = wait(futures, timeout=0.25, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+            except KeyboardInterrupt:
+                interrupted = True
+                self.stop.set()
+                for future in futures:
+                    future.cancel()
+            except BaseException:  # a worker failed (the journal could not be written...): send nothing more
+                self.stop.set()
+                for future in futures:
+                    future.cancel()
+                bar.close()
+                raise
+        bar.close()
+        for row in todo:
+            if row.pending:
+                row.status, row.note = Status.SKIPPED, "not sent: the run was interrupted (re-run to continue)"
+        self.complete = not interrupted and all(
+            r.status in {Status.APPLIED, Status.UNCHANGED, Status.INVALID} or (r.status is Status.SKIPPED and not r.action)
+            for r in self.plan.rows)
+        stats = {k: self.client.stats.get(k, 0) - stats_before.get(k, 0) for k in self.client.stats}
+        return BulkResult(self.plan, time.monotonic() - started, stats, interrupted)
+
+    def _run_group(self, rows: list[RowPlan], tick: Callable[[int], object]) -> None:
+        failed_row: int | None = None
+        for row in rows:
+            if self.stop.is_set():
+                return
+            if failed_row is not None:
+                row.status = Status.SKIPPED
+                row.note = f"not sent: row {failed_row} for the same customer failed"
+                self.journal.finished_row(row.row, row.customer_id, row.action, Status.SKIPPED)
+            else:
+                self._run_one(row)
+                if row.status is Status.FAILED:
+                    failed_row = row.row
+            tick(1)
+
+    def _run_one(self, row: RowPlan) -> None:
+        customer_id = row.customer_id or ""
+        assert row.action is not None, "only pending rows, which have an action, are sent"
+        self.journal.started(row.row, customer_id, row.action, row.payload)
+        try:
+            _SEND[row.action](self.client.customers, row)
+        except APIError as exc:
+            row.status = Status.FAILED
+            row.errors.append(_api_error_cell(row, exc))
+        except ConnectionFailed as exc:
+            row.status = Status.FAILED
+            row.note = f"{exc}; the outcome is unknown: re-run with the same journal to re-check it"
+            if exc.outcome_unknown:
+                return  # left in flight in the journal: the next run re-checks before resending
+        except DRError as exc:
+            row.status = Status.FAILED
+            row.note = str(exc)
+        else:
+            row.status = Status.APPLIED
+        self.journal.finished_row(row.row, customer_id, row.action, row.status or Status.SKIPPED)
