@@ -11,7 +11,7 @@ import contextlib
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._client import Client, Page
+from ._client import Client
 from ._connect import connect
 from ._errors import (
     APIError,
@@ -34,6 +34,7 @@ from ._errors import (
     Unauthorized,
     UnknownFieldWarning,
 )
+from ._resources import Page
 from ._retry import RetryPolicy
 from ._version import __version__
 

@@ -292,6 +292,7 @@ class Frames:
         return f"Frames({counts})"
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The four tables by name, in export order."""
         return {"customers": self.customers, "sources": self.sources, "tax_identifiers": self.tax_identifiers,
                 "tax_certificates": self.tax_certificates}
 

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ._errors import InvalidRequest
 from ._ids import customer_id_problem
 
 STRICT: dict[str, bool] = {"strict_request": True}
@@ -61,10 +62,6 @@ _LOCALE_SET = frozenset(LOCALES)
 _LOCALE_BY_FOLDED = {locale.casefold(): locale for locale in LOCALES}
 
 CUSTOMER_TYPES: tuple[str, ...] = ("individual", "business")
-TAX_ID_STATES: tuple[str, ...] = ("pending", "not_valid", "verified")
-SOURCE_STATES: tuple[str, ...] = (
-    "pending_funds", "pending_redirect", "requires_action", "chargeable", "consumed", "cancelled", "failed",
-)
 
 
 def format_datetime(value: datetime) -> str:
@@ -468,12 +465,6 @@ class TaxIdentifierList(BaseModel):
     data: list[TaxIdentifier]
 
 
-#: Fields the API sets itself; never part of an update payload.
-READ_ONLY_CUSTOMER_FIELDS: frozenset[str] = frozenset(
-    {"id", "createdTime", "updatedTime", "sources", "taxIdentifiers", "taxCertificates", "liveMode"}
-)
-
-
 #: The codes of the API's error-code table that the request rules use.  Custom validators raise these as their
 #: pydantic error type; pydantic's own error types are translated by ``_PYDANTIC_CODES``.
 API_ERROR_CODES: frozenset[str] = frozenset({
@@ -522,3 +513,12 @@ def validation_errors(exc: ValidationError | Iterable[Mapping[str, Any]]) -> lis
         parameter = ".".join(loc)
         out.setdefault(parameter, (parameter, _error_code(err), message))
     return list(out.values())
+
+
+def validate_payload(model: type[BaseModel], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``payload`` against a request model with the API's rules; raise InvalidRequest naming each field."""
+    try:
+        model.model_validate(dict(payload), context=STRICT)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_errors(exc)) from None
+    return dict(payload)

@@ -31,9 +31,14 @@ EXIT_CODES_HELP = """exit codes:
 def _sandbox(args: argparse.Namespace) -> int:
     from .sandbox import serve
 
-    serve(host=args.host, port=args.port, db=args.db, api_key=args.api_key, public_key=args.public_key,
-          seed_customers=args.seed_customers, rate_limit=args.rate_limit, fault_rate=args.fault_rate,
-          latency_ms=args.latency_ms, seed=args.seed)
+    try:
+        serve(host=args.host, port=args.port, db=args.db, api_key=args.api_key, public_key=args.public_key,
+              seed_customers=args.seed_customers, rate_limit=args.rate_limit, fault_rate=args.fault_rate,
+              latency_ms=args.latency_ms, seed=args.seed)
+    except OSError as exc:  # the address is taken or not this machine's
+        print(f"drframe sandbox: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_API
     return EXIT_OK
 
 

@@ -17,17 +17,16 @@ from ._editing import edit_customer
 from ._errors import APIError, ConnectionFailed, InvalidRequest, NotFound, RateLimited
 from ._frames import CUSTOMER_KEY, is_missing, to_frames
 from ._models import CUSTOMER_TYPES, LOCALES
+from ._schema import CUSTOMER_PATHS
 
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["SHIPPING_FIELDS", "CustomerForm"]
+__all__ = ["NOT_IN_FORM", "SHIPPING_FIELDS", "CustomerForm"]
 
-SHIPPING_FIELDS = (
-    "shipping.name", "shipping.email", "shipping.phone", "shipping.organization", "shipping.address.line1",
-    "shipping.address.line2", "shipping.address.city", "shipping.address.postalCode", "shipping.address.state",
-    "shipping.address.country",
-)
+SHIPPING_FIELDS = tuple(column for column in CUSTOMER_PATHS if column.startswith("shipping."))
+#: Writable fields the form does not edit, and why (every other writable field has an input).
+NOT_IN_FORM = {"defaultSourceId": "a source id is chosen among the customer's sources, not typed"}
 _LABEL_LAYOUT = {"description_width": "180px"}
 _WIDE = w.Layout(width="520px")
 
@@ -113,15 +112,18 @@ class CustomerForm:
             options.append((f"{current} (not supported)", current))
         return w.Dropdown(options=options, value=current, description=description, style=_LABEL_LAYOUT)
 
+    def _yes_no(self, column: str, description: str) -> w.Dropdown:
+        return w.Dropdown(options=[("(not set)", None), ("yes", True), ("no", False)], value=self._value(column),
+                          description=description, style=_LABEL_LAYOUT)
+
     def _build(self) -> None:
         self.inputs = {"email": self._text("email", "Email")}
         self.inputs["locale"] = self._choice("locale", "Locale", LOCALES)
         self.inputs["type"] = self._choice("type", "Type", CUSTOMER_TYPES)
-        self.inputs["enabled"] = w.Dropdown(options=[("(not set)", None), ("yes", True), ("no", False)],
-                                            value=self._value("enabled"), description="Enabled",
-                                            style=_LABEL_LAYOUT)
+        self.inputs["enabled"] = self._yes_no("enabled", "Enabled")
+        self.inputs["requestToBeForgotten"] = self._yes_no("requestToBeForgotten", "Forget (GDPR)")
         for column in SHIPPING_FIELDS:
-            label = column.removeprefix("shipping.").removeprefix("address.")
+            label = column.removeprefix("shipping.").removeprefix("address.").removeprefix("additionalAddressInfo.")
             self.inputs[column] = self._text(column, f"Shipping {label}")
         self.errors = {column: w.HTML() for column in self.inputs}
         self.errors["metadata"] = w.HTML()

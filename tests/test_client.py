@@ -15,7 +15,8 @@ from drframe.sandbox import Sandbox
 
 
 def fast_retry(max_retries: int = 8) -> RetryPolicy:
-    return RetryPolicy(max_retries=max_retries, backoff_base=0.01, backoff_max=0.05, max_retry_after=1.5)
+    """Retries with short waits: injected 429s say Retry-After 1 s, which this caps (the cap itself is tested)."""
+    return RetryPolicy(max_retries=max_retries, backoff_base=0.01, backoff_max=0.05, max_retry_after=0.05)
 
 
 def test_round_trips_every_seed_example(client: Client, seed_examples: dict[str, Any]) -> None:
@@ -169,6 +170,7 @@ def test_retry_policy_matrix() -> None:
     assert not policy.should_retry(0, Safety.IDEMPOTENT, status=400)
     assert not policy.should_retry(2, Safety.IDEMPOTENT, status=503)
     assert policy.delay(0, retry_after=3) >= 3
+    assert RetryPolicy(max_retry_after=1.0).delay(0, retry_after=30) <= 1.0, "Retry-After is capped"
     assert parse_retry_after("2") == 2 and parse_retry_after(None) is None and parse_retry_after("soon") is None
 
 

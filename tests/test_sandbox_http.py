@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import queue
+import re
+import subprocess
+import sys
+import threading
 from typing import Any
 
 import pytest
 import requests
 
 from drframe.sandbox import REQUEST_ID_HEADER, Sandbox
+from drframe.sandbox._defaults import DEFAULTS
 
 from .conftest import auth
 
@@ -406,3 +412,27 @@ def test_encoded_slashes_and_dot_ids_never_reach_another_route(sandbox: Sandbox,
     alice = call(sandbox, "GET", "/customers/alice").json()
     assert [s["id"] for s in alice["sources"]] == [source], "nothing was detached or deleted"
     assert call(sandbox, "GET", f"/sources/{source}").json()["state"] == "chargeable"
+
+
+def test_cli_sandbox_prints_the_url_it_listens_on() -> None:
+    command = [sys.executable, "-m", "drframe.cli", "sandbox", "--port", "0", "--db", ":memory:"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        assert process.stdout is not None
+        threading.Thread(target=lambda out=process.stdout: lines.put(out.readline()), daemon=True).start()
+        first = lines.get(timeout=60)
+        match = re.fullmatch(r"drframe sandbox: listening on (http://127\.0\.0\.1:(\d+)) \(db :memory:\); "
+                             r"stop with Ctrl-C\n", first)
+        assert match, first
+        assert int(match[2]) > 0, "the real port, not 0"
+        assert DEFAULTS.api_key not in first and DEFAULTS.public_key not in first
+        response = requests.get(match[1] + "/customers", headers=auth(DEFAULTS.api_key), timeout=10)
+        assert response.status_code == 200 and response.json() == {"hasMore": False, "data": []}
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate(timeout=20)

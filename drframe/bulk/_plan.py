@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._client import validate_payload
 from .._editing import edit_customer
 from .._errors import InvalidRequest
 from .._frames import to_frames
-from .._models import CustomerUpdate
+from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, read_sheet
 from ._constants import CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, Action, Status
@@ -111,6 +110,7 @@ class Plan:
 
     @property
     def pending(self) -> list[RowPlan]:
+        """The rows that will be sent (no outcome known yet)."""
         return [r for r in self.rows if r.pending]
 
     @property

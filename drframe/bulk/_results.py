@@ -82,6 +82,7 @@ class BulkResult:
 
     @property
     def rows(self) -> list[RowPlan]:
+        """One :class:`RowPlan` per input row, with its final status."""
         return self.plan.rows
 
     @property
@@ -96,15 +97,18 @@ class BulkResult:
 
     @property
     def errors(self) -> pd.DataFrame:
+        """Every cell error and failure: row, column, value, message."""
         return errors_frame(self.rows)
 
     @property
     def counts(self) -> dict[str, int]:
+        """Rows per status, every status listed (zero included)."""
         counts = Counter(r.status or Status.SKIPPED for r in self.rows)
-        return {status: counts.get(status, 0) for status in OUTCOMES}
+        return {str(status): counts.get(status, 0) for status in OUTCOMES}
 
     @property
     def ok(self) -> bool:
+        """True when no row failed or was invalid and the run was not interrupted."""
         counts = self.counts
         return not counts[Status.FAILED] and not counts[Status.INVALID] and not self.interrupted
 

@@ -77,14 +77,17 @@ class RowPlan:
 
     @property
     def pending(self) -> bool:
+        """True while the row's outcome is unknown (it will be sent)."""
         return self.status is None
 
     def fail(self, column: str, message: str, status: Status = Status.INVALID) -> None:
+        """Record why the row cannot be sent (naming the column, with the cell's text) and end it as ``status``."""
         self.errors.append(CellError(self.row, column, self.cells.get(column, ""), message))
         self.status = status
 
     @property
     def error_text(self) -> str:
+        """The errors as one line, for the results file; empty unless the row is invalid or failed."""
         if self.status not in {Status.INVALID, Status.FAILED}:
             return ""
         return "; ".join(str(e) for e in self.errors) or self.note

@@ -18,7 +18,8 @@ from ._results import BulkResult
 from ._rows import CellError, RowPlan
 
 if TYPE_CHECKING:
-    from .._client import Client, Customers
+    from .._client import Client
+    from .._resources import Customers
     from ._plan import Plan
 
 #: How each action is sent (upsert is resolved to create or update by the plan).

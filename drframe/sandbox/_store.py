@@ -1,13 +1,13 @@
 """The sandbox's store/service layer: the Customers API's rules over SQLite, free of HTTP.
 
 Every public method takes and returns plain JSON-able dicts and raises :class:`StoreError` with the API's error
-``type``/``code``/``parameter``; the FastAPI app in ``_app`` is only a thin HTTP shell around it.
+``type``/``code``/``parameter``; the routes in ``_routes`` are only a thin HTTP shell around it.  The tax
+identifier rules of the vendor's guide are in ``_tax``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._models import format_datetime, parse_datetime
+from ._errors import bad_request, conflict, not_found, unknown_cursor
+from ._tax import new_tax_identifier
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -50,82 +52,6 @@ CHARGEABLE_ON_CREATE = frozenset(
     {"creditCard", "googlePay", "applePay", "payPal", "payPalBilling", "payPalCredit", "directDebit", "giftCard",
      "customerCredit", "klarnaCredit", "klarnaCreditRecurring", "alipay", "bancontact", "ideal", "msts"}
 )
-
-#: Test tax identifiers that verify at once, as documented by Digital River (tax-identifiers.md).
-VERIFIED_TEST_TAX_IDS = frozenset(
-    {("be", "BE0000000000"), ("be", "BE1234567890"), ("de", "DE000000000"), ("de", "DE123456789"),
-     ("it", "IT00000000000"), ("it", "IT12345678901"), ("it_natural", "IT00000000000"),
-     ("it_natural", "IT12345678901")}
-)
-_IRELAND = "DR_IRELAND-ENTITY"
-#: The supported tax identifier types (tax-identifiers.md, "Supported tax identifiers"): type -> the
-#: ``applicability`` rows (ship-to country, customer type, selling entity).  Most are business identifiers
-#: of one country sold through the Irish entity; the rest are listed one by one.
-TAX_ID_APPLICABILITY: dict[str, tuple[tuple[str, str, str], ...]] = {
-    **{t: ((t.upper(), "business", _IRELAND),) for t in (
-        "ae", "au", "at", "be", "bg", "bh", "by", "ch", "co", "cy", "cz", "de", "dk", "ee", "es", "fi", "gr", "hr",
-        "hu", "id", "ie", "in", "is", "it", "ke", "lt", "lu", "lv", "mt", "mx", "my", "nl", "no", "nz", "ph", "pl",
-        "pt", "ro", "ru", "sa", "se", "sg", "si", "sk", "th", "tr", "ua", "za")},
-    "br": (("BR", "business", "DR_BRAZIL-ENTITY"),),
-    "br_ie": (("BR", "business", "DR_BRAZIL-ENTITY"),),
-    "br_natural": (("BR", "individual", "DR_BRAZIL-ENTITY"),),
-    "ca": (("CA", "business", _IRELAND), ("CA", "business", "C5_INC-ENTITY")),
-    "cl": (("CL", "individual", _IRELAND), ("CL", "business", _IRELAND)),
-    "fr": (("FR", "business", _IRELAND), ("MC", "business", _IRELAND)),
-    "it_cf": (("IT", "individual", _IRELAND),),
-    "it_natural": (("IT", "individual", _IRELAND),),
-    "jp": (("JP", "business", "DR_JAPAN-ENTITY"),),
-    "jp_offshore": (("JP", "business", _IRELAND),),
-    "kr_offshore": (("KR", "business", _IRELAND),),
-    "mx_natural": (("MX", "individual", _IRELAND),),
-    "pt_nif": (("PT", "individual", _IRELAND),),
-    "ru_natural": (("RU", "business", _IRELAND),),
-    "tw": (("TW", "business", "DR_TAIWAN-ENTITY"),),
-    "tw_offshore": (("TW", "business", _IRELAND),),
-    "uk": tuple((country, "business", entity) for country in ("IM", "GB") for entity in (_IRELAND, "DR_UK-ENTITY")),
-}
-#: The value formats the sandbox checks (EU VAT numbers); other types need letters, digits, '-' or '.' only.
-_TAX_ID_FORMATS: dict[str, re.Pattern[str]] = {t: re.compile(pattern) for t, pattern in {
-    "at": r"ATU\d{8}", "be": r"BE\d{10}", "de": r"DE\d{9}", "dk": r"DK\d{8}", "es": r"ES[0-9A-Z]\d{7}[0-9A-Z]",
-    "fi": r"FI\d{8}", "fr": r"FR[0-9A-Z]{2}\d{9}", "ie": r"IE\d[0-9A-Z+*]\d{5}[A-Z]{1,2}", "it": r"IT\d{11}",
-    "it_natural": r"IT\d{11}", "nl": r"NL\d{9}[B\d]\d{2}", "pl": r"PL\d{10}", "se": r"SE\d{12}",
-    "uk": r"GB\d{9}(\d{3})?",
-}.items()}
-
-
-class StoreError(Exception):
-    """An API error raised by the store: HTTP status plus the error body fields."""
-
-    def __init__(self, status: int, type: str, code: str, message: str, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.type = type
-        self.code = code
-        self.parameter = parameter
-        self.message = message
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.parameter is not None:
-            error["parameter"] = self.parameter
-        return {"type": self.type, "errors": [error]}
-
-
-def not_found(what: str, ident: str, parameter: str = "id", code: str = "not_found") -> StoreError:
-    return StoreError(404, "not_found", code, f"{what} '{ident}' not found.", parameter)
-
-
-def bad_request(parameter: str, message: str, code: str = "invalid_parameter") -> StoreError:
-    return StoreError(400, "bad_request", code, message, parameter)
-
-
-def unknown_cursor(what: str, ident: str, parameter: str) -> StoreError:
-    # A 400, not a 404: the vendor spec documents no 404 for GET /customers (the cursor is a bad parameter).
-    return StoreError(400, "bad_request", "not_found", f"{what} '{ident}' not found.", parameter)
-
-
-def conflict(code: str, message: str, parameter: str | None = None) -> StoreError:
-    return StoreError(409, "conflict", code, message, parameter)
 
 
 def _now() -> datetime:
@@ -435,28 +361,8 @@ class Store:
     # ---- tax identifiers -------------------------------------------------------------------------------------
 
     def create_tax_identifier(self, tax_type: str, value: str) -> dict[str, Any]:
-        """Create a tax identifier: a supported ``type``, a ``value`` of its format; test values verify at once."""
-        tax_type, value = tax_type.strip().lower(), value.strip()
-        applicability = TAX_ID_APPLICABILITY.get(tax_type)
-        if applicability is None:
-            raise bad_request("type", f"Tax identifier type '{tax_type[:40]}' is not supported.")
-        shape = _TAX_ID_FORMATS.get(tax_type)
-        if not (shape.fullmatch(value) if shape else value.replace("-", "").replace(".", "").isalnum()):
-            raise bad_request("value", f"Tax identifier '{value[:60]}' invalid.")
-        now = format_datetime(_now())
-        state = "verified" if (tax_type, value) in VERIFIED_TEST_TAX_IDS else "pending"
-        body = {
-            "id": str(uuid.uuid4()),
-            "createdTime": now,
-            "type": tax_type,
-            "value": value,
-            "state": state,
-            "stateTransitions": {state: now},
-            "updatedTime": now,
-            "applicability": [{"country": country, "entity": entity, "customerType": customer_type}
-                              for country, customer_type, entity in applicability],
-            "liveMode": False,
-        }
+        """Create a tax identifier (see :func:`~drframe.sandbox._tax.new_tax_identifier` for the rules)."""
+        body = new_tax_identifier(tax_type, value, format_datetime(_now()))
         with self._tx() as db:
             db.execute("INSERT INTO tax_identifiers (id, customer_id, body) VALUES (?, NULL, ?)",
                        (body["id"], json.dumps(body)))

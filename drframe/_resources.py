@@ -1,0 +1,341 @@
+"""The API's resources: ``client.customers``, ``client.sources``, ``client.tax_identifiers``. Each method builds
+one call (path, checked ids, validated body, retry safety) and hands it to :meth:`Client.request`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ._errors import APIError, NotFound
+from ._ids import check_id, path
+from ._models import (
+    Customer,
+    CustomerCreate,
+    CustomerUpdate,
+    Source,
+    SourceRequest,
+    TaxIdentifier,
+    TaxIdentifierRequest,
+    format_datetime,
+    validate_payload,
+)
+from ._retry import Safety
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._frames import Frames
+
+MAX_IDS_PER_CALL = 100
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class Page:
+    """One page of ``GET /customers``."""
+
+    data: list[Customer]
+    has_more: bool
+
+    def __iter__(self) -> Iterator[Customer]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+
+def _customer_path(customer_id: str, kind: str | None = None, child_id: str = "", child_parameter: str = "") -> str:
+    """``/customers/{id}[/{kind}/{child_id}]`` with every id checked (InvalidRequest names the bad one)."""
+    segments = ["customers", check_id(customer_id, "id", customer=True)]
+    if kind is not None:
+        segments += [kind, check_id(child_id, child_parameter)]
+    return path(*segments)
+
+
+def _time_filter(name: str, value: datetime | str | Mapping[str, datetime | str] | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        value = {"eq": value}
+    return {f"{name}[{op}]": format_datetime(v) if isinstance(v, datetime) else str(v) for op, v in value.items()}
+
+
+class Customers:
+    """The ``/customers`` endpoints."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, payload: Mapping[str, Any] | CustomerCreate | None = None, /, *, validate: bool = True,
+               **fields: Any) -> Customer:
+        """Create a customer (``id`` optional: the API generates one). Retried safely only with an ``id``."""
+        body = _merge(payload, fields)
+        if body.get("id") is not None:
+            check_id(body["id"], "id", customer=True)
+        if validate:
+            validate_payload(CustomerCreate, body)
+        safety = Safety.IDEMPOTENT if body.get("id") else Safety.UNSAFE
+        try:
+            data = self._client.request("POST", "/customers", json=body, safety=safety)
+        except APIError as exc:
+            # A retry of a create whose first attempt landed: the customer exists with what we sent.
+            if exc.status == 409 and exc.after_unknown_outcome and body.get("id"):
+                existing = self.get(body["id"])
+                if _matches(existing.to_api(), body):
+                    return existing
+            raise
+        return Customer.model_validate(data)
+
+    def get(self, customer_id: str) -> Customer:
+        """Retrieve one customer; raises NotFound."""
+        return Customer.model_validate(self._client.request("GET", _customer_path(customer_id)))
+
+    def update(self, customer_id: str, payload: Mapping[str, Any] | CustomerUpdate | None = None, /, *,
+               validate: bool = True, **fields: Any) -> Customer:
+        """Partial update: metadata merges and ``""`` removes a metadata key."""
+        body = _merge(payload, fields)
+        if validate:
+            validate_payload(CustomerUpdate, body)
+        data = self._client.request("POST", _customer_path(customer_id), json=body, safety=Safety.IDEMPOTENT)
+        return Customer.model_validate(data)
+
+    def delete(self, customer_id: str) -> None:
+        """Delete a customer; a 404 after an attempt with unknown outcome counts as done."""
+        try:
+            self._client.request("DELETE", _customer_path(customer_id))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def list_raw(
+        self,
+        *,
+        limit: int = 10,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        ids: Iterable[str] | None = None,
+        email: str | None = None,
+        created_time: datetime | str | Mapping[str, datetime | str] | None = None,
+        updated_time: datetime | str | Mapping[str, datetime | str] | None = None,
+        request_to_be_forgotten: bool | None = None,
+    ) -> dict[str, Any]:
+        """One page as the raw JSON body ``{"hasMore", "data"}``."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["startingAfter"] = starting_after
+        if ending_before:
+            params["endingBefore"] = ending_before
+        if ids is not None:
+            params["ids"] = ",".join(check_id(i, "ids", customer=True) for i in ids)
+        if email is not None:
+            params["email"] = email
+        if request_to_be_forgotten is not None:
+            params["requestToBeForgotten"] = "true" if request_to_be_forgotten else "false"
+        params.update(_time_filter("createdTime", created_time))
+        params.update(_time_filter("updatedTime", updated_time))
+        return dict(self._client.request("GET", "/customers", params=params))
+
+    def list(self, **filters: Any) -> Page:
+        """One page of customers, newest first (see ``list_raw`` for the filters)."""
+        body = self.list_raw(**filters)
+        return Page([Customer.model_validate(c) for c in body["data"]], bool(body["hasMore"]))
+
+    def iter_raw(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every matching customer as a raw dict, newest first, fetching page after page."""
+        after: str | None = filters.pop("starting_after", None)
+        while True:
+            body = self.list_raw(limit=page_size, starting_after=after, **filters)
+            yield from body["data"]
+            if not body["hasMore"] or not body["data"]:
+                return
+            after = body["data"][-1]["id"]
+
+    def iter(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[Customer]:
+        """Every matching customer as a model, newest first."""
+        for raw in self.iter_raw(page_size=page_size, **filters):
+            yield Customer.model_validate(raw)
+
+    def get_many_raw(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Raw customers by id, ``MAX_IDS_PER_CALL`` per request; ids that do not exist are left out."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), MAX_IDS_PER_CALL):
+            chunk = wanted[start:start + MAX_IDS_PER_CALL]
+            for raw in self.list_raw(limit=MAX_PAGE_SIZE, ids=chunk)["data"]:
+                found[raw["id"]] = raw
+        return found
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, Customer]:
+        """Customers by id, 100 per call; missing ids are absent from the result."""
+        return {k: Customer.model_validate(v) for k, v in self.get_many_raw(ids).items()}
+
+    def attach_source(self, customer_id: str, source_id: str) -> Source:
+        """Attach a chargeable source to the customer (it becomes reusable); attaching it again is a no-op."""
+        data = self._client.request("POST", _customer_path(customer_id, "sources", source_id, "sourceId"),
+                                    safety=Safety.IDEMPOTENT)
+        return Source.model_validate(data)
+
+    def detach_source(self, customer_id: str, source_id: str) -> None:
+        """Detach a source from the customer (the API cancels it); a 404 after an attempt with unknown outcome
+        counts as done."""
+        try:
+            self._client.request("DELETE", _customer_path(customer_id, "sources", source_id, "sourceId"))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def attach_tax_identifier(self, customer_id: str, tax_id: str) -> TaxIdentifier:
+        """Associate a tax identifier with a customer (``POST /customers/{id}/tax-identifiers/{taxId}``).
+
+        Re-attaching to the same customer is a no-op; Conflict when it belongs to another customer or the
+        customer already holds one of the same type; NotFound when either does not exist (or was deleted).
+        """
+        data = self._client.request("POST", _customer_path(customer_id, "tax-identifiers", tax_id, "taxId"),
+                                    safety=Safety.IDEMPOTENT)
+        return TaxIdentifier.model_validate(data)
+
+    def detach_tax_identifier(self, customer_id: str, tax_id: str) -> None:
+        """Remove a tax identifier from a customer by **deleting** it: ``DELETE /tax-identifiers/{id}``.
+
+        The API has no detach route: deleting a tax identifier is what detaches it, and the object is then gone
+        for good (to attach the same number again, create a new one).  This first checks that the identifier
+        belongs to ``customer_id`` and raises NotFound, deleting nothing, when it does not; otherwise it is
+        ``client.tax_identifiers.delete(tax_id)``.
+        """
+        check_id(customer_id, "id", customer=True)
+        owner = self._client.tax_identifiers.get(check_id(tax_id, "taxId")).customerId
+        if owner != customer_id:
+            raise NotFound(404, "not_found", "not_found", "taxId",
+                           f"Tax identifier '{tax_id}' is not attached to customer '{customer_id}'; nothing deleted.")
+        self._client.tax_identifiers.delete(tax_id)
+
+    def to_frames(self, *, redact: bool = True, **filters: Any) -> Frames:
+        """Stream every matching customer into typed DataFrames (see :func:`drframe.to_frames`)."""
+        from ._frames import to_frames
+
+        return to_frames(self.iter_raw(**filters), redact=redact)
+
+
+class Sources:
+    """``POST /sources`` (a public key may call it)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, payload: Mapping[str, Any] | None = None, /, **fields: Any) -> Source:
+        """Create a source (a public key may); never retried blindly, since the server names it."""
+        body = _merge(payload, fields)
+        validate_payload(SourceRequest, body)
+        return Source.model_validate(self._client.request("POST", "/sources", json=body, safety=Safety.UNSAFE))
+
+    def get(self, source_id: str) -> Source:
+        """Retrieve one source; raises NotFound."""
+        return Source.model_validate(self._client.request("GET", path("sources", check_id(source_id, "id"))))
+
+
+class TaxIdentifiers:
+    """The ``/tax-identifiers`` endpoints: create, get, list, delete (attach with ``customers.attach_tax_identifier``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, type: str, value: str) -> TaxIdentifier:
+        """Create a tax identifier (``type`` such as ``de``, ``value`` such as ``DE123456789``).
+
+        Its ``state`` starts ``pending`` while it is verified (the documented test identifiers are ``verified`` at
+        once); it belongs to no customer until attached.
+        """
+        body = validate_payload(TaxIdentifierRequest, {"type": type, "value": value})
+        return TaxIdentifier.model_validate(
+            self._client.request("POST", "/tax-identifiers", json=body, safety=Safety.UNSAFE)
+        )
+
+    def get(self, tax_id: str) -> TaxIdentifier:
+        """Retrieve one tax identifier (``customerId`` is set while it is attached); raises NotFound."""
+        return TaxIdentifier.model_validate(self._client.request("GET", path("tax-identifiers", check_id(tax_id, "id"))))
+
+    def delete(self, tax_id: str) -> None:
+        """Delete a tax identifier, which also detaches it from its customer; a 404 after an attempt with unknown
+        outcome counts as done."""
+        try:
+            self._client.request("DELETE", path("tax-identifiers", check_id(tax_id, "id")))
+        except NotFound as exc:
+            if not exc.after_unknown_outcome:
+                raise
+
+    def list_raw(
+        self,
+        *,
+        limit: int = 10,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        ids: Iterable[str] | None = None,
+        customer_id: str | None = None,
+        type: str | None = None,
+        value: str | None = None,
+        state: str | None = None,
+        created_time: datetime | str | Mapping[str, datetime | str] | None = None,
+        updated_time: datetime | str | Mapping[str, datetime | str] | None = None,
+    ) -> dict[str, Any]:
+        """One page, newest first, as the raw JSON body ``{"hasMore", "data"}`` (``ending_before`` wins over
+        ``starting_after``); ``state`` is ``pending``, ``verified`` or ``not_valid``."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["startingAfter"] = check_id(starting_after, "startingAfter")
+        if ending_before:
+            params["endingBefore"] = check_id(ending_before, "endingBefore")
+        if ids is not None:
+            params["ids"] = [check_id(i, "ids") for i in ids]
+        if customer_id is not None:
+            params["customerId"] = check_id(customer_id, "customerId", customer=True)
+        params.update({k: v for k, v in (("type", type), ("value", value), ("state", state)) if v is not None})
+        params.update(_time_filter("createdTime", created_time))
+        params.update(_time_filter("updatedTime", updated_time))
+        return dict(self._client.request("GET", "/tax-identifiers", params=params))
+
+    def iter(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[TaxIdentifier]:
+        """Every matching tax identifier, newest first, page after page (filters as in ``list_raw``, which pages
+        backwards with ``ending_before``)."""
+        if filters.get("ending_before"):
+            raise TypeError("iter() pages forward from starting_after; use list_raw(ending_before=...)")
+        after: str | None = filters.pop("starting_after", None)
+        while True:
+            body = self.list_raw(limit=page_size, starting_after=after, **filters)
+            yield from (TaxIdentifier.model_validate(t) for t in body["data"])
+            if not body["hasMore"] or not body["data"]:
+                return
+            after = body["data"][-1]["id"]
+
+    def list(self, **filters: Any) -> list[TaxIdentifier]:
+        """One page of tax identifiers (see ``list_raw`` for the filters and ``hasMore``, ``iter`` for all)."""
+        return [TaxIdentifier.model_validate(t) for t in self.list_raw(**filters)["data"]]
+
+
+def _merge(payload: Mapping[str, Any] | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    base = payload.model_dump(mode="json", exclude_unset=True) if isinstance(payload, BaseModel) else dict(payload or {})
+    base.update(fields)
+    return base
+
+
+def _matches(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """True when every field in ``wanted`` already holds in ``current`` (metadata and nested dicts by subset)."""
+    for key, value in wanted.items():
+        have = current.get(key)
+        if key == "taxCertificate":
+            if value not in (current.get("taxCertificates") or []):
+                return False
+        elif key == "metadata" and isinstance(value, Mapping):
+            meta = have or {}
+            for mk, mv in value.items():
+                if (mv in ("", None) and mk in meta) or (mv not in ("", None) and meta.get(mk) != mv):
+                    return False
+        elif isinstance(value, Mapping) and isinstance(have, Mapping):
+            if not _matches(have, value):
+                return False
+        elif have != value:
+            return False
+    return True
