@@ -19,6 +19,7 @@ import pandas as pd
 
 from ._cells import masker_for, needs_quote, neutralise
 from ._errors import ExportError
+from ._frames import EMPTY_VALUES_COLUMN
 
 # XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
 # writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.
@@ -85,32 +86,47 @@ def _on_text(function: Callable[[str], str]) -> Callable[[Any], Any]:
     return lambda value: function(value) if isinstance(value, str) else value
 
 
+#: The header suffix of datetime columns in xlsx: the values are UTC, which a spreadsheet cannot say itself.
+UTC_SUFFIX = " (UTC)"
+#: Excel formats: datetimes keep milliseconds; amounts show two decimals with thousands separators.
+_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss.000"
+_AMOUNT_FORMAT = "#,##0.00"
+#: The hidden sheet that keeps each table's ``_empty_values`` bookkeeping out of the analyst's way.
+EMPTY_VALUES_SHEET = "_empty_values"
+_MAX_WIDTH, _MIN_WIDTH, _WIDTH_SAMPLE = 60, 8, 2000
+
+
 def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> Path:
-    """One sheet per table, header frozen, autofilter on. Formula-like text is stored as text, never evaluated.
+    """One sheet per table, Excel-native: header frozen, autofilter on, column widths fitted to the content
+    (capped), booleans as TRUE/FALSE, datetimes with milliseconds and ``(UTC)`` in the header, amounts with a
+    number format. Each table's ``_empty_values`` bookkeeping goes to one hidden sheet. Formula-like text is
+    stored as text, never evaluated.
 
     Raises :class:`ExportError` (and writes nothing) when a value holds a character XML cannot store (a control
     character other than TAB/LF/CR, U+FFFE, U+FFFF); CSV and Parquet keep such values."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
 
     path = Path(path)
     workbook = Workbook(write_only=True)
+    empties: list[tuple[str, int, str]] = []
     try:
         for name, frame in tables.items():
             sheet = workbook.create_sheet(title=name[:31])
             sheet.freeze_panes = "A2"
-            data = _export_frame(frame, name, mask_pii=mask_pii)
-            columns = _header(data, name)
-            if columns:
-                sheet.auto_filter.ref = f"A1:{column_letter(len(columns))}{max(1, len(data) + 1)}"
-            header = []
-            for column in columns:
-                cell = WriteOnlyCell(sheet, value=column)
-                cell.font = Font(bold=True)
-                header.append(cell)
-            sheet.append(header)
-            _append_rows(sheet, data, name, WriteOnlyCell)
+            if EMPTY_VALUES_COLUMN in frame.columns:
+                empties += [(name, number, text) for number, text in
+                            enumerate(frame[EMPTY_VALUES_COLUMN].tolist(), start=2) if isinstance(text, str)]
+                frame = frame.drop(columns=EMPTY_VALUES_COLUMN)
+            if len(frame.columns):
+                sheet.auto_filter.ref = f"A1:{column_letter(len(frame.columns))}{max(1, len(frame) + 1)}"
+            _write_sheet(sheet, _export_frame(frame, name, mask_pii=mask_pii), name, WriteOnlyCell,
+                         datetimes=[isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes])
+        if empties:
+            hidden = workbook.create_sheet(title=EMPTY_VALUES_SHEET)
+            hidden.sheet_state = "hidden"
+            _write_sheet(hidden, pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN]),
+                         EMPTY_VALUES_SHEET, WriteOnlyCell, datetimes=[False, False, False])
     except ExportError:
         for started in workbook.worksheets:  # end the sheets' row streams quietly; the workbook is never saved
             started.close()
@@ -121,17 +137,56 @@ def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pi
 
 
 def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii: bool = False) -> None:
-    """Append ``frame`` to an ordinary (not write-only) worksheet: bold header, formula-like text kept as text.
-    Raises :class:`ExportError` like :func:`write_excel`."""
+    """Append ``frame`` to an ordinary (not write-only) worksheet with the same Excel-native rules as
+    :func:`write_excel`. Raises :class:`ExportError` like it."""
     from openpyxl.cell import Cell
-    from openpyxl.styles import Font
 
     data = _export_frame(frame, sheet.title, mask_pii=mask_pii)
+    _write_sheet(sheet, data, sheet.title, Cell, datetimes=[isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes],
+                 header=header)
+
+
+def _write_sheet(sheet: Any, data: pd.DataFrame, table: str, cell_type: Any, *, datetimes: list[bool],
+                 header: bool = True) -> None:
+    """Header (bold, ``(UTC)`` on datetime columns) and fitted widths, then the rows."""
+    from openpyxl.styles import Font
+
+    columns = _header(data, table)
+    titles = [c + UTC_SUFFIX if is_time else c for c, is_time in zip(columns, datetimes, strict=True)]
+    formats = [_DATETIME_FORMAT if is_time else _AMOUNT_FORMAT if _is_amount(c, data[c]) else None
+               for c, is_time in zip(columns, datetimes, strict=True)]
     if header:
-        sheet.append(_header(data, sheet.title))
-        for cell in sheet[sheet.max_row]:
+        for index, width in enumerate(_widths(data, titles), start=1):
+            sheet.column_dimensions[column_letter(index)].width = width
+        cells = []
+        for title in titles:
+            cell = cell_type(sheet, value=title)
             cell.font = Font(bold=True)
-    _append_rows(sheet, data, sheet.title, Cell)
+            cells.append(cell)
+        sheet.append(cells)
+    try:
+        for values in data.itertuples(index=False, name=None):
+            sheet.append([_excel_value(sheet, v, cell_type, f) for v, f in zip(values, formats, strict=True)])
+    except _Unstorable:
+        raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
+
+
+def _is_amount(column: str, series: pd.Series) -> bool:
+    return str(series.dtype) == "Float64" and (column == "amount" or column.endswith(("Amount", ".amount")))
+
+
+def _widths(data: pd.DataFrame, titles: list[str]) -> list[float]:
+    """Column widths in characters: the longest of the header and the first rows' text, capped."""
+    sample = data.head(_WIDTH_SAMPLE)
+    widths = []
+    for column, title in zip(sample.columns, titles, strict=True):
+        longest = max((len(str(v)) for v in sample[column].tolist() if not _missing(v)), default=0)
+        widths.append(float(min(_MAX_WIDTH, max(_MIN_WIDTH, len(title) + 2, longest + 2))))
+    return widths
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def _header(data: pd.DataFrame, table: str) -> list[str]:
@@ -141,18 +196,8 @@ def _header(data: pd.DataFrame, table: str) -> list[str]:
     return columns
 
 
-def _append_rows(sheet: Any, data: pd.DataFrame, table: str, cell_type: Any) -> None:
-    try:
-        for values in data.itertuples(index=False, name=None):
-            sheet.append([_excel_value(sheet, v, cell_type) for v in values])
-    except _Unstorable:
-        raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
-
-
-def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and value != value:
+def _excel_value(sheet: Any, value: Any, cell_type: Any, number_format: str | None = None) -> Any:
+    if _missing(value):
         return None
     if isinstance(value, str):
         if _NOT_XML.search(value):
@@ -166,7 +211,13 @@ def _excel_value(sheet: Any, value: Any, cell_type: Any) -> Any:
             cell.quotePrefix = True
             return cell
     if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
+        value = value.to_pydatetime()
+    if number_format is not None:
+        cell = cell_type(sheet, value=value)
+        cell.number_format = number_format
+        return cell
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars: bool_ must stay a boolean
+        return value.item()
     return value
 
 

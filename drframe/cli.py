@@ -7,6 +7,9 @@ no target); 3 API or network failure (bad key, forbidden, unreachable host); 130
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,6 +100,7 @@ def _apply(args: argparse.Namespace) -> int:
 
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
+            _write_errors_file(plan, args.errors)
             return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
         if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
             return EXIT_USAGE
@@ -106,6 +110,8 @@ def _apply(args: argparse.Namespace) -> int:
                             keep_journal=args.keep_journal)
     result.to_file(results_path)
     written = [str(results_path)]
+    if _write_errors_file(result, args.errors):
+        written.append(str(args.errors))
     if args.report:
         from .report import change_audit
 
@@ -119,6 +125,21 @@ def _apply(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _write_errors_file(outcome: bulk.Plan | bulk.BulkResult, path: str | None) -> bool:
+    """With ``--errors``: the invalid and failed rows, ready to fix and apply again; an old file is removed when
+    no row needs fixing, so it never shows stale errors."""
+    from .bulk import Status
+
+    if path is None:
+        return False
+    if any(row.status in {Status.INVALID, Status.FAILED} for row in outcome.rows):
+        outcome.errors_file(path)
+        print(f"rows to fix: {path} (fix the cells, then apply that file)")
+        return True
+    Path(path).unlink(missing_ok=True)
+    return False
 
 
 def _confirmed(plan: bulk.Plan, client: Client) -> bool:
@@ -194,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drframe", description=__doc__.splitlines()[0],
                                      epilog=EXIT_CODES_HELP, formatter_class=_Formatter)
     parser.add_argument("--version", action="version", version=f"drframe {__version__}")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="print only errors (no summary lines, no progress bars)")
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="log every API request (method, path, status, attempt; never a key) to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -239,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="per-row results .csv/.xlsx (default: FILE.results.csv)")
     apply.add_argument("--report", type=_suffixed(".xlsx"), default=None, metavar="PATH.xlsx",
                        help="also write the change audit")
+    apply.add_argument("--errors", type=_suffixed(".csv", ".xlsx"), default=None, metavar="PATH",
+                       help="write the invalid and failed rows (original cells plus an 'error' column) to fix and "
+                            "apply again")
     apply.add_argument("--sheet", default=None, help="sheet to read (default: 'customers', else the first)")
     apply.add_argument("--encoding", default=None,
                        help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM (e.g. cp1252)")
@@ -346,6 +375,25 @@ def _api_failure(exc: APIError | ConnectionFailed, target: str) -> str:
     return f"{target} answered {exc}{hint}"
 
 
+@contextmanager
+def _verbose_logging(enabled: bool) -> Iterator[None]:
+    """With ``-v``, drframe's request log (method, path, status, attempt; never a key) goes to stderr."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("drframe")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("drframe: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -353,8 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = check(args) if check else None
     if problem:
         parser.exit(EXIT_USAGE, f"drframe {args.command}: error: {problem}\n")
+    if args.quiet and hasattr(args, "no_progress"):
+        args.no_progress = True
     try:
-        return int(args.func(args))
+        with _verbose_logging(args.verbose), \
+                contextlib.redirect_stdout(io.StringIO()) if args.quiet else contextlib.nullcontext():
+            return int(args.func(args))
     except (APIError, ConnectionFailed) as exc:
         print(f"drframe: error: {_api_failure(exc, getattr(args, 'target', 'the API'))}", file=sys.stderr)
         return EXIT_API

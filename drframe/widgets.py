@@ -211,6 +211,14 @@ class CustomerForm:
             self.diff.value = "<i>fix the highlighted fields to see the changes</i>"
             self.save_button.disabled = True
             return
+        keyless = [v.value.strip() for k, v in self.metadata_rows if not k.value.strip() and v.value.strip()]
+        if keyless:  # never drop a value the user typed: say so and hold Save until it has a key or is removed
+            self.errors["metadata"].value = (
+                "<span style='color:#b00020'>&#9888; a metadata value needs a key: "
+                f"{html.escape(', '.join(map(repr, keyless)))} would not be saved</span>")
+            self.diff.value = "<i>give every metadata value a key (or remove the row) to see the changes</i>"
+            self.save_button.disabled = True
+            return
         self.diff.value = _diff_table(changes)
         self.save_button.disabled = not changes
 

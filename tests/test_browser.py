@@ -68,6 +68,9 @@ def test_edit_a_customer_in_chromium(voila_form: tuple[str, Sandbox]) -> None:
             page.goto(url, timeout=60_000)
             email = page.locator(".widget-text", has_text="Email").first.locator("input")
             expect(email).to_have_value("old@example.com", timeout=60_000)
+            plot = page.locator("img[src^='data:image/png']").first
+            expect(plot).to_be_visible(timeout=60_000)
+            assert (plot.bounding_box() or {}).get("width", 0) > 100, "the plot renders at a readable size"
 
             email.fill("not an email")
             expect(page.get_by_text("is not a valid email address")).to_be_visible()

@@ -120,7 +120,8 @@ def test_exports(tmp_path: Path, seed_examples: dict[str, Any]) -> None:
     frames = drframe.to_frames([customer])
     xlsx = frames.to_excel(tmp_path / "out.xlsx", mask_pii=True)
     book = openpyxl.load_workbook(xlsx)
-    assert book.sheetnames == ["customers", "sources", "tax_identifiers", "tax_certificates"]
+    assert book.sheetnames == ["customers", "sources", "tax_identifiers", "tax_certificates", "_empty_values"]
+    assert book["_empty_values"].sheet_state == "hidden"
     sheet = book["customers"]
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
     header = [c.value for c in sheet[1]]

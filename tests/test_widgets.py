@@ -83,3 +83,17 @@ def test_form_keeps_values_the_api_no_longer_accepts(sandbox: Sandbox) -> None:
     form.inputs["locale"].value = "en_US"
     form.inputs["type"].value = "business"
     assert form.pending()[0] == {"locale": "en_US", "type": "business"}
+
+
+def test_a_metadata_value_without_a_key_is_flagged_not_dropped(sandbox: Sandbox) -> None:
+    client = sandbox.client()
+    client.customers.create(id="c1", email="old@example.com")
+    form = CustomerForm(client, "c1")
+    form.add_metadata_button.click()
+    form.metadata_rows[-1][1].value = "orphan value"
+    assert "needs a key" in form.errors["metadata"].value and "orphan value" in form.errors["metadata"].value
+    assert form.save_button.disabled
+    form.metadata_rows[-1][0].value = "note"
+    assert not form.errors["metadata"].value and not form.save_button.disabled
+    form.save_button.click()
+    assert client.customers.get("c1").metadata == {"note": "orphan value"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .._cells import CLEAR
+from .._export import UTC_SUFFIX
 from .._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN
 
 
@@ -59,8 +60,16 @@ TAX_COLUMN = "tax_id"
 #: The column naming each action's second object.
 TARGET_COLUMNS = {Action.ATTACH_SOURCE: SOURCE_COLUMN, Action.DETACH_SOURCE: SOURCE_COLUMN,
                   Action.ATTACH_TAX_IDENTIFIER: TAX_COLUMN}
-#: Read-only columns of an exported sheet: accepted in an input and ignored.
-IGNORED_COLUMNS = frozenset({"createdTime", "updatedTime", "liveMode", EMPTY_VALUES_COLUMN})
+#: The column an errors file (``--errors``) explains each row in; ignored when the file is applied again.
+ERROR_COLUMN = "error"
+#: Read-only columns of an exported sheet (and an errors file's explanation): accepted in an input and ignored.
+IGNORED_COLUMNS = frozenset({"createdTime", "updatedTime", "liveMode", EMPTY_VALUES_COLUMN, ERROR_COLUMN})
 
-__all__ = ["ACTION_COLUMN", "CLEAR", "CUSTOMER_KEY", "FIELD_ACTIONS", "IGNORED_COLUMNS", "OUTCOMES", "SOURCE_COLUMN",
-           "TARGET_COLUMNS", "TAX_COLUMN", "Action", "Status"]
+
+def is_ignored_column(column: str) -> bool:
+    """A read-only column, also as an xlsx export heads it (``createdTime (UTC)``)."""
+    return column in IGNORED_COLUMNS or column.removesuffix(UTC_SUFFIX) in IGNORED_COLUMNS
+
+__all__ = ["ACTION_COLUMN", "CLEAR", "CUSTOMER_KEY", "ERROR_COLUMN", "FIELD_ACTIONS", "IGNORED_COLUMNS", "OUTCOMES", "SOURCE_COLUMN",
+           "TARGET_COLUMNS", "TAX_COLUMN", "Action", "Status",
+           "is_ignored_column"]

@@ -18,7 +18,7 @@ from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, read_sheet
 from ._constants import CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, Action, Status
-from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame
+from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
 from ._rows import RowPlan, check_columns, flag_duplicates, interpret, sheet_from_frame
 from ._run import run_plan
 
@@ -121,6 +121,12 @@ class Plan:
     def frame(self) -> pd.DataFrame:
         """One row per input row: row, id, action, planned status, error, changes."""
         return outcome_frame(self.rows, planned=True)
+
+    def errors_file(self, path: str | Path) -> Path:
+        """Write only the rows already known to be invalid or failed, as :meth:`BulkResult.errors_file` does."""
+        from .._export import write_table
+
+        return write_table(path, resubmit_frame(self.rows), sheet="errors")
 
     @property
     def changes(self) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._constants import ACTION_COLUMN, OUTCOMES, Status
+from ._constants import ACTION_COLUMN, CUSTOMER_KEY, ERROR_COLUMN, OUTCOMES, Status
 
 if TYPE_CHECKING:
     from ._plan import Plan
@@ -19,6 +19,23 @@ if TYPE_CHECKING:
 
 def _change_text(changes: list[tuple[str, Any, Any]]) -> str:
     return "; ".join(f"{column}: {before!r} -> {after!r}" for column, before, after in changes)
+
+
+def resubmit_frame(rows: list[RowPlan]) -> pd.DataFrame:
+    """The invalid and failed rows as an input file again: an ``error`` column (ignored when the file is read
+    back), then every original cell. A generated id is written into ``customer_id`` so a fixed create keeps it."""
+    columns = list(rows[0].cells) if rows else []
+    if CUSTOMER_KEY not in columns:
+        columns.insert(0, CUSTOMER_KEY)
+    records = []
+    for row in rows:
+        if row.status not in {Status.INVALID, Status.FAILED}:
+            continue
+        cells = {c: row.cells.get(c, "") for c in columns}
+        if not cells[CUSTOMER_KEY] and row.customer_id and CUSTOMER_KEY not in {e.column for e in row.errors}:
+            cells[CUSTOMER_KEY] = row.customer_id
+        records.append({ERROR_COLUMN: row.error_text, **cells})
+    return pd.DataFrame.from_records(records, columns=[ERROR_COLUMN, *columns]).astype("string")
 
 
 def outcome_frame(rows: list[RowPlan], *, planned: bool = False) -> pd.DataFrame:
@@ -123,6 +140,13 @@ class BulkResult:
         from .._export import write_table
 
         return write_table(path, self.results, sheet="results")
+
+    def errors_file(self, path: str | Path) -> Path:
+        """Write only the invalid and failed rows, original cells plus an ``error`` column, as .csv or .xlsx:
+        fix the cells and apply that file (the ``error`` column is ignored)."""
+        from .._export import write_table
+
+        return write_table(path, resubmit_frame(self.rows), sheet="errors")
 
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Errors", self.errors)])

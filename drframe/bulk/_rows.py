@@ -26,12 +26,12 @@ from ._constants import (
     CLEAR,
     CUSTOMER_KEY,
     FIELD_ACTIONS,
-    IGNORED_COLUMNS,
     SOURCE_COLUMN,
     TARGET_COLUMNS,
     TAX_COLUMN,
     Action,
     Status,
+    is_ignored_column,
 )
 
 #: Columns whose value must be exact digits: a spreadsheet number there may have been rounded.
@@ -96,7 +96,7 @@ class RowPlan:
 def _known_column(column: str) -> bool:
     if column.startswith("metadata.") and len(column) > len("metadata."):
         return True
-    return column in CUSTOMER_PATHS or column in IGNORED_COLUMNS or column in {
+    return column in CUSTOMER_PATHS or is_ignored_column(column) or column in {
         CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN}
 
 
@@ -178,7 +178,7 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
 def _read_edits(plan: RowPlan, row: SheetRow, unusable: set[str]) -> None:
     """The typed field edits of a field row: ``<clear>`` -> None, booleans parsed, other text as is."""
     for column, text in row.cells.items():
-        if not text or column in IGNORED_COLUMNS or column in {CUSTOMER_KEY, ACTION_COLUMN} or column in unusable:
+        if not text or is_ignored_column(column) or column in {CUSTOMER_KEY, ACTION_COLUMN} or column in unusable:
             continue
         if column in (SOURCE_COLUMN, TAX_COLUMN):
             plan.fail(column, f"only used by the attach/detach actions, not by {str(plan.action)!r}")

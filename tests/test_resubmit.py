@@ -1,0 +1,69 @@
+"""Fix and resubmit: the errors file holds the bad rows as they were, plus why; fixed, it applies cleanly."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import openpyxl
+
+from drframe import Client, bulk
+from drframe.cli import main
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_errors_file_round_trip(client: Client, tmp_path: Path) -> None:
+    client.customers.create(id="ok-1", email="ok@example.com")
+    source = write_csv(tmp_path / "in.csv", ["customer_id", "action", "email", "locale"], [
+        ["ok-1", "update", "fine@example.com", ""],          # applied
+        ["ok-1x", "update", "", "fr_FR"],                    # failed: no such customer
+        ["", "create", "not-an-email", "de_DE"],            # invalid, generated id
+        ["bad/id", "upsert", "x@example.com", ""],           # invalid id
+    ])
+    result = bulk.plan(source, client).apply(progress=False)
+    assert result.counts["applied"] == 1 and result.counts["invalid"] == 2 and result.counts["failed"] == 1
+    errors_path = result.errors_file(tmp_path / "errors.xlsx")
+    sheet = openpyxl.load_workbook(errors_path)["errors"]
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert rows[0] == ["error", "customer_id", "action", "email", "locale"]
+    by_id = {r[1]: r for r in rows[1:]}
+    assert set(by_id) == {"ok-1x", "bad/id", result.rows[2].customer_id}, "only bad rows; generated id kept"
+    assert "no such customer" in by_id["ok-1x"][0]
+    assert "not a valid email" in by_id[result.rows[2].customer_id][0]
+    assert by_id["bad/id"][3] == "x@example.com", "original cells as they were"
+
+    # Fix the cells in the workbook, as an analyst would, and apply the errors file itself.
+    for row in sheet.iter_rows(min_row=2):
+        cells = {sheet.cell(row=1, column=c.column).value: c for c in row}
+        if cells["customer_id"].value == "ok-1x":
+            cells["action"].value = "upsert"
+        elif cells["customer_id"].value == "bad/id":
+            cells["customer_id"].value = "good-id"
+        else:
+            cells["email"].value = "fixed@example.com"
+    sheet.parent.save(errors_path)
+    fixed = bulk.plan(errors_path, client)
+    assert fixed.errors.empty, fixed.errors.to_dict("records")
+    again = fixed.apply(progress=False)
+    assert again.counts["applied"] == 3 and again.ok
+    generated = result.rows[2].customer_id or ""
+    assert client.customers.get(generated).email == "fixed@example.com", "the fixed create kept its id"
+    assert client.customers.get("good-id").email == "x@example.com"
+
+
+def test_cli_errors_option(client: Client, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "nope"]])
+    errors = tmp_path / "fix-me.csv"
+    key = ["--base-url", client.base_url, "--api-key", "sk_test_sandbox", "--no-progress"]
+    assert main(["apply", str(source), *key, "--errors", str(errors)]) == 1
+    assert "nope" in errors.read_text(encoding="utf-8")
+    good = write_csv(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "yes@example.com"]])
+    assert main(["apply", str(good), *key, "--errors", str(errors)]) == 0
+    assert not errors.exists(), "no stale errors file after a clean run"
