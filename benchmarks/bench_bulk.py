@@ -56,7 +56,8 @@ def sandbox_process(limit: float, fault_rate: float) -> Iterator[str]:
     command = [sys.executable, "-m", "drframe.cli", "sandbox", "--port", "0", "--db", ":memory:",
                "--rate-limit", str(limit), "--latency-ms", str(LATENCY_MS), "--seed-customers", str(ROWS),
                "--fault-rate", str(fault_rate), "--seed", "3"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # stderr: uvicorn logs every injected dropped connection with a traceback
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -92,8 +92,9 @@ def _apply(args: argparse.Namespace) -> int:
 
     source = Path(args.file)
     results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
+    mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _connect(args) as client:
-        plan = bulk.plan(source, client, sheet=args.sheet, encoding=args.encoding)
+        plan = bulk.plan(source, client, sheet=args.sheet, encoding=args.encoding, columns=mapping)
         _print_plan(plan)
         if args.dry_run:
             from ._export import write_table
@@ -125,6 +126,25 @@ def _apply(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _map(args: argparse.Namespace) -> int:
+    """Write a proposed column mapping (``reviewed: false``) and say what needs a person's eyes."""
+    from . import bulk
+
+    source = Path(args.file)
+    out = Path(args.out) if args.out else source.with_name(source.stem + ".mapping.yml")
+    if out.exists() and not args.force:
+        raise _UsageError(f"{out} exists; pass --force to overwrite it (it may hold your review)")
+    sheet = bulk.read_sheet(source, sheet=args.sheet, encoding=args.encoding)
+    mapping, notes = bulk.propose_mapping(sheet)
+    out.write_text(mapping.dump(), encoding="utf-8")
+    mapped = ", ".join(f"{h!r} -> {c}" for h, c in mapping.columns.items() if c) or "nothing"
+    print(f"read {source.name}: {sheet.format_note}; mapped {mapped}")
+    for note in notes:
+        print(f"  check: {note}")
+    print(f"wrote {out}: review it, set 'reviewed: true', then: drframe apply {source} --map {out} --dry-run")
+    return EXIT_OK
 
 
 def _write_errors_file(outcome: bulk.Plan | bulk.BulkResult, path: str | None) -> bool:
@@ -271,9 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--sheet", default=None, help="sheet to read (default: 'customers', else the first)")
     apply.add_argument("--encoding", default=None,
                        help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM (e.g. cp1252)")
+    apply.add_argument("--map", default=None, metavar="MAPPING.yml",
+                       help="map the file's headers (and values) to drframe columns; 'drframe map FILE' proposes one")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
     apply.set_defaults(func=_apply)
+
+    mapper = command("map", "propose a column mapping for a file's headers and values, for review")
+    mapper.add_argument("file", help="input .csv, .xlsx or .ods whose headers are not drframe's")
+    mapper.add_argument("--out", type=_suffixed(".yml", ".yaml", ".json"), default=None, metavar="MAPPING.yml",
+                        help="where to write the proposal (default: FILE.mapping.yml next to the input)")
+    mapper.add_argument("--sheet", default=None, help="sheet to read (default: 'customers', else the first)")
+    mapper.add_argument("--encoding", default=None, help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM")
+    mapper.add_argument("--force", action="store_true", help="overwrite an existing mapping file")
+    mapper.set_defaults(func=_map)
 
     audit = command("audit", "write the data-quality audit of the customer base (.xlsx)")
     _add_connection_options(audit)

@@ -26,6 +26,7 @@ from .._cells import CLEAR
 from .._errors import JournalError, SheetError
 from .._sheets import read_sheet
 from ._constants import OUTCOMES, Action, Status
+from ._mapping import ColumnMapping, propose_mapping
 from ._plan import Plan, plan
 from ._results import BulkResult
 from ._rows import CellError, RowPlan, sheet_from_frame
@@ -35,6 +36,6 @@ ACTIONS: tuple[Action, ...] = tuple(Action)
 #: The statuses a finished run reports.
 STATUSES = OUTCOMES
 
-__all__ = ["ACTIONS", "CLEAR", "STATUSES", "Action", "BulkResult", "CellError", "JournalError", "Plan", "RowPlan",
-           "SheetError", "Status", "plan", "read_sheet", "sheet_from_frame"]
+__all__ = ["ACTIONS", "CLEAR", "STATUSES", "Action", "BulkResult", "CellError", "ColumnMapping", "JournalError", "Plan",
+           "RowPlan", "SheetError", "Status", "plan", "propose_mapping", "read_sheet", "sheet_from_frame"]
 

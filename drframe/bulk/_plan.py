@@ -18,6 +18,7 @@ from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, read_sheet
 from ._constants import CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, Action, Status
+from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
 from ._rows import RowPlan, check_columns, flag_duplicates, interpret, sheet_from_frame
 from ._run import run_plan
@@ -165,16 +166,21 @@ class Plan:
 
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,
-         encoding: str | None = None) -> Plan:
+         encoding: str | None = None, columns: Mapping[str, str | None] | ColumnMapping | None = None) -> Plan:
     """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
     against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
-    UTF-8 nor UTF-16 with BOM. Raises SheetError (nothing sent) for an unreadable file or unknown columns."""
+    UTF-8 nor UTF-16 with BOM; ``columns`` maps the file's headers to drframe columns (``{"E-mail": "email"}``,
+    None ignores a header; or a :class:`ColumnMapping` with value maps). Raises SheetError (nothing sent) for an
+    unreadable file or unknown columns."""
     if client is None:
         from .._connect import connect
 
         client = connect()
     data = read_sheet(source, sheet=sheet, encoding=encoding) if not isinstance(source, pd.DataFrame) \
         else sheet_from_frame(source)
+    if columns is not None:
+        mapping = columns if isinstance(columns, ColumnMapping) else ColumnMapping.from_dict({"columns": columns})
+        data = mapping.apply(data)
     check_columns(data.columns, str(data.path))
     rows = [interpret(row, data.sha256) for row in data.rows]
     flag_duplicates(rows)
