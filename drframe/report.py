@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._export import fill_sheet
-from ._frames import CUSTOMER_KEY, Frames, to_frames
-from ._models import LOCALES, is_valid_email
+from ._cells import unneutralise
+from ._errors import ConfigurationError
+from ._export import UTC_SUFFIX, fill_sheet
+from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, Frames, is_missing, to_frames
+from ._models import LOCALES, format_datetime, is_valid_email
 from ._version import __version__
 from .bulk._constants import OUTCOMES
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from ._client import Client
     from .bulk import BulkResult
 
-__all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues"]
+__all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues", "snapshot_audit", "snapshot_changes"]
 
 QUALITY_CHECKS: dict[str, str] = {
     "missing_email": "No email address",
@@ -77,12 +79,10 @@ def _summary_sheet(workbook: Any, title: str, counts: Mapping[str, int], labels:
 
 def _table_sheet(workbook: Any, name: str, frame: pd.DataFrame, *, mask_pii: bool) -> None:
     sheet = workbook.create_sheet(name)
-    fill_sheet(sheet, frame, mask_pii=mask_pii)
+    fill_sheet(sheet, frame, mask_pii=mask_pii)  # widths fitted to the content
     sheet.freeze_panes = "A2"
     if len(frame.columns):
         sheet.auto_filter.ref = sheet.dimensions
-    for index, column in enumerate(frame.columns, start=1):
-        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = min(60, max(10, len(str(column)) + 4))
 
 
 def _save(workbook: Any, path: str | Path) -> Path:
@@ -200,4 +200,120 @@ def quality_audit(source: Client | Frames | Iterable[Mapping[str, Any]], path: s
                    "Check")
     _table_sheet(workbook, "Issues", issues, mask_pii=mask_pii)
     _table_sheet(workbook, "Customers", frames.customers, mask_pii=mask_pii)
+    return _save(workbook, path)
+
+
+# -- snapshot audit -------------------------------------------------------------------------------------------
+
+#: Columns that change on every write, or are bookkeeping: not reported as field changes.
+_SNAPSHOT_SKIP = frozenset({"updatedTime", EMPTY_VALUES_COLUMN})
+_SNAPSHOT_LABELS = {
+    "changed": "A field's value differs between the two exports",
+    "added": "A customer only in the later export",
+    "removed": "A customer only in the earlier export (deleted, or outside its filters)",
+    "by drframe": "Changes a given drframe run applied",
+    "outside drframe": "Changes no given drframe run explains",
+}
+
+
+def _snapshot_customers(path: str | Path) -> pd.DataFrame:
+    """The customers table of an export: a Parquet file or directory (``drframe export --format parquet``), an
+    xlsx workbook, or a CSV directory."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        frame = pd.read_excel(path, sheet_name="customers", dtype=object)
+        frame.columns = [str(c).removesuffix(UTC_SUFFIX) for c in frame.columns]
+        return frame
+    for candidate in (path, path / "customers.parquet", path / "customers"):
+        if candidate.suffix == ".parquet" or (candidate.is_dir() and any(candidate.glob("*.parquet"))):
+            return pd.read_parquet(candidate)
+    if (path / "customers.csv").exists():
+        frame = pd.read_csv(path / "customers.csv", dtype=str, keep_default_na=False)
+        return frame.map(lambda v: None if v == "" else unneutralise(v))
+    raise ConfigurationError(f"{path}: not a drframe export (a .parquet file or directory, an .xlsx workbook, or a "
+                             "directory with customers.csv)")
+
+
+def _comparable(value: Any) -> Any:
+    """One canonical form per value, so the same data read from Parquet, xlsx or CSV compares equal."""
+    if is_missing(value):
+        return None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return format_datetime(aware)
+    if isinstance(value, bool) or str(value) in {"True", "False"}:
+        return str(value).lower()
+    if hasattr(value, "item") and not isinstance(value, str):
+        return _comparable(value.item())
+    return str(value)
+
+
+def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
+    """(customer id, field) -> which drframe run applied it, from results files (``drframe apply --results``)."""
+    applied: dict[tuple[str, str], str] = {}
+    for run in runs:
+        run = Path(run)
+        frame = pd.read_excel(run, dtype=str) if run.suffix.lower() == ".xlsx" else pd.read_csv(run, dtype=str)
+        for record in frame.fillna("").to_dict("records"):
+            if record.get("status") != "applied":
+                continue
+            for change in str(record.get("changes", "")).split("; "):
+                field, _, _ = change.partition(": ")
+                if field:
+                    applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}"
+    return applied
+
+
+def snapshot_changes(before: str | Path | pd.DataFrame, after: str | Path | pd.DataFrame, *,
+                     runs: Iterable[str | Path] = ()) -> dict[str, pd.DataFrame]:
+    """Compare two exports' customers: ``changes`` (customer_id, field, before, after, by), ``added`` and
+    ``removed`` (the customers themselves). With ``runs`` (drframe results files), each change says which run
+    applied it, or ``outside drframe``."""
+    old = before if isinstance(before, pd.DataFrame) else _snapshot_customers(before)
+    new = after if isinstance(after, pd.DataFrame) else _snapshot_customers(after)
+    old_rows = {str(r[CUSTOMER_KEY]): r for r in old.to_dict("records")}
+    new_rows = {str(r[CUSTOMER_KEY]): r for r in new.to_dict("records")}
+    applied = _applied_fields(runs)
+    fields = [c for c in dict.fromkeys([*map(str, old.columns), *map(str, new.columns)])
+              if c not in _SNAPSHOT_SKIP and c != CUSTOMER_KEY]
+    records = []
+    for customer_id in [i for i in new_rows if i in old_rows]:
+        was, now = old_rows[customer_id], new_rows[customer_id]
+        for field in fields:
+            a, b = _comparable(was.get(field)), _comparable(now.get(field))
+            if a != b:
+                by = applied.get((customer_id, field), "outside drframe") if runs else ""
+                records.append({CUSTOMER_KEY: customer_id, "field": field, "before": a, "after": b, "by": by})
+    changes = pd.DataFrame.from_records(records, columns=[CUSTOMER_KEY, "field", "before", "after", "by"])
+    added = new[new[CUSTOMER_KEY].astype(str).isin(set(new_rows) - set(old_rows))]
+    removed = old[old[CUSTOMER_KEY].astype(str).isin(set(old_rows) - set(new_rows))]
+    return {"changes": changes.astype("string"), "added": added.reset_index(drop=True),
+            "removed": removed.reset_index(drop=True)}
+
+
+def snapshot_audit(before: str | Path, after: str | Path, path: str | Path, *, runs: Iterable[str | Path] = (),
+                   mask_pii: bool = False) -> Path:
+    """Write what changed between two exports, in the change-audit layout: Summary, Changes (customer_id, field,
+    before, after, by), Added and Removed customers."""
+    from openpyxl import Workbook
+
+    runs = list(runs)
+    found = snapshot_changes(before, after, runs=runs)
+    changes = found["changes"]
+    counts = {"changed": len(changes), "added": len(found["added"]), "removed": len(found["removed"])}
+    if runs:
+        counts["by drframe"] = int((changes["by"] != "outside drframe").sum())
+        counts["outside drframe"] = int((changes["by"] == "outside drframe").sum())
+    metadata = {
+        "before": Path(before).name, "after": Path(after).name,
+        "drframe runs": ", ".join(Path(r).name for r in runs) or "none given",
+        "customers changed": changes[CUSTOMER_KEY].nunique(),
+        "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "drframe": __version__,
+    }
+    workbook = Workbook()
+    _summary_sheet(workbook, "drframe snapshot audit", counts, _SNAPSHOT_LABELS, metadata, "Differences", "Kind")
+    _table_sheet(workbook, "Changes", changes, mask_pii=mask_pii)
+    _table_sheet(workbook, "Added", found["added"], mask_pii=mask_pii)
+    _table_sheet(workbook, "Removed", found["removed"], mask_pii=mask_pii)
     return _save(workbook, path)
