@@ -34,8 +34,9 @@ LATENCY_MS = 100.0
 WORKERS = 32
 RETRY = RetryPolicy(max_retries=10)
 API_KEY = "sk_test_sandbox"  # the sandbox's default test key
-#: name -> (limit req/s for server and client, fault rate)
-SCENARIOS = {"clean-50": (50.0, 0.0), "clean-250": (250.0, 0.0), "faults-250": (250.0, 0.10)}
+#: name -> (label, limit req/s for server and client, fault rate)
+SCENARIOS = {"clean-50": ("clean, 50/s", 50.0, 0.0), "clean-250": ("clean, 250/s", 250.0, 0.0),
+             "faults-250": ("10% faults, 250/s", 250.0, 0.10)}
 HERE = Path(__file__).resolve().parent
 
 
@@ -48,6 +49,8 @@ class Outcome:
     throttled: int
     retries: int
     cpu: float
+    #: The plan (read, validate, fetch, diff) before the apply: seconds and CPU seconds (drframe only).
+    plan: tuple[float, float] | None = None
 
 
 @contextmanager
@@ -87,13 +90,15 @@ def run_drframe(base_url: str, limit: float, workdir: Path) -> Outcome:
         writer.writerow(["customer_id", "locale", "metadata.batch"])
         writer.writerows([customer_id, *change(n)] for n, customer_id in enumerate(ids))
     with Client(API_KEY, base_url, retry=RETRY, pool_size=WORKERS) as client:
+        planned, cpu = time.monotonic(), time.process_time()
         plan = bulk.plan(path, client)
+        plan_time = (time.monotonic() - planned, time.process_time() - cpu)
         cpu = time.process_time()
         result = plan.apply(rate=limit, workers=WORKERS, journal=workdir / "updates.journal", progress=False)
         cpu = time.process_time() - cpu
     counts = result.counts
     return Outcome(result.elapsed, counts["applied"] + counts["failed"], counts["applied"], counts["failed"],
-                   result.stats.get("throttled", 0), result.stats.get("retries", 0), cpu)
+                   result.stats.get("throttled", 0), result.stats.get("retries", 0), cpu, plan_time)
 
 
 def run_naive(base_url: str, limit: float, workdir: Path) -> Outcome:
@@ -131,7 +136,7 @@ def journal_dir() -> Path:
 
 def row(name: str, approach: str, limit: float, outcome: Outcome) -> str:
     rate = outcome.writes / outcome.seconds
-    return (f"| {name:<10} | {approach:<7} | {ROWS:>5} | {outcome.seconds:>7.1f} | {rate:>8.1f} | "
+    return (f"| {name:<17} | {approach:<7} | {ROWS:>5} | {outcome.seconds:>7.1f} | {rate:>8.1f} | "
             f"{100 * rate / limit:>9.1f}% | {outcome.applied:>7} | {outcome.failed:>6} | {outcome.throttled:>4} | "
             f"{outcome.retries:>7} | {outcome.cpu:>11.1f} |")
 
@@ -143,22 +148,27 @@ def main() -> None:
     print(f"{ROWS} updates (locale + one metadata key), sandbox in its own process with {LATENCY_MS:.0f} ms latency, "
           f"{WORKERS} workers, client rate = server limit; journal in {workdir.parent}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print("| scenario   | apply   |  rows | seconds | writes/s | % of limit | applied | failed | 429s | retries "
+    print("| scenario          | apply   |  rows | seconds | writes/s | % of limit | applied | failed | 429s | retries "
           "| client CPU s |")
-    print("|------------|---------|------:|--------:|---------:|-----------:|--------:|-------:|-----:|--------:"
+    print("|-------------------|---------|------:|--------:|---------:|-----------:|--------:|-------:|-----:|--------:"
           "|-------------:|")
+    plans = []
     try:
         for name in names:
-            limit, fault_rate = SCENARIOS[name]
+            label, limit, fault_rate = SCENARIOS[name]
             for approach, run in approaches.items():
                 with sandbox_process(limit, fault_rate) as base_url:
-                    print(row(name, approach, limit, run(base_url, limit, workdir)), flush=True)
+                    outcome = run(base_url, limit, workdir)
+                print(row(label, approach, limit, outcome), flush=True)
+                if outcome.plan:
+                    plans.append(f"{name}: plan {outcome.plan[0]:.1f} s, {outcome.plan[1]:.1f} CPU s")
                 for leftover in workdir.iterdir():
                     leftover.unlink()
     finally:
         for leftover in workdir.iterdir():
             leftover.unlink()
         workdir.rmdir()
+    print("drframe's plan before each apply (not in the table): " + "; ".join(plans))
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -7,7 +7,6 @@ import itertools
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Self
@@ -19,7 +18,7 @@ import urllib3
 from ._errors import APIError, ConfigurationError, ConnectionFailed, api_error_from_body
 from ._ratelimit import RateLimiter
 from ._resources import Customers, Sources, TaxIdentifiers
-from ._retry import RetryPolicy, Safety, parse_retry_after
+from ._retry import RetryPolicy, Safety, parse_retry_after, wait_before_retry
 from ._version import __version__
 
 log = logging.getLogger("drframe")
@@ -138,7 +137,10 @@ class Client:
         if safety is None:
             safety = Safety.IDEMPOTENT if method in {"GET", "DELETE", "HEAD"} else Safety.UNSAFE
         unknown_outcome = False
+        limiter = self.limiter
         for attempt in itertools.count():
+            # The ticket ties the answer to its place in the sending order (see RateLimiter).
+            ticket = limiter.acquire() if limiter is not None else None
             outcome = self._attempt(method, path, params, json)
             retry_after: float | None = None
             if isinstance(outcome, _TransportFailure):
@@ -152,27 +154,26 @@ class Client:
             else:
                 status = outcome.status_code
                 log.debug("%s %s -> %d (attempt %d)", method, path, status, attempt + 1)
+                if limiter is not None and status != 429:
+                    limiter.on_success(ticket)  # the server admitted it, whatever it answered
                 if status < 400:
-                    if self.limiter is not None:
-                        self.limiter.on_success()
                     return None if status == 204 or not outcome.content else outcome.json()
                 retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
                 if status == 429:
                     self._count("throttled")
-                    if self.limiter is not None:
-                        self.limiter.on_throttled(retry_after)
+                    if limiter is not None:
+                        limiter.on_throttled(retry_after, ticket)
                 if not self.retry.should_retry(attempt, safety, status=status):
                     raise _api_error(outcome, retry_after, unknown_outcome)
                 unknown_outcome = unknown_outcome or (status >= 500 and method != "GET")
             self._count("retries")
-            time.sleep(self.retry.delay(attempt, retry_after))
+            wait_before_retry(self.retry.delay(attempt, retry_after))
         raise AssertionError("unreachable")
 
     def _attempt(self, method: str, path: str, params: Mapping[str, Any] | None,
                  json: Any) -> requests.Response | _TransportFailure:
-        """One rate-limited attempt: the response, or what went wrong at the transport level."""
-        if self.limiter is not None:
-            self.limiter.acquire()
+        """One attempt (its rate-limit permit already taken): the response, or what went wrong at the transport
+        level."""
         self._count("requests")
         try:
             return self._session.request(method, self.base_url + path, params=params, json=json,

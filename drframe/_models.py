@@ -297,6 +297,37 @@ class TaxIdentifier(APIModel):
     liveMode: bool | None = None
 
 
+_IRELAND = "DR_IRELAND-ENTITY"
+#: The supported tax identifier types (tax-identifiers.md, "Supported tax identifiers"): type -> the
+#: ``applicability`` rows (ship-to country, customer type, selling entity).  Most are business identifiers
+#: of one country sold through the Irish entity; the rest are listed one by one.
+TAX_IDENTIFIER_APPLICABILITY: dict[str, tuple[tuple[str, str, str], ...]] = {
+    **{t: ((t.upper(), "business", _IRELAND),) for t in (
+        "ae", "au", "at", "be", "bg", "bh", "by", "ch", "co", "cy", "cz", "de", "dk", "ee", "es", "fi", "gr", "hr",
+        "hu", "id", "ie", "in", "is", "it", "ke", "lt", "lu", "lv", "mt", "mx", "my", "nl", "no", "nz", "ph", "pl",
+        "pt", "ro", "ru", "sa", "se", "sg", "si", "sk", "th", "tr", "ua", "za")},
+    "br": (("BR", "business", "DR_BRAZIL-ENTITY"),),
+    "br_ie": (("BR", "business", "DR_BRAZIL-ENTITY"),),
+    "br_natural": (("BR", "individual", "DR_BRAZIL-ENTITY"),),
+    "ca": (("CA", "business", _IRELAND), ("CA", "business", "C5_INC-ENTITY")),
+    "cl": (("CL", "individual", _IRELAND), ("CL", "business", _IRELAND)),
+    "fr": (("FR", "business", _IRELAND), ("MC", "business", _IRELAND)),
+    "it_cf": (("IT", "individual", _IRELAND),),
+    "it_natural": (("IT", "individual", _IRELAND),),
+    "jp": (("JP", "business", "DR_JAPAN-ENTITY"),),
+    "jp_offshore": (("JP", "business", _IRELAND),),
+    "kr_offshore": (("KR", "business", _IRELAND),),
+    "mx_natural": (("MX", "individual", _IRELAND),),
+    "pt_nif": (("PT", "individual", _IRELAND),),
+    "ru_natural": (("RU", "business", _IRELAND),),
+    "tw": (("TW", "business", "DR_TAIWAN-ENTITY"),),
+    "tw_offshore": (("TW", "business", _IRELAND),),
+    "uk": tuple((country, "business", entity) for country in ("IM", "GB") for entity in (_IRELAND, "DR_UK-ENTITY")),
+}
+#: The tax identifier types the API supports (lowercase country codes, some with a suffix; ``uk`` for Britain).
+TAX_IDENTIFIER_TYPES: frozenset[str] = frozenset(TAX_IDENTIFIER_APPLICABILITY)
+
+
 class TaxIdentifierRequest(RequestModel):
     """Body of ``POST /tax-identifiers``."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -144,30 +145,70 @@ class Customers:
         body = self.list_raw(**filters)
         return Page([Customer.model_validate(c) for c in body["data"]], bool(body["hasMore"]))
 
-    def iter_raw(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Every matching customer as a raw dict, newest first, fetching page after page."""
-        after: str | None = filters.pop("starting_after", None)
-        while True:
-            body = self.list_raw(limit=page_size, starting_after=after, **filters)
-            yield from body["data"]
-            if not body["hasMore"] or not body["data"]:
-                return
-            after = body["data"][-1]["id"]
+    def iter_raw(self, *, page_size: int = MAX_PAGE_SIZE, workers: int | None = None, progress: bool = False,
+                 **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every matching customer as a raw dict, newest first: ``createdTime`` ranges paged by ``workers``
+        threads (default: enough for the client's rate limit, 8 without one) under the client's rate limiter,
+        in exactly the order of the sequential listing (``workers=1`` is that listing).  Not a snapshot:
+        customers created after the listing started are left out, customers deleted while it runs may or may
+        not be in it, every other customer is in it exactly once (see :mod:`drframe._listing`).  ``progress``
+        shows a tqdm bar of customers listed.  Filters as for :meth:`list_raw`, except ``ending_before``."""
+        from ._listing import default_workers, iter_customers
 
-    def iter(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[Customer]:
-        """Every matching customer as a model, newest first."""
-        for raw in self.iter_raw(page_size=page_size, **filters):
+        return iter_customers(self.list_raw, workers=workers or default_workers(self._client), page_size=page_size,
+                              progress=progress, **filters)
+
+    def iter(self, *, page_size: int = MAX_PAGE_SIZE, workers: int | None = None,
+             **filters: Any) -> Iterator[Customer]:
+        """Every matching customer as a model, newest first (see :meth:`iter_raw`)."""
+        for raw in self.iter_raw(page_size=page_size, workers=workers, **filters):
             yield Customer.model_validate(raw)
 
-    def get_many_raw(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Raw customers by id, ``MAX_IDS_PER_CALL`` per request; ids that do not exist are left out."""
-        wanted = list(dict.fromkeys(ids))
+    def get_many_raw(self, ids: Iterable[str], *, workers: int | None = None,
+                     progress: bool = False) -> dict[str, dict[str, Any]]:
+        """Raw customers by id, ``MAX_IDS_PER_CALL`` per request, the requests sent by ``workers`` threads under
+        the client's rate limiter; ids that do not exist are left out.  ``progress`` shows a bar of ids."""
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), MAX_IDS_PER_CALL):
-            chunk = wanted[start:start + MAX_IDS_PER_CALL]
-            for raw in self.list_raw(limit=MAX_PAGE_SIZE, ids=chunk)["data"]:
-                found[raw["id"]] = raw
+        for batch in self.iter_many_raw([ids], workers=workers, progress=progress):
+            found.update(batch)
         return found
+
+    def iter_many_raw(self, groups: Iterable[Iterable[str]], *, workers: int | None = None,
+                      progress: bool = False) -> Iterator[dict[str, dict[str, Any]]]:
+        """For each group of ids, in order, the raw customers of that group found (by id).  Groups are fetched
+        ``MAX_IDS_PER_CALL`` ids per call; calls run concurrently (``workers`` threads under the client's rate
+        limiter) a bounded way ahead, so a long stream of groups is never all in memory.  ``progress`` shows a
+        bar of ids fetched."""
+        from tqdm.auto import tqdm
+
+        from ._listing import default_workers, ordered_map
+
+        def calls() -> Iterator[tuple[int, list[str]]]:
+            for number, group in enumerate(groups):
+                wanted = list(dict.fromkeys(group))
+                chunks = [wanted[i:i + MAX_IDS_PER_CALL] for i in range(0, len(wanted), MAX_IDS_PER_CALL)]
+                for chunk in chunks or [[]]:
+                    yield number, chunk
+
+        def fetch(call: tuple[int, list[str]]) -> tuple[int, int, dict[str, dict[str, Any]]]:
+            number, chunk = call
+            if not chunk:
+                return number, 0, {}
+            data = self.list_raw(limit=MAX_PAGE_SIZE, ids=chunk)["data"]
+            return number, len(chunk), {raw["id"]: raw for raw in data}
+
+        current: int | None = None
+        found: dict[str, dict[str, Any]] = {}
+        with tqdm(unit=" ids", desc="fetching current state", disable=not progress) as bar:
+            for number, asked, batch in ordered_map(fetch, calls(), workers=workers or default_workers(self._client)):
+                if number != current and current is not None:
+                    yield found
+                    found = {}
+                current = number
+                found.update(batch)
+                bar.update(asked)
+            if current is not None:
+                yield found
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Customer]:
         """Customers by id, 100 per call; missing ids are absent from the result."""
@@ -213,11 +254,26 @@ class Customers:
                            f"Tax identifier '{tax_id}' is not attached to customer '{customer_id}'; nothing deleted.")
         self._client.tax_identifiers.delete(tax_id)
 
-    def to_frames(self, *, redact: bool = True, **filters: Any) -> Frames:
-        """Stream every matching customer into typed DataFrames (see :func:`drframe.to_frames`)."""
+    def to_frames(self, *, redact: bool = True, workers: int | None = None, progress: bool = False,
+                  **filters: Any) -> Frames:
+        """Every matching customer in typed DataFrames (see :func:`drframe.to_frames`), listed concurrently by
+        :meth:`iter_raw` (same order and guarantees; ``progress`` shows a bar of customers listed)."""
         from ._frames import to_frames
 
-        return to_frames(self.iter_raw(**filters), redact=redact)
+        return to_frames(self.iter_raw(workers=workers, progress=progress, **filters), redact=redact)
+
+    def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
+                   progress: bool = False, chunk_size: int = 5000, **filters: Any) -> list[Path]:
+        """Stream every matching customer into ``directory`` as one Parquet file per table (what
+        ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
+        customers at a time as they arrive, and the files are assembled in listing order once every column is
+        known (see :mod:`drframe._parquet`)."""
+        from ._listing import Listing, default_workers
+        from ._parquet import write_parquet_stream
+
+        listing = Listing(self.list_raw, workers=workers or default_workers(self._client), **filters)
+        return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
+                                    chunk_size=chunk_size)
 
 
 class Sources:

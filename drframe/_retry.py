@@ -8,6 +8,10 @@ any transient failure; ``UNSAFE`` calls (creates the server names) only when the
 from __future__ import annotations
 
 import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -53,6 +57,27 @@ class RetryPolicy:
         if retry_after is not None:
             return max(min(retry_after, self.max_retry_after), backoff)
         return backoff
+
+
+_hooks = threading.local()
+
+
+def wait_before_retry(seconds: float) -> None:
+    """Sleep ``seconds`` before a retry, through this thread's :func:`retry_waits` hook if it has one."""
+    hook: Callable[[float], None] | None = getattr(_hooks, "wait", None)
+    (hook or time.sleep)(seconds)
+
+
+@contextmanager
+def retry_waits(hook: Callable[[float], None]) -> Iterator[None]:
+    """Route this thread's waits before retries through ``hook(seconds)`` within the block (a bulk worker hands
+    its place to a fresh row while it waits)."""
+    previous = getattr(_hooks, "wait", None)
+    _hooks.wait = hook
+    try:
+        yield
+    finally:
+        _hooks.wait = previous
 
 
 def parse_retry_after(value: str | None) -> float | None:

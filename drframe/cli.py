@@ -184,10 +184,11 @@ def _confirmed(plan: bulk.Plan, client: Client) -> bool:
 
 def _audit(args: argparse.Namespace) -> int:
     """Write the data-quality audit of every customer."""
+    from ._listing import paced
     from .report import quality_audit, quality_issues
 
     with _connect(args) as client:
-        frames = client.customers.to_frames()
+        frames = paced(client, args.rate).customers.to_frames(workers=args.workers, progress=not args.no_progress)
     path = quality_audit(frames, args.out, mask_pii=args.mask_pii)
     issues = quality_issues(frames)
     counts = issues["check"].value_counts()
@@ -198,14 +199,22 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ._listing import paced
+
     with _connect(args) as client:
-        frames = client.customers.to_frames()
+        customers = paced(client, args.rate).customers
+        if args.format == "parquet":
+            from ._parquet import row_counts
+
+            written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress)
+            counts = ", ".join(f"{path.stem}={n}" for path, n in row_counts(written).items())
+            print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
+            return EXIT_OK
+        frames = customers.to_frames(workers=args.workers, progress=not args.no_progress)
     if args.format == "xlsx":
         written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]
-    elif args.format == "csv":
-        written = frames.to_csv(args.out, mask_pii=args.mask_pii)
     else:
-        written = frames.to_parquet(args.out)
+        written = frames.to_csv(args.out, mask_pii=args.mask_pii)
     print(f"exported {frames!r} to {', '.join(str(w) for w in written)}")
     return EXIT_OK
 
@@ -267,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("xlsx", "csv", "parquet"), default=None,
                         help="default: xlsx for a .xlsx path, csv for a directory")
     export.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
+    _add_read_options(export)
     export.set_defaults(func=_export, check=_check_export_out)
 
     apply = command("apply", "validate, plan and apply customer changes from a .csv, .xlsx or .ods file")
@@ -311,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", required=True, type=_suffixed(".xlsx"), metavar="FILE.xlsx",
                        help="the report to write")
     audit.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
+    _add_read_options(audit)
     audit.set_defaults(func=_audit)
 
     demo = command("demo", "the main job end to end on an embedded sandbox, into ./drframe-demo/")
@@ -363,6 +374,16 @@ def _check_export_out(args: argparse.Namespace) -> str | None:
     if out.exists() and not out.is_dir():
         return f"--out {args.out!r} is a file; a {args.format} export needs a directory"
     return None
+
+
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    """How export and audit read: rate, workers, progress bar."""
+    parser.add_argument("--rate", type=_positive(float), default=None, metavar="RPS",
+                        help="requests per second (default: the API's limit for the key, 25 test / 250 live; "
+                             "unlimited on the embedded sandbox)")
+    parser.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+                        help="concurrent requests (default: a quarter of the rate + 2, at most 32; 8 unlimited)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:

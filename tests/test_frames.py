@@ -5,17 +5,23 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import drframe
+import drframe._frames as frames_module
 from drframe import UnknownFieldWarning
 from drframe._editing import diff_frames, diff_rows, row_payload
-from drframe._frames import EMPTY_VALUES_COLUMN, column_path
+from drframe._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, column_path
+from drframe._models import format_datetime, parse_datetime
+from drframe._schema import CUSTOMER_PATHS, SOURCE_PATHS, TAX_CERTIFICATE_PATHS, TAX_IDENTIFIER_PATHS
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers
@@ -162,3 +168,176 @@ def test_empty_values_column_is_json_or_na(seed_examples: dict[str, Any]) -> Non
     frames = drframe.to_frames([seed_examples["get_response"]])
     value = frames.sources[EMPTY_VALUES_COLUMN].iloc[0]
     assert json.loads(value)["alipay"] == {}
+
+
+# -- exact text round trip, repeated ids, and the two flattening paths ---------------------------------------
+
+TIMESTAMP_FORMS = [
+    "2020-05-13T11:00:00.000Z",        # the vendor's tax-identifier examples
+    "2021-07-02T13:15:10.0875833Z",    # seven fraction digits (the vendor's OpenAPI examples)
+    "2024-01-01T02:00:00+02:00",       # an offset instead of Z
+    "2024-01-01T00:00:00Z",            # no fraction: canonical
+    "2018-08-29T09:12:33.001Z",        # whole milliseconds: canonical
+    "2024-01-01T00:00:00.120000Z",     # six digits for whole milliseconds
+    "2024-01-01T00:00:00.123456789Z",  # nanoseconds
+]
+
+
+@pytest.fixture(params=["arrow", "python"])
+def flatten_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through both flatteners: arrow's (the fast path) and the Python walk (its fallback)."""
+    if request.param == "python":
+        monkeypatch.setattr(frames_module, "_add_arrow", lambda records, tables: False)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("stamp", TIMESTAMP_FORMS)
+def test_timestamp_text_round_trips_exactly(stamp: str, flatten_path: str) -> None:
+    customer = {"id": "c1", "createdTime": stamp, "email": "a@example.org",
+                "taxIdentifiers": [{"id": "t1", "stateTransitions": {"verified": stamp}, "createdTime": stamp}]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = drframe.to_frames([customer])
+    created = frames.customers["createdTime"]
+    assert str(created.dtype) == "datetime64[ns, UTC]", "the column stays a timestamp whatever the text"
+    assert created.iloc[0] == pd.Timestamp(stamp)
+    assert str(frames.tax_identifiers["stateTransitions.verified"].dtype) == "datetime64[ns, UTC]"
+    kept = frames.customers[EMPTY_VALUES_COLUMN].iloc[0]
+    if stamp == format_datetime(parse_datetime(stamp)):
+        assert pd.isna(kept), "the canonical form costs nothing"
+    else:
+        assert json.loads(kept) == {"createdTime": stamp}
+    assert frames.to_payloads() == [customer]
+
+
+def test_an_edited_timestamp_wins_over_the_kept_text() -> None:
+    frames = drframe.to_frames([{"id": "c1", "createdTime": "2020-05-13T11:00:00.000Z"}])
+    frames.customers.loc[0, "createdTime"] = pd.Timestamp("2021-01-02T03:04:05Z")
+    assert frames.to_payloads() == [{"id": "c1", "createdTime": "2021-01-02T03:04:05Z"}]
+
+
+def test_records_sharing_an_id_keep_their_own_children(flatten_path: str) -> None:
+    first = {"id": "dup", "email": "old@example.org", "sources": [{"id": "s1", "type": "creditCard"}]}
+    second = {"id": "dup", "email": "new@example.org", "sources": [{"id": "s2"}, {"id": "s3"}],
+              "taxIdentifiers": [{"id": "t1", "type": "de", "value": "DE123456789"}]}
+    other = {"id": "solo", "sources": [{"id": "s4"}]}
+    frames = drframe.to_frames([first, second, other])
+    assert frames.customers[CUSTOMER_KEY].tolist() == ["dup", "dup", "solo"], "both rows are kept, in order"
+    sources = frames.sources
+    assert sources[["source_id", CUSTOMER_KEY, "position", PARENT_ROW_COLUMN]].values.tolist() == [
+        ["s1", "dup", 0, 0], ["s2", "dup", 0, 1], ["s3", "dup", 1, 1], ["s4", "solo", 0, 2]]
+    assert str(sources[PARENT_ROW_COLUMN].dtype) == "Int64"
+    assert frames.tax_identifiers[PARENT_ROW_COLUMN].tolist() == [1]
+    assert frames.to_payloads() == [first, second, other]
+    # A filtered customers frame keeps its index labels: the children of a dropped row are dropped with it.
+    kept = drframe.Frames(frames.customers.iloc[[1, 2]], sources, frames.tax_identifiers, frames.tax_certificates)
+    assert kept.to_payloads() == [second, other]
+    # Without customer_row (a frame from elsewhere) children go to the first row with their customer id.
+    bare = drframe.Frames(frames.customers.iloc[[2]].reset_index(drop=True), sources.drop(columns=PARENT_ROW_COLUMN),
+                          frames.tax_identifiers, frames.tax_certificates)
+    assert bare.to_payloads() == [other]
+
+
+def test_both_flatteners_build_the_same_frames() -> None:
+    customers = generate_customers(300, seed=5)
+    customers[7]["shipping"]["address"]["line2"] = None
+    customers[9]["metadata"] = {}
+    customers[11]["sources"] = []
+    customers[12]["taxIdentifiers"] = None
+    customers[13]["shipping"]["additionalAddressInfo"] = {}
+    arrow = drframe.to_frames(customers, redact=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(frames_module, "_add_arrow", lambda records, tables: False)
+        python = drframe.to_frames(customers, redact=False)
+    for name, frame in arrow.tables().items():
+        other = python.tables()[name]
+        assert list(frame.columns) == list(other.columns), name
+        assert frame.dtypes.equals(other.dtypes), name
+        assert frame.equals(other), name
+    assert arrow.to_payloads() == customers
+
+
+def _stamps() -> st.SearchStrategy[str]:
+    moments = st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(2250, 1, 1))
+    fractions = st.sampled_from([0, 1, 3, 6, 7, 9]).flatmap(
+        lambda k: st.text("0123456789", min_size=k, max_size=k).map(lambda d: f".{d}" if d else ""))
+    zones = st.sampled_from(["Z", "+00:00", "+02:00", "-05:30"])
+    built = st.builds(lambda m, f, z: m.strftime("%Y-%m-%dT%H:%M:%S") + f + z, moments, fractions, zones)
+    return st.one_of(built, moments.map(lambda m: format_datetime(m.replace(tzinfo=UTC))), st.text(max_size=4))
+
+
+def _leaf(kind: str, odd: bool) -> st.SearchStrategy[Any]:
+    values: dict[str, st.SearchStrategy[Any]] = {
+        "string": st.text(max_size=6), "boolean": st.booleans(), "Int64": st.integers(-(2**53), 2**53),
+        "Float64": st.floats(allow_nan=False, allow_infinity=False), "datetime": _stamps(),
+        "json": st.lists(st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2), max_size=2),
+    }
+    specials: list[Any] = [None, {}, []] if odd else [None]
+    return st.one_of(values[kind], values[kind], values[kind], st.sampled_from(specials))
+
+
+def _objects(paths: dict[str, str], extra: dict[str, st.SearchStrategy[Any]] | None = None, *,
+             odd: bool = True) -> st.SearchStrategy[Any]:
+    """Dicts over the declared paths: any key may be absent or null instead of its value, and with ``odd`` a
+    leaf may also be {} or [] (which only the Python walk takes; objects may be {} or [] either way)."""
+    tree: dict[str, Any] = {}
+    for path, kind in paths.items():
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = kind
+
+    def build(node: dict[str, Any]) -> st.SearchStrategy[Any]:
+        optional = {key: build(value) if isinstance(value, dict) else _leaf(value, odd) for key, value in node.items()}
+        return st.fixed_dictionaries({}, optional=optional)
+
+    optional = {key: st.one_of(build(value), st.sampled_from([None, {}, []])) if isinstance(value, dict)
+                else _leaf(value, odd) for key, value in tree.items()}
+    return st.fixed_dictionaries({}, optional={**optional, **(extra or {})})
+
+
+_METADATA = st.dictionaries(st.text(max_size=5), st.one_of(st.text(max_size=5), st.integers(), st.booleans(), st.none()),
+                            max_size=4)
+_IDS = st.sampled_from(["c1", "c2", "0042", "é"])
+_CHILD_ID = {"id": st.text(max_size=4)}
+
+
+def _customers(odd: bool) -> st.SearchStrategy[list[dict[str, Any]]]:
+    customer = _objects(CUSTOMER_PATHS, {
+        "id": _IDS, "metadata": st.one_of(_METADATA, st.sampled_from([None, {}, []])),
+        "sources": st.one_of(st.lists(_objects(SOURCE_PATHS, _CHILD_ID, odd=odd), max_size=3),
+                             st.sampled_from([None, []])),
+        "taxIdentifiers": st.one_of(st.lists(_objects(TAX_IDENTIFIER_PATHS, _CHILD_ID, odd=odd), max_size=2),
+                                    st.none()),
+        "taxCertificates": st.lists(_objects(TAX_CERTIFICATE_PATHS, odd=odd), max_size=2),
+    }, odd=odd)
+    return st.lists(customer, max_size=4)
+
+
+def _assert_round_trip_both_ways(customers: list[dict[str, Any]]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownFieldWarning)  # values of another type than declared: kept as object
+        arrow = drframe.to_frames(customers, redact=False)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(frames_module, "_add_arrow", lambda records, tables: False)
+            python = drframe.to_frames(customers, redact=False)
+    assert arrow.to_payloads() == customers
+    assert python.to_payloads() == customers
+    for name, frame in arrow.tables().items():
+        other = python.tables()[name]
+        assert list(frame.columns) == list(other.columns), name
+        assert frame.dtypes.equals(other.dtypes), name
+        assert frame.equals(other), name
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_customers(odd=True))
+def test_any_customers_round_trip_exactly(customers: list[dict[str, Any]]) -> None:
+    _assert_round_trip_both_ways(customers)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_customers(odd=False))
+def test_customers_arrow_can_take_round_trip_exactly(customers: list[dict[str, Any]]) -> None:
+    _assert_round_trip_both_ways(customers)

@@ -19,6 +19,7 @@ import pytest
 
 from drframe import Client, bulk
 from drframe._errors import JournalError
+from drframe._schema import CUSTOMER_PATHS
 from drframe.bulk._journal import Journal, payload_hash
 from drframe.sandbox import Sandbox
 
@@ -185,7 +186,9 @@ def test_the_journal_holds_no_customer_data(run: Run) -> None:
     assert "@" not in text and "+31" not in text and "nl_NL" not in text and "seg-" not in text
     started = [json.loads(line) for line in text.splitlines() if '"started"' in line]
     assert len(started) == len(run.rows)
-    assert all(set(r) == {"event", "row", "id", "action", "payload_sha256"} for r in started)
+    assert all(set(r) == {"event", "row", "id", "action", "payload_sha256", "fields"} for r in started)
+    names = {*CUSTOMER_PATHS, "customer_id"}
+    assert all(f in names or f.startswith("metadata.") for r in started for f in r["fields"]), "field names only"
     assert all(r["payload_sha256"] == payload_hash(payloads[r["row"]]) for r in started)
     assert payload_hash({"b": 1, "a": "é"}) == payload_hash({"a": "é", "b": 1}), "canonical: key order free"
 

@@ -67,3 +67,18 @@ def test_cli_errors_option(client: Client, tmp_path: Path) -> None:
     good = write_csv(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "yes@example.com"]])
     assert main(["apply", str(good), *key, "--errors", str(errors)]) == 0
     assert not errors.exists(), "no stale errors file after a clean run"
+
+
+def test_a_resumed_run_still_shows_what_earlier_runs_changed(client: Client, tmp_path: Path) -> None:
+    client.customers.create(id="r-1", email="r1@example.com", locale="en_US")
+    source = write_csv(tmp_path / "in.csv", ["customer_id", "locale", "tax_identifier.type", "tax_identifier.value"],
+                       [["r-1", "fr_FR", "de", "DE123456789"]])
+    journal = tmp_path / "in.journal"
+    first = bulk.plan(source, client).apply(progress=False, journal=journal, keep_journal=True)
+    assert first.ok
+    assert "email" not in journal.read_text(encoding="utf-8").replace('"event"', ""), "field names, not values"
+    resumed = bulk.plan(source, client).apply(progress=False, journal=journal)
+    row = resumed.results.iloc[0]
+    assert row["status"] == "applied" and bool(row["resumed"])
+    assert "locale: '(earlier run)' -> 'fr_FR'" in row["changes"]
+    assert "tax_identifier: '(earlier run)' -> 'de DE123456789'" in row["changes"]

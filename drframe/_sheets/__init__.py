@@ -24,17 +24,18 @@ rest of drframe imports; :mod:`._model` holds the table shape, :mod:`._numbers` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._errors import SheetError
-from ._csv import read_csv
+from ._csv import open_csv
 from ._model import CUSTOMERS_SHEET, Sheet, SheetRow
 from ._numbers import excel_text, format_number, number_problem
 from ._ods import read_ods
 from ._xlsx import read_xlsx
 
 __all__ = ["CUSTOMERS_SHEET", "Sheet", "SheetError", "SheetRow", "excel_text", "format_number", "number_problem",
-           "read_sheet"]
+           "open_sheet", "read_sheet"]
 
 
 def read_sheet(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> Sheet:
@@ -43,9 +44,20 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, encoding: str | No
     ``sheet`` picks a workbook sheet (default: ``customers`` if present, else the first); ``encoding`` is the
     text encoding of a CSV file that is neither UTF-8 nor UTF-16 with BOM (e.g. ``cp1252``).
     """
+    read, rows = open_sheet(path, sheet=sheet, encoding=encoding)
+    read.rows = list(rows)
+    return read
+
+
+def open_sheet(path: str | Path, *, sheet: str | None = None,
+               encoding: str | None = None) -> tuple[Sheet, Iterator[SheetRow]]:
+    """As :func:`read_sheet`, but the rows come as an iterator (the returned Sheet's ``rows`` is empty): a CSV
+    file is read from disk as they are iterated, so its rows need never be all in memory at once.  Problems
+    found in a row (a row wider than the header) raise SheetError when the row is reached."""
     path = Path(path)
     try:
-        content = path.read_bytes()
+        with path.open("rb") as handle:
+            head = handle.read(4096)
     except OSError as exc:
         raise SheetError(f"cannot read {path}: {exc.strerror or exc}") from None
     suffix = path.suffix.lower()
@@ -53,13 +65,26 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, encoding: str | No
     if suffix in {".xlsx", ".xlsm", ".ods"}:
         if encoding is not None:
             raise SheetError(f"{path}: an encoding applies to CSV files only, not to {suffix} workbooks")
+        content = path.read_bytes()
         reader = read_xlsx if suffix != ".ods" else read_ods
-        columns, rows, title = reader(content, path, sheet)
+        columns, listed, title = reader(content, path, sheet)
+        rows: Iterator[SheetRow] = iter(listed)
         note = f"{suffix.lstrip('.')}, sheet {title!r}"
+        sha256 = hashlib.sha256(content).hexdigest()
     elif suffix in {".csv", ".txt", ".tsv"}:
-        columns, rows, delimiter, note = read_csv(content, path, encoding)
+        columns, rows, delimiter, note, sha256 = open_csv(path, head, encoding)
     else:
         raise SheetError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .xlsx or .ods")
-    while rows and rows[-1].blank:  # trailing empty lines, Excel's formatted-but-empty rows
-        rows.pop()
-    return Sheet(path, columns, rows, hashlib.sha256(content).hexdigest(), note, delimiter)
+    return Sheet(path, columns, [], sha256, note, delimiter), _without_trailing_blanks(rows)
+
+
+def _without_trailing_blanks(rows: Iterator[SheetRow]) -> Iterator[SheetRow]:
+    """``rows`` less the blank ones at the end (trailing empty lines, Excel's formatted-but-empty rows)."""
+    blanks: list[SheetRow] = []
+    for row in rows:
+        if row.blank:
+            blanks.append(row)
+            continue
+        yield from blanks
+        blanks.clear()
+        yield row

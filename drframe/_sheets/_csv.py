@@ -7,40 +7,76 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
+import hashlib
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._cells import is_error_value, looks_rounded, normalise_cell, unquote
 from .._errors import SheetError
-from ._model import Cell, SheetRow, build_table
+from ._model import Cell, SheetRow, stream_table
 
 _DELIMITERS = ",;\t|"
 _DELIMITER_NAMES = {"\t": "tab"}
+_BLOCK = 1 << 20
 
 
-def _decode(content: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
-    """The text of a CSV file and a note on its encoding; never a silent guess."""
+def _codec(head: bytes, path: Path, encoding: str | None) -> tuple[str, str, str]:
+    """The codec of a CSV file from its first bytes (or ``encoding``), its label and the hint given when the file
+    does not decode; never a silent guess."""
     if encoding is not None:
         try:
             codec = codecs.lookup(encoding).name
         except LookupError:
             raise SheetError(f"{path}: unknown encoding {encoding!r}") from None
-        label, hint = encoding, "pass the file's real encoding"
-    elif content.startswith(codecs.BOM_UTF8):
-        codec, label, hint = "utf-8-sig", "UTF-8 with BOM", "save as 'CSV UTF-8'"
-    elif content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        codec, label, hint = "utf-16", "UTF-16 with BOM", "save it again as 'Unicode Text'"
-    elif b"\x00" in content[:4096]:
+        return codec, encoding, "pass the file's real encoding"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", "UTF-8 with BOM", "save as 'CSV UTF-8'"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", "UTF-16 with BOM", "save it again as 'Unicode Text'"
+    if b"\x00" in head[:4096]:
         raise SheetError(f"{path}: looks like UTF-16 without a byte-order mark; save as 'CSV UTF-8' or pass "
                          "--encoding utf-16-le")
-    else:
-        codec, label, hint = "utf-8", "UTF-8", "save as 'CSV UTF-8' or pass --encoding cp1252"
+    return "utf-8", "UTF-8", "save as 'CSV UTF-8' or pass --encoding cp1252"
+
+
+def _decode(content: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
+    """The text of a CSV file and a note on its encoding; never a silent guess."""
+    codec, label, hint = _codec(content, path, encoding)
     try:
         text = content.decode(codec)
     except UnicodeDecodeError as exc:
         line = content.count(b"\n", 0, exc.start) + 1
         raise SheetError(f"{path}: not {label} at line {line} (byte 0x{content[exc.start]:02x}); {hint}") from None
     return text.removeprefix("\ufeff"), label
+
+
+def _checked(path: Path, codec: str, encoding: str | None) -> tuple[str, bool]:
+    """The SHA-256 of the file and whether it holds any text, read block by block; the first byte that does not
+    decode raises SheetError naming its line (found by :func:`_decode`, only then reading the whole file)."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(codec)()
+    text = False
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(_BLOCK):
+                digest.update(block)
+                text = _holds_text(decoder.decode(block)) or text
+            text = _holds_text(decoder.decode(b"", final=True)) or text
+    except UnicodeDecodeError:
+        _decode(path.read_bytes(), path, encoding)
+        raise
+    return digest.hexdigest(), text
+
+
+def _holds_text(decoded: str) -> bool:
+    return bool(decoded.strip().strip("\ufeff").strip())
+
+
+def _lines(path: Path, codec: str) -> Iterator[str]:
+    with path.open(encoding=codec, newline="") as handle:
+        for number, line in enumerate(handle):
+            yield line.removeprefix("\ufeff") if number == 0 else line
 
 
 def _sniff_delimiter(header: str) -> str:
@@ -65,16 +101,18 @@ def _csv_cell(text: str) -> Cell:
     return Cell(text, number=text if looks_rounded(text) else None)
 
 
-def read_csv(content: bytes, path: Path,
-             encoding: str | None) -> tuple[list[str], list[SheetRow], str, str]:
-    """The header, rows, delimiter and a note on how the file was read (``CSV, delimiter ';', UTF-8``)."""
-    text, label = _decode(content, path, encoding)
-    if not text.strip():
+def open_csv(path: Path, head: bytes, encoding: str | None) -> tuple[list[str], Iterator[SheetRow], str, str, str]:
+    """The header, the rows (read from disk as they are iterated), the delimiter, a note on how the file is read
+    (``CSV, delimiter ';', UTF-8``) and the file's SHA-256. ``head`` is the file's first bytes."""
+    codec, label, _ = _codec(head, path, encoding)
+    sha256, holds_text = _checked(path, codec, encoding)
+    if not holds_text:
         raise SheetError(f"{path}: the file is empty")
-    delimiter = _sniff_delimiter(text.partition("\n")[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    lines = _lines(path, codec)
+    first = next(lines)
+    delimiter = _sniff_delimiter(first.partition("\n")[0])
+    reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter)
     records = ((number, [_csv_cell(v) for v in record]) for number, record in enumerate(reader, start=1))
-    columns, rows = build_table(records, path, "the file is empty")
+    columns, rows = stream_table(records, path, "the file is empty")
     note = f"CSV, delimiter {_DELIMITER_NAMES.get(delimiter, repr(delimiter))}, {label}"
-    return columns, rows, delimiter, note
-
+    return columns, rows, delimiter, note, sha256

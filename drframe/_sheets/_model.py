@@ -6,7 +6,7 @@ the header, a cell placed with its formula/error/number/literal marks, which wor
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,13 +92,24 @@ def _header(raw: list[str], path: Path) -> list[str]:
 
 def build_table(records: Iterable[tuple[int, list[Cell]]], path: Path, empty: str) -> tuple[list[str], list[SheetRow]]:
     """The header and rows of numbered cell records (the first record is the header)."""
+    columns, rows = stream_table(records, path, empty)
+    return columns, list(rows)
+
+
+def stream_table(records: Iterable[tuple[int, list[Cell]]], path: Path,
+                 empty: str) -> tuple[list[str], Iterator[SheetRow]]:
+    """The header of numbered cell records (the first record is the header), and their rows, built one at a time
+    as they are iterated (a row wider than the header raises SheetError when it is reached)."""
     iterator = iter(records)
     first = next(iterator, None)
     if first is None:
         raise SheetError(f"{path}: {empty}")
     columns = _header([c.error or c.formula or c.text for c in first[1]], path)
-    rows = []
-    for number, cells in iterator:
+    return columns, _table_rows(iterator, columns, path)
+
+
+def _table_rows(records: Iterator[tuple[int, list[Cell]]], columns: list[str], path: Path) -> Iterator[SheetRow]:
+    for number, cells in records:
         extra = next((c for c in cells[len(columns):] if not c.empty), None)
         if extra is not None:
             width = len(columns) + sum(not c.empty for c in cells[len(columns):])
@@ -108,8 +119,7 @@ def build_table(records: Iterable[tuple[int, list[Cell]]], path: Path, empty: st
         for column, cell in zip(columns, cells, strict=False):
             if not cell.empty:
                 place_cell(row, column, cell)
-        rows.append(row)
-    return columns, rows
+        yield row
 
 
 def place_cell(row: SheetRow, column: str, cell: Cell) -> None:

@@ -55,6 +55,9 @@ class Action(StrEnum):
 FIELD_ACTIONS = frozenset({Action.UPSERT, Action.CREATE, Action.UPDATE})
 
 ACTION_COLUMN = "action"
+#: A tax number to hold (a VAT number, say): its type (``de``, ``uk``...) and value. Not a Digital River id.
+TAX_TYPE_COLUMN = "tax_identifier.type"
+TAX_VALUE_COLUMN = "tax_identifier.value"
 SOURCE_COLUMN = "source_id"
 TAX_COLUMN = "tax_id"
 #: The column naming each action's second object.
@@ -71,5 +74,5 @@ def is_ignored_column(column: str) -> bool:
     return column in IGNORED_COLUMNS or column.removesuffix(UTC_SUFFIX) in IGNORED_COLUMNS
 
 __all__ = ["ACTION_COLUMN", "CLEAR", "CUSTOMER_KEY", "ERROR_COLUMN", "FIELD_ACTIONS", "IGNORED_COLUMNS", "OUTCOMES", "SOURCE_COLUMN",
-           "TARGET_COLUMNS", "TAX_COLUMN", "Action", "Status",
+           "TARGET_COLUMNS", "TAX_COLUMN", "TAX_TYPE_COLUMN", "TAX_VALUE_COLUMN", "Action", "Status",
            "is_ignored_column"]

@@ -1,20 +1,28 @@
-"""The bulk run's journal: append-only JSON lines, fsynced before and after every API write.
+"""The bulk run's journal: append-only JSON lines, group-committed (one fsync covers every record queued meanwhile).
 
 The API has no idempotency key, so exactly-once comes from here: a row is written as ``started`` before its
 request leaves and ``finished`` when its outcome is known.  A re-run of the same file skips finished rows and
 re-checks every other row against freshly fetched state (the plan's GET) before sending anything again.
 
+Group commit (leader/follower): a writer queues its record, then, if no commit is running, becomes the leader and
+writes and fsyncs everything queued in one go; otherwise it waits for the commit that covers its record.
+:meth:`Journal.started` returns only once its record is durable, so the request it announces leaves after that.
+A ``finished`` record is queued without waiting and becomes durable with the next commit (the next ``started``,
+at the latest :meth:`Journal.close`): losing it in a crash only makes the next run re-check that row, which
+re-planning does anyway for every row without a ``finished`` record.
+
 What survives what:
 
-* A record is fsynced before the request it announces leaves, so a crash (kill, power loss, full disk) can only
-  tear the *last* line.  That line is cut off when the journal is next opened and the run continues on a fresh
+* A ``started`` record is fsynced before the request it announces leaves, and records are appended in order, so
+  a crash (kill, power loss, full disk) can only tear the *last* line.  That line is cut off when the journal is next opened and the run continues on a fresh
   line.  A torn ``started`` whose row number is readable puts that row in flight; a torn ``finished`` leaves its row
   in flight through its complete ``started``; when the row number is unreadable nothing is lost either, because
   every row without a ``finished`` record is re-planned against the customers' current state anyway (the torn
   request had not left: its record never reached the disk).
 * Damage anywhere else raises :class:`JournalError` naming the line and the recovery; nothing is sent.
-* A failed write (disk full) stops the run with :class:`JournalError`; the journal refuses further writes, so the
-  fragment stays the last line and the next run recovers from it.
+* A failed write (disk full) stops the run with :class:`JournalError`: every writer waiting on that commit gets
+  it (their requests are not sent), and the journal refuses further writes, so the fragment stays the last line
+  and the next run recovers from it.
 * Only what resuming needs is kept: row numbers, customer ids, actions, statuses and the SHA-256 of each request
   body (:func:`payload_hash`); never the body itself or any cell text.
 """
@@ -26,7 +34,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -58,11 +66,20 @@ class Journal:
         self.sha256 = sha256
         self.finished: dict[int, dict[str, Any]] = {}
         self.in_flight: set[int] = set()
+        #: Row -> the names of the fields its request changed (from its ``started`` record).
+        self.fields: dict[int, list[str]] = {}
         #: The line number of a torn last record that was cut off when the journal was opened, if any.
         self.torn_line: int | None = None
-        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
         self._broken: str | None = None
         self._fd: int | None = None
+        # Group commit: records queued (numbered from 1), how many are durable, whether a leader is committing.
+        self._queue: list[bytes] = []
+        self._queued = 0
+        self._durable = 0
+        self._committing = False
+        #: How many fsyncs the journal has made (each covers every record queued before it).
+        self.commits = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -135,6 +152,7 @@ class Journal:
         row = int(record["row"])
         if event == "started":
             self.in_flight.add(row)
+            self.fields[row] = [str(f) for f in record.get("fields") or []]
         else:
             self.in_flight.discard(row)
             if record["status"] in FINAL_STATUSES:
@@ -155,43 +173,101 @@ class Journal:
 
     # -- writing ----------------------------------------------------------------------------------------------
 
+    def _fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def _failed(self, exc: OSError) -> JournalError:
+        """Break the journal for good (the lock is held): a write or fsync failed."""
+        self._broken = (f"cannot write journal {self.path}: {exc.strerror or exc}. Rows not yet sent were "
+                        "not sent; fix the cause (disk full?) and run again to continue")
+        return JournalError(self._broken)
+
+    def _writable(self) -> int:
+        """The open descriptor (the lock is held); JournalError once broken or closed."""
+        if self._broken:
+            raise JournalError(self._broken)
+        if self._fd is None:
+            raise JournalError(f"journal {self.path} is closed")
+        return self._fd
+
     def _sync(self, operation: Callable[[int], object]) -> None:
-        """Run ``operation(fd)`` then fsync, under the lock; a failure breaks the journal for good."""
-        with self._lock:
-            if self._broken:
-                raise JournalError(self._broken)
-            if self._fd is None:
-                raise JournalError(f"journal {self.path} is closed")
+        """Run ``operation(fd)`` then fsync, under the lock (opening only: no commit runs yet)."""
+        with self._cond:
+            fd = self._writable()
             try:
-                operation(self._fd)
-                os.fsync(self._fd)
+                operation(fd)
+                self._fsync(fd)
             except OSError as exc:
-                self._broken = (f"cannot write journal {self.path}: {exc.strerror or exc}. Rows not yet sent were "
-                                "not sent; fix the cause (disk full?) and run again to continue")
-                raise JournalError(self._broken) from None
+                raise self._failed(exc) from None
+
+    def _append(self, record: dict[str, Any], *, durable: bool) -> None:
+        """Queue ``record``; with ``durable``, return only once a commit covering it has completed."""
+        line = (json.dumps(record) + "\n").encode("ascii")
+        with self._cond:
+            self._writable()
+            self._queue.append(line)
+            self._queued += 1
+            if durable:
+                self._commit(self._queued)
+
+    def _commit(self, number: int) -> None:
+        """Return once record ``number`` is durable (the lock is held): lead a commit of everything queued, or
+        wait for the running one (and lead the next if it did not cover ``number``)."""
+        while self._durable < number:
+            fd = self._writable()
+            if self._committing:
+                self._cond.wait()
+                continue
+            data, upto = memoryview(b"".join(self._queue)), self._queued
+            self._queue.clear()
+            self._committing = True
+            self._cond.release()
+            error: OSError | None = None
+            written = False
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                self._fsync(fd)
+                written = True
+            except OSError as exc:
+                error = exc
+            finally:
+                self._cond.acquire()
+                self._committing = False
+                if not written and error is None:  # interrupted (Ctrl-C...): what reached the disk is unknown
+                    self._broken = f"a write to journal {self.path} was interrupted; run again to continue"
+                self._cond.notify_all()
+            if error is not None:
+                raise self._failed(error) from None
+            self._durable = upto
+            self.commits += 1
 
     def _write(self, record: dict[str, Any]) -> None:
-        data = memoryview((json.dumps(record) + "\n").encode("ascii"))
+        self._append(record, durable=True)
 
-        def append(fd: int) -> None:
-            rest = data
-            while rest:
-                rest = rest[os.write(fd, rest):]
-
-        self._sync(append)
-
-    def started(self, row: int, customer_id: str | None, action: str | None, payload: Any) -> None:
-        """Record, durably, that the request for ``row`` (body ``payload``, kept only as a hash) is about to leave."""
-        self._write({"event": "started", "row": row, "id": customer_id, "action": action,
-                     "payload_sha256": payload_hash(payload)})
+    def started(self, row: int, customer_id: str | None, action: str | None, payload: Any,
+                fields: Sequence[str] = ()) -> None:
+        """Record, durably, that the request for ``row`` (body ``payload``, kept only as a hash; the names of the
+        ``fields`` it changes, never their values) is about to leave: returns once the record is on disk."""
+        self._append({"event": "started", "row": row, "id": customer_id, "action": action,
+                      "payload_sha256": payload_hash(payload), "fields": list(fields)}, durable=True)
 
     def finished_row(self, row: int, customer_id: str | None, action: str | None, status: str) -> None:
-        """Record, durably, the final outcome of ``row``."""
-        self._write({"event": "finished", "row": row, "id": customer_id, "action": action, "status": status})
+        """Record the final outcome of ``row``; it becomes durable with the next commit (at the latest on close)."""
+        self._append({"event": "finished", "row": row, "id": customer_id, "action": action, "status": status},
+                     durable=False)
 
     def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
+        """Commit what is queued, then close; JournalError when that last commit fails (the file is closed)."""
+        with self._cond:
+            if self._fd is None:
+                return
+            try:
+                if not self._broken:
+                    self._commit(self._queued)
+            finally:
+                while self._committing:  # a leader still writing after another writer's failure
+                    self._cond.wait()
                 os.close(self._fd)
                 self._fd = None
 

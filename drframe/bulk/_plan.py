@@ -4,7 +4,7 @@ each row either knows its outcome already or carries the exact payload it will s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +16,11 @@ from .._errors import InvalidRequest
 from .._frames import to_frames
 from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
-from .._sheets import Sheet, read_sheet
-from ._constants import CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, Action, Status
+from .._sheets import Sheet, SheetRow, open_sheet
+from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, Action, Status
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
-from ._rows import RowPlan, check_columns, flag_duplicates, interpret, sheet_from_frame
+from ._rows import RowPlan, _read_edits, check_columns, flag_duplicates, interpret, sheet_from_frame
 from ._run import run_plan
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _resolve(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str,
         plan.action = Action.UPDATE if current is not None else Action.CREATE
     action = plan.action
     if action in {Action.CREATE, Action.UPDATE}:
-        _resolve_fields(plan, current)
+        _resolve_fields(plan, current, raw)
     elif action is Action.DELETE:
         if current is None:
             plan.status, plan.note = Status.UNCHANGED, "already absent"
@@ -68,7 +68,7 @@ def _resolve(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str,
         _resolve_attachment(plan, raw)
 
 
-def _resolve_fields(plan: RowPlan, current: Mapping[str, Any] | None) -> None:
+def _resolve_fields(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str, Any] | None) -> None:
     if plan.action is Action.UPDATE and current is None:
         plan.fail(CUSTOMER_KEY, "no such customer (use action 'upsert' or 'create' to create it)", Status.FAILED)
         return
@@ -77,14 +77,34 @@ def _resolve_fields(plan: RowPlan, current: Mapping[str, Any] | None) -> None:
     except InvalidRequest as exc:
         _payload_errors(plan, exc)
         return
-    if plan.action is Action.CREATE and current is not None:
-        if not plan.changes:
-            plan.status, plan.note = Status.UNCHANGED, "already exists with these values"
-        else:
-            plan.fail(CUSTOMER_KEY, "already exists with other values (use 'update' or 'upsert' to change it)",
-                      Status.FAILED)
-    elif not plan.changes:
+    fields_change = bool(plan.changes)
+    if current is not None and not fields_change:
+        plan.payload = None  # nothing to update: only the tax identifier, if anything, is sent
+    if plan.action is Action.CREATE and current is not None and fields_change:
+        plan.fail(CUSTOMER_KEY, "already exists with other values (use 'update' or 'upsert' to change it)",
+                  Status.FAILED)
+        return
+    _resolve_tax_identifier(plan, raw)
+    if not plan.changes:
         plan.status = Status.UNCHANGED
+        if plan.action is Action.CREATE and current is not None:
+            plan.note = "already exists with these values"
+
+
+def _resolve_tax_identifier(plan: RowPlan, raw: Mapping[str, Any] | None) -> None:
+    """The change a ``tax_identifier.*`` pair makes: none when the customer holds that value of that type; else
+    the new one (created and attached), replacing the one of that type it holds (deleted first), as
+    tax-identifiers.md prescribes: an identifier's value cannot be changed."""
+    if plan.tax_identifier is None:
+        return
+    kind, value = plan.tax_identifier
+    held = [t for t in (raw or {}).get("taxIdentifiers") or [] if str(t.get("type", "")).casefold() == kind]
+    if any(t.get("value") == value for t in held):
+        plan.tax_identifier = None
+        return
+    plan.replaces_tax_id = str(held[0]["id"]) if held else None
+    before = f"{kind} {held[0].get('value')}" if held else None
+    plan.changes.append(("tax_identifier", before, f"{kind} {value}"))
 
 
 def _resolve_attachment(plan: RowPlan, raw: Mapping[str, Any] | None) -> None:
@@ -166,35 +186,125 @@ class Plan:
 
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,
-         encoding: str | None = None, columns: Mapping[str, str | None] | ColumnMapping | None = None) -> Plan:
+         encoding: str | None = None, columns: Mapping[str, str | None] | ColumnMapping | None = None,
+         workers: int | None = None, progress: bool = False) -> Plan:
     """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
     against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
     UTF-8 nor UTF-16 with BOM; ``columns`` maps the file's headers to drframe columns (``{"E-mail": "email"}``,
     None ignores a header; or a :class:`ColumnMapping` with value maps). Raises SheetError (nothing sent) for an
-    unreadable file or unknown columns."""
+    unreadable file or unknown columns.
+
+    Memory stays small for big files: a CSV is read row by row, each row keeps only its cells (in a compact,
+    read-only mapping) and outcome, and the current state is fetched on ``workers`` threads (default: enough for
+    the client's rate limit, 8 without one) under the client's rate limiter a bounded way ahead of the rows
+    being resolved, ``FETCH_GROUP`` customers at a time, in file order.  The typed ``edits`` are kept for the
+    rows that will be sent.  ``progress`` shows tqdm bars of rows read and ids fetched."""
+    from tqdm.auto import tqdm
+
     if client is None:
         from .._connect import connect
 
         client = connect()
-    data = read_sheet(source, sheet=sheet, encoding=encoding) if not isinstance(source, pd.DataFrame) \
-        else sheet_from_frame(source)
+    if isinstance(source, pd.DataFrame):
+        data = sheet_from_frame(source)
+        stream: Iterator[SheetRow] = iter(data.rows)
+    else:
+        data, stream = open_sheet(source, sheet=sheet, encoding=encoding)
     if columns is not None:
         mapping = columns if isinstance(columns, ColumnMapping) else ColumnMapping.from_dict({"columns": columns})
+        data.rows = list(stream)  # a mapping looks at whole columns
         data = mapping.apply(data)
+        stream = iter(data.rows)
     check_columns(data.columns, str(data.path))
-    rows = [interpret(row, data.sha256) for row in data.rows]
+    data.rows = []  # the rows are the plan's: a Sheet row is dropped once interpreted
+    compact = _CompactCells(data.columns)
+    literal: dict[int, set[str]] = {}
+    rows = []
+    for sheet_row in tqdm(stream, unit=" rows", desc="reading rows", disable=not progress):
+        row = interpret(sheet_row, data.sha256)
+        row.cells, row.edits = compact(sheet_row.cells), {}  # edits are made again when the row is resolved
+        if sheet_row.literal:
+            literal[row.row] = sheet_row.literal
+        rows.append(row)
     flag_duplicates(rows)
-    valid = [r for r in rows if r.pending and r.customer_id]
-    current_raw = client.customers.get_many_raw(r.customer_id for r in valid if r.customer_id)
-    current_rows: dict[str, dict[str, Any]] = {}
-    if current_raw:
-        customers = to_frames(current_raw.values()).customers
-        current_rows = {str(r[CUSTOMER_KEY]): {str(k): v for k, v in r.items()}
-                        for r in customers.to_dict("records")}
+    groups = _fetch_groups([r for r in rows if r.pending and r.customer_id])
+    found = client.customers.iter_many_raw(([r.customer_id or "" for r in group] for group in groups),
+                                           workers=workers, progress=progress)
     created_in_file: set[str] = set()
-    for row in valid:
-        customer_id = row.customer_id or ""
-        _resolve(row, current_rows.get(customer_id), current_raw.get(customer_id), created_in_file)
-        if row.pending and row.action is Action.CREATE:
-            created_in_file.add(customer_id)
+    for group, current_raw in zip(groups, found, strict=True):
+        current_rows: dict[str, dict[str, Any]] = {}
+        if current_raw:
+            customers = to_frames(current_raw.values()).customers
+            current_rows = {str(r[CUSTOMER_KEY]): {str(k): v for k, v in r.items()}
+                            for r in customers.to_dict("records")}
+        for row in group:
+            if row.action in FIELD_ACTIONS:
+                _read_edits(row, SheetRow(row.row, dict(row.cells), literal=literal.get(row.row, set())), set())
+            customer_id = row.customer_id or ""
+            _resolve(row, current_rows.get(customer_id), current_raw.get(customer_id), created_in_file)
+            if row.pending and row.action is Action.CREATE:
+                created_in_file.add(customer_id)
+            elif not row.pending:
+                row.edits, row.payload = {}, None  # never sent: what a result needs is its status and changes
     return Plan(client, data, rows)
+
+
+class _CompactCells:
+    """Rows' cells as read-only mappings over one column index shared by every row of the sheet, each row's
+    texts joined into one string: about a quarter of the memory of a dict of strings per row."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.index = {column: position for position, column in enumerate(columns)}
+
+    def __call__(self, cells: Mapping[str, str]) -> Cells:
+        values = tuple(cells.get(column, "") for column in self.index)
+        if any(_SEPARATOR in text for text in values):
+            return Cells(self.index, values)
+        return Cells(self.index, _SEPARATOR.join(values))
+
+
+#: Joins a row's texts (ASCII's unit separator; a row whose cells hold it keeps them as a tuple).
+_SEPARATOR = "\x1f"
+
+
+class Cells(Mapping[str, str]):
+    """One row's cells: column -> text, read-only, over a column index shared by every row of the sheet."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: Mapping[str, int], values: str | tuple[str, ...]) -> None:
+        self._index = index
+        self._values = values
+
+    def __getitem__(self, column: str) -> str:
+        values = self._values
+        if isinstance(values, str):
+            return values.split(_SEPARATOR)[self._index[column]]
+        return values[self._index[column]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"Cells({dict(self)!r})"
+
+
+#: Customers whose current state is fetched, flattened and compared at a time (20 calls of 100 ids).
+FETCH_GROUP = 500
+
+
+def _fetch_groups(rows: list[RowPlan]) -> list[list[RowPlan]]:
+    """Consecutive runs of ``rows`` naming at most ``FETCH_GROUP`` distinct customers each (file order is kept:
+    a create earlier in the file is what an attach later in it may rely on)."""
+    groups: list[list[RowPlan]] = []
+    ids: set[str] = set()
+    for row in rows:
+        if not groups or (row.customer_id not in ids and len(ids) >= FETCH_GROUP):
+            groups.append([])
+            ids = set()
+        groups[-1].append(row)
+        ids.add(row.customer_id or "")
+    return groups

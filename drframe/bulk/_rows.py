@@ -7,7 +7,7 @@ import difflib
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,11 @@ from typing import Any
 import pandas as pd
 
 from .._editing import parse_bool
-from .._errors import SheetError
+from .._errors import InvalidRequest, SheetError
 from .._export import column_letter
 from .._frames import is_missing
 from .._ids import customer_id_problem, id_problem
+from .._models import TAX_IDENTIFIER_TYPES, TaxIdentifierRequest, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, excel_text, number_problem
 from ._constants import (
@@ -29,6 +30,8 @@ from ._constants import (
     SOURCE_COLUMN,
     TARGET_COLUMNS,
     TAX_COLUMN,
+    TAX_TYPE_COLUMN,
+    TAX_VALUE_COLUMN,
     Action,
     Status,
     is_ignored_column,
@@ -60,7 +63,7 @@ class RowPlan:
     """One input row: what will be sent for it, or the status it already has."""
 
     row: int
-    cells: dict[str, str]
+    cells: Mapping[str, str]
     action: Action | None
     """The row's action (``upsert`` resolved to create or update by the plan); None for a blank row or an
     unknown action."""
@@ -74,6 +77,10 @@ class RowPlan:
     errors: list[CellError] = field(default_factory=list)
     note: str = ""
     resumed: bool = False
+    tax_identifier: tuple[str, str] | None = None
+    """The (type, value) of a tax number the customer must hold after this row (``tax_identifier.*`` columns)."""
+    replaces_tax_id: str | None = None
+    """The id of the customer's tax identifier of that type with another value, deleted before the new one."""
 
     @property
     def pending(self) -> bool:
@@ -97,11 +104,12 @@ def _known_column(column: str) -> bool:
     if column.startswith("metadata.") and len(column) > len("metadata."):
         return True
     return column in CUSTOMER_PATHS or is_ignored_column(column) or column in {
-        CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN}
+        CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN, TAX_TYPE_COLUMN, TAX_VALUE_COLUMN}
 
 
 def _suggest(column: str) -> str:
-    known = [CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN, *CUSTOMER_PATHS]
+    known = [CUSTOMER_KEY, ACTION_COLUMN, SOURCE_COLUMN, TAX_COLUMN, TAX_TYPE_COLUMN, TAX_VALUE_COLUMN,
+             *CUSTOMER_PATHS]
     folded = {k.casefold().replace("_", "").replace(".", ""): k for k in known}
     key = column.casefold().replace("_", "").replace(".", "").replace(" ", "")
     if key in folded:
@@ -172,13 +180,48 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
             plan.fail(target_column, problem)
     if action in FIELD_ACTIONS:
         _read_edits(plan, row, unusable)
+        _read_tax_identifier(plan, unusable)
+    else:
+        for column in (TAX_TYPE_COLUMN, TAX_VALUE_COLUMN):
+            if cells.get(column):
+                plan.fail(column, f"only used by upsert, create and update rows, not by {str(action)!r}")
     return plan
+
+
+def _read_tax_identifier(plan: RowPlan, unusable: set[str]) -> None:
+    """The row's tax number: both columns or neither; a type the API supports (any case; ``uk`` for Britain)."""
+    kind, value = (plan.cells.get(c, "") for c in (TAX_TYPE_COLUMN, TAX_VALUE_COLUMN))
+    if (not kind and not value) or {TAX_TYPE_COLUMN, TAX_VALUE_COLUMN} & unusable:
+        return
+    if CLEAR in {kind.casefold(), value.casefold()}:
+        plan.fail(TAX_TYPE_COLUMN if kind.casefold() == CLEAR else TAX_VALUE_COLUMN,
+                  "removing a tax identifier is not done from a sheet: delete it with client.tax_identifiers.delete")
+        return
+    if not kind or not value:
+        missing = TAX_TYPE_COLUMN if not kind else TAX_VALUE_COLUMN
+        plan.fail(missing, f"{TAX_TYPE_COLUMN} and {TAX_VALUE_COLUMN} go together: fill both, or neither")
+        return
+    kind = kind.casefold()
+    if kind not in TAX_IDENTIFIER_TYPES:
+        close = difflib.get_close_matches(kind, sorted(TAX_IDENTIFIER_TYPES), 2)
+        hint = ("the United Kingdom's type is 'uk'" if kind == "gb" else
+                "did you mean " + " or ".join(map(repr, close)) + "?" if close else
+                "the types are lowercase country codes, some with a suffix (br_natural)")
+        plan.fail(TAX_TYPE_COLUMN, f"not a tax identifier type the API supports; {hint}")
+        return
+    try:
+        validate_payload(TaxIdentifierRequest, {"type": kind, "value": value})
+    except InvalidRequest as exc:
+        plan.fail(TAX_VALUE_COLUMN, "; ".join(message for _, _, message in exc.errors))
+        return
+    plan.tax_identifier = (kind, value)
 
 
 def _read_edits(plan: RowPlan, row: SheetRow, unusable: set[str]) -> None:
     """The typed field edits of a field row: ``<clear>`` -> None, booleans parsed, other text as is."""
     for column, text in row.cells.items():
-        if not text or is_ignored_column(column) or column in {CUSTOMER_KEY, ACTION_COLUMN} or column in unusable:
+        if not text or is_ignored_column(column) or column in {CUSTOMER_KEY, ACTION_COLUMN, TAX_TYPE_COLUMN,
+                                                               TAX_VALUE_COLUMN} or column in unusable:
             continue
         if column in (SOURCE_COLUMN, TAX_COLUMN):
             plan.fail(column, f"only used by the attach/detach actions, not by {str(plan.action)!r}")

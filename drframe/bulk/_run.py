@@ -1,21 +1,38 @@
 """Applying a plan: rows grouped by customer, sent by worker threads under the client's rate limit, each write
 journalled before it leaves and when its outcome is known (see :mod:`._journal`), each action sent through one
-entry of an action table."""
+entry of an action table.
+
+``workers`` bounds the rows in progress, not the threads: a worker waiting before a retry (a ``Retry-After`` of a
+second, a backoff) gives its place to a stand-in thread that takes a fresh customer meanwhile, and takes a place
+back, ahead of fresh rows, when its wait is over. So requests in flight never exceed ``workers`` (nor the
+connection pool), and retries do not starve fresh rows of workers.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import APIError, ConnectionFailed, DRError
-from ._constants import CUSTOMER_KEY, Action, Status
+from .._retry import retry_waits
+from ._constants import (
+    CLEAR,
+    CUSTOMER_KEY,
+    SOURCE_COLUMN,
+    TAX_COLUMN,
+    TAX_TYPE_COLUMN,
+    TAX_VALUE_COLUMN,
+    Action,
+    Status,
+)
 from ._journal import Journal
 from ._results import BulkResult
 from ._rows import CellError, RowPlan
+from ._tax import put_tax_identifier
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -51,6 +68,7 @@ class _NoJournal:
     def __init__(self) -> None:
         self.finished: dict[int, dict[str, Any]] = {}
         self.in_flight: set[int] = set()
+        self.fields: dict[int, list[str]] = {}
 
     def started(self, *args: Any) -> None:
         pass
@@ -68,10 +86,81 @@ class _NoJournal:
         pass
 
 
+class _Places:
+    """``size`` places for rows in progress. A worker waiting before a retry lends its place out; taking it back
+    goes before any fresh row. :meth:`open` lifts the bound (the run is stopping: let everyone finish)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._lock = threading.Lock()
+        self._fresh = threading.Condition(self._lock)
+        self._returning = threading.Condition(self._lock)
+        self._waiting_to_return = 0
+        self._open = False
+
+    def take(self) -> None:
+        """A place for a fresh row (blocks while none is free or a returning worker waits)."""
+        with self._lock:
+            while not self._open and (self._free <= 0 or self._waiting_to_return):
+                self._fresh.wait()
+            self._free -= 1
+
+    def give(self) -> None:
+        with self._lock:
+            self._free += 1
+            (self._returning if self._waiting_to_return else self._fresh).notify()
+
+    def lend_while(self, seconds: float) -> None:
+        """Sleep ``seconds`` with the place lent out, then take one back first (a :func:`retry_waits` hook)."""
+        self.give()
+        time.sleep(seconds)
+        with self._lock:
+            self._waiting_to_return += 1
+            while not self._open and self._free <= 0:
+                self._returning.wait()
+            self._waiting_to_return -= 1
+            self._free -= 1
+            if self._free > 0:  # a place given while we queued ahead of fresh rows: pass it on
+                (self._returning if self._waiting_to_return else self._fresh).notify()
+
+    def rejoin(self) -> None:
+        """Between groups: when a worker waits to return from a retry wait, hand it this place and queue again
+        (as a fresh row) for the next one."""
+        with self._lock:
+            if not self._waiting_to_return:
+                return
+        self.give()
+        self.take()
+
+    def open(self) -> None:
+        with self._lock:
+            self._open = True
+            self._fresh.notify_all()
+            self._returning.notify_all()
+
+
+#: The "before" of a change an earlier run applied: the journal keeps field names, never values.
+EARLIER = "(earlier run)"
+
+
+def _earlier_changes(row: RowPlan, fields: list[str]) -> list[tuple[str, Any, Any]]:
+    """What an earlier run changed for ``row``: its fields, with the values the row's cells asked for."""
+    asked: dict[str, Any] = {c: None if text.casefold() == CLEAR else text for c, text in row.cells.items()}
+    asked[CUSTOMER_KEY] = None if row.action is Action.DELETE else row.customer_id
+    kind, value = row.cells.get(TAX_TYPE_COLUMN, ""), row.cells.get(TAX_VALUE_COLUMN, "")
+    if kind and value:
+        asked["tax_identifier"] = f"{kind.casefold()} {value}"
+    if row.target is not None:
+        asked[SOURCE_COLUMN] = asked[TAX_COLUMN] = None if row.action is Action.DETACH_SOURCE else row.target
+    return [(field, EARLIER, asked.get(field)) for field in fields]
+
+
 def _api_error_cell(plan: RowPlan, exc: APIError) -> CellError:
     column = exc.parameter or ""
     if column == "id":
         column = CUSTOMER_KEY
+    elif column in {"type", "value"} and plan.tax_identifier is not None:  # refused by POST /tax-identifiers
+        column = f"tax_identifier.{column}"
     message = f"{exc.message} (HTTP {exc.status} {exc.code}"
     message += f", request {exc.request_id})" if exc.request_id else ")"
     return CellError(plan.row, column, plan.cells.get(column, ""), message)
@@ -96,7 +185,8 @@ class _Runner:
             record = self.journal.finished.get(row.row)
             if record is not None and row.status is not Status.INVALID:
                 row.status, row.resumed = Status(record["status"]), True
-                row.note = "finished by an earlier run"
+                row.note = "finished by an earlier run (the values before it are not kept)"
+                row.changes = _earlier_changes(row, self.journal.fields.get(row.row, []))
                 continue
             if row.row in self.journal.in_flight and row.status is Status.UNCHANGED:
                 row.status, row.resumed = Status.APPLIED, True
@@ -116,10 +206,32 @@ class _Runner:
         groups: dict[str, list[RowPlan]] = {}
         for row in todo:
             groups.setdefault(row.customer_id or f"row-{row.row}", []).append(row)
+        # Threads take the next group from one shared queue, so the main thread waits on a few futures, not on
+        # one per group (waiting on thousands of futures costs O(groups) per completion).
+        queue = iter(list(groups.values()))
+        queue_lock = threading.Lock()
+        places = _Places(self.workers)
         bar = tqdm(total=len(todo), unit="row", desc="applying", disable=not self.progress or not todo)
+
+        def work() -> None:
+            places.take()
+            try:
+                with retry_waits(places.lend_while):
+                    while not self.stop.is_set():
+                        with queue_lock:
+                            rows = next(queue, None)
+                        if rows is None:
+                            return
+                        self._run_group(rows, bar.update)
+                        places.rejoin()
+            finally:
+                places.give()
+
         interrupted = False
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="drframe-apply") as pool:
-            futures: set[Future[None]] = {pool.submit(self._run_group, rows, bar.update) for rows in groups.values()}
+        # As many stand-ins as workers: each can cover a worker waiting to retry.
+        threads = min(2 * self.workers, len(groups))
+        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="drframe-apply") as pool:
+            futures = {pool.submit(work) for _ in range(threads)}
             try:
                 while futures:
                     done, futures = wait(futures, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -128,12 +240,10 @@ class _Runner:
             except KeyboardInterrupt:
                 interrupted = True
                 self.stop.set()
-                for future in futures:
-                    future.cancel()
+                places.open()
             except BaseException:  # a worker failed (the journal could not be written...): send nothing more
                 self.stop.set()
-                for future in futures:
-                    future.cancel()
+                places.open()
                 bar.close()
                 raise
         bar.close()
@@ -164,9 +274,13 @@ class _Runner:
     def _run_one(self, row: RowPlan) -> None:
         customer_id = row.customer_id or ""
         assert row.action is not None, "only pending rows, which have an action, are sent"
-        self.journal.started(row.row, customer_id, row.action, row.payload)
+        self.journal.started(row.row, customer_id, row.action, row.payload, [c for c, _, _ in row.changes])
         try:
-            _SEND[row.action](self.client.customers, row)
+            if not (row.action is Action.UPDATE and row.payload is None):  # None: only the tax number changes
+                _SEND[row.action](self.client.customers, row)
+            if row.tax_identifier is not None:
+                held = put_tax_identifier(self.client, row)
+                row.note = f"tax identifier {held.type} {held.value}: {held.state}"
         except APIError as exc:
             row.status = Status.FAILED
             row.errors.append(_api_error_cell(row, exc))

@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import Any
 
+from .._models import TAX_IDENTIFIER_APPLICABILITY
 from ._errors import bad_request
 
 #: Test tax identifiers that verify at once, as documented by Digital River (tax-identifiers.md).
@@ -18,33 +19,6 @@ VERIFIED_TEST_TAX_IDS = frozenset(
      ("it", "IT00000000000"), ("it", "IT12345678901"), ("it_natural", "IT00000000000"),
      ("it_natural", "IT12345678901")}
 )
-_IRELAND = "DR_IRELAND-ENTITY"
-#: The supported tax identifier types (tax-identifiers.md, "Supported tax identifiers"): type -> the
-#: ``applicability`` rows (ship-to country, customer type, selling entity).  Most are business identifiers
-#: of one country sold through the Irish entity; the rest are listed one by one.
-TAX_ID_APPLICABILITY: dict[str, tuple[tuple[str, str, str], ...]] = {
-    **{t: ((t.upper(), "business", _IRELAND),) for t in (
-        "ae", "au", "at", "be", "bg", "bh", "by", "ch", "co", "cy", "cz", "de", "dk", "ee", "es", "fi", "gr", "hr",
-        "hu", "id", "ie", "in", "is", "it", "ke", "lt", "lu", "lv", "mt", "mx", "my", "nl", "no", "nz", "ph", "pl",
-        "pt", "ro", "ru", "sa", "se", "sg", "si", "sk", "th", "tr", "ua", "za")},
-    "br": (("BR", "business", "DR_BRAZIL-ENTITY"),),
-    "br_ie": (("BR", "business", "DR_BRAZIL-ENTITY"),),
-    "br_natural": (("BR", "individual", "DR_BRAZIL-ENTITY"),),
-    "ca": (("CA", "business", _IRELAND), ("CA", "business", "C5_INC-ENTITY")),
-    "cl": (("CL", "individual", _IRELAND), ("CL", "business", _IRELAND)),
-    "fr": (("FR", "business", _IRELAND), ("MC", "business", _IRELAND)),
-    "it_cf": (("IT", "individual", _IRELAND),),
-    "it_natural": (("IT", "individual", _IRELAND),),
-    "jp": (("JP", "business", "DR_JAPAN-ENTITY"),),
-    "jp_offshore": (("JP", "business", _IRELAND),),
-    "kr_offshore": (("KR", "business", _IRELAND),),
-    "mx_natural": (("MX", "individual", _IRELAND),),
-    "pt_nif": (("PT", "individual", _IRELAND),),
-    "ru_natural": (("RU", "business", _IRELAND),),
-    "tw": (("TW", "business", "DR_TAIWAN-ENTITY"),),
-    "tw_offshore": (("TW", "business", _IRELAND),),
-    "uk": tuple((country, "business", entity) for country in ("IM", "GB") for entity in (_IRELAND, "DR_UK-ENTITY")),
-}
 #: The value formats the sandbox checks (EU VAT numbers); other types need letters, digits, '-' or '.' only.
 _TAX_ID_FORMATS: dict[str, re.Pattern[str]] = {t: re.compile(pattern) for t, pattern in {
     "at": r"ATU\d{8}", "be": r"BE\d{10}", "de": r"DE\d{9}", "dk": r"DK\d{8}", "es": r"ES[0-9A-Z]\d{7}[0-9A-Z]",
@@ -61,7 +35,7 @@ def new_tax_identifier(tax_type: str, value: str, now: str) -> dict[str, Any]:
     values are ``verified`` at once, every other value is ``pending``.
     """
     tax_type, value = tax_type.strip().lower(), value.strip()
-    applicability = TAX_ID_APPLICABILITY.get(tax_type)
+    applicability = TAX_IDENTIFIER_APPLICABILITY.get(tax_type)
     if applicability is None:
         raise bad_request("type", f"Tax identifier type '{tax_type[:40]}' is not supported.")
     shape = _TAX_ID_FORMATS.get(tax_type)

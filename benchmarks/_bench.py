@@ -1,0 +1,91 @@
+"""Shared by bench_export.py and bench_plan.py: a seeded sandbox in its own process, and measurements taken in a
+fresh child process (so the server's CPU and memory, and the parent's, are never counted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from drframe.sandbox import Store
+from drframe.testing import generate_customers
+
+HERE = Path(__file__).resolve().parent
+API_KEY = "sk_test_sandbox"  # the sandbox's default test key
+SEED_BATCH = 25_000
+
+
+def scratch_dir(name: str) -> Path:
+    """A scratch directory next to this script (on the repository's disk, not a tmpfs)."""
+    return Path(tempfile.mkdtemp(prefix=f".bench-{name}-", dir=HERE))
+
+
+def seed_db(path: Path, count: int, each: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """A SQLite sandbox store with ``count`` generated customers, built 25,000 at a time (never all in memory);
+    ``each`` sees every customer as it is stored."""
+    store = Store(str(path))
+    try:
+        start = datetime(2020, 1, 1, tzinfo=UTC)
+        for batch, first in enumerate(range(0, count, SEED_BATCH)):
+            customers = generate_customers(min(SEED_BATCH, count - first), seed=batch,
+                                           start=start + timedelta(days=batch * 12), id_prefix=f"b{batch}-")
+            store.insert_many(customers)
+            if each is not None:
+                for customer in customers:
+                    each(customer)
+    finally:
+        store.close()
+
+
+@contextmanager
+def sandbox_process(*options: str) -> Iterator[str]:
+    """``drframe sandbox --port 0 OPTIONS`` in its own process; yields its base URL."""
+    command = [sys.executable, "-m", "drframe.cli", "sandbox", "--port", "0", *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+#: Prepended to every child's code: ``report(**values)`` prints them with the child's peak RSS as JSON.
+_CHILD_PRELUDE = '''
+import json, sys, time
+def _status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+def report(**values):
+    print("RESULT " + json.dumps({"peak_mib": _status("VmHWM"), **values}), flush=True)
+BASELINE_MIB = _status("VmRSS")
+'''
+
+
+def in_child(code: str, *args: str) -> dict[str, Any]:
+    """Run ``code`` (which calls ``report(...)``) in a fresh interpreter with ``sys.argv[1:] == args``; its
+    report, with ``peak_mib`` (VmHWM, the child's peak resident memory)."""
+    result = subprocess.run([sys.executable, "-c", _CHILD_PRELUDE + code, *args], capture_output=True, text=True,
+                            check=False, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    found = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if result.returncode or not found:
+        raise RuntimeError(f"child failed ({result.returncode}): {result.stderr[-2000:]}")
+    return dict(json.loads(found[-1].removeprefix("RESULT ")))
+
+
+def load() -> str:
+    """The 1-minute load average, for the record (2 shared cores)."""
+    return f"{os.getloadavg()[0]:.2f}"

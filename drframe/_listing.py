@@ -1,0 +1,439 @@
+"""Reading at the API's rate limit: every customer listed over concurrently paged ``createdTime`` ranges, and any
+batched calls (100 ids per call) mapped over a bounded pool of threads.
+
+**How a listing runs** (:class:`Listing`, behind ``client.customers.iter_raw / to_frames / to_parquet``).
+``GET /customers`` is newest first (``createdTime``, then the server's insertion order for equal times), 100 per
+page, and ``createdTime[gte]`` / ``createdTime[lt]`` cut it into disjoint time ranges, each of which lists a
+contiguous block of that same order.  The listing starts as one range (the whole time axis; nothing needs to be
+known in advance: the first page of a range shows where its data starts).  Workers take ranges from a queue and
+page them with ``startingAfter``; after each page, a worker whose range has more to come splits off older parts
+of it while other workers are idle:
+
+* a range with a lower bound is cut into equal time slices (as many as there are idle workers, and no more than
+  the remaining pages estimated from the density of the page just read);
+* the open-ended bottom range (no lower bound: where the oldest customer is, is not known) is cut geometrically,
+  1, 2, 4, ... pages' worth of time further back, the rest staying open.  Finding the oldest customer first
+  (there is no ascending order; ``endingBefore`` needs a cursor, and a ``createdTime[lt]`` bisection costs a
+  dozen sequential calls) would cost more than the one empty page this can leave at the bottom.
+
+The worker keeps the newest slice (continuing from its cursor), so no range is ever listed twice; the split
+points are whole milliseconds.  All workers share the client's rate limiter (``client.limiter``); without one
+the worker count alone bounds the load.  Pages are then put back in listing order: ranges are keyed so that
+sorting the keys gives the listing order, and a page is released once every range before it is complete.
+Customers with the same ``createdTime`` always fall in one range, so their order is the server's own: the
+result is the sequential listing, customer for customer.
+
+**Not a snapshot.** The API has none, and neither has the sequential listing.  Customers created after the
+listing started are not in it (they are newer than its first page, and every range lies below that page).
+Customers deleted while it runs are in it if their page was read before the delete, and missing otherwise.
+Every customer that exists for the whole listing is in it exactly once.  A deleted cursor (the last customer
+of a page, deleted before the next page was asked for) is handled: the range goes on with ``createdTime[lte]``
+at the cursor's time, leaving out the customers of that instant it already listed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._errors import APIError
+from ._models import format_datetime, parse_datetime
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Workers when the client has no rate limiter.
+DEFAULT_WORKERS = 8
+#: Most workers by default: the client's connection pool keeps 32 connections alive.
+MAX_DEFAULT_WORKERS = 32
+#: Most ranges split off a range at once.
+MAX_FANOUT = 8
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = 1000
+#: A range's key: sorting keys gives the listing order (a range's later splits sort after it, newest first).
+RangeKey = tuple[int, ...]
+
+
+#: The API's rate limits by key mode (requests per second): what every read runs at unless told otherwise.
+API_RATE_LIMITS = {"test": 25.0, "live": 250.0}
+
+
+def api_rate_limit(client: Client) -> float | None:
+    """The API's rate limit for ``client``'s key (25/s test, 250/s live); None for an embedded sandbox, which
+    has none."""
+    if client.embedded_sandbox:
+        return None
+    return API_RATE_LIMITS.get(client.key_kind.split(" ")[0])
+
+
+def paced(client: Client, rate: float | None = None) -> Client:
+    """``client`` for reads: with ``rate`` requests per second if given, else its own rate limiter, else one at
+    the API's limit for its key (a copy sharing its connections: ``client`` itself is left as it is)."""
+    if rate is None and client.limiter is not None:
+        return client
+    rate = rate or api_rate_limit(client)
+    return client.with_options(rate_limit=rate) if rate else client
+
+
+def default_workers(client: Client) -> int:
+    """Enough threads to keep the client's rate limit busy at a few hundred milliseconds of latency (a quarter
+    of the rate, at least 4, at most 32); 8 without a rate limiter."""
+    limiter = client.limiter
+    if limiter is None:
+        return DEFAULT_WORKERS
+    return max(4, min(MAX_DEFAULT_WORKERS, math.ceil(limiter.max_rate / 4) + 2))
+
+
+def _micros(value: datetime | str) -> int:
+    moment = parse_datetime(value) if isinstance(value, str) else value.astimezone(UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _moment(micros: int) -> str:
+    return format_datetime(_EPOCH + timedelta(microseconds=micros))
+
+
+def _whole_ms(micros: int) -> int:
+    return micros // _MS * _MS
+
+
+@dataclass
+class _Range:
+    key: RangeKey
+    gte: int | None
+    """Inclusive lower bound (µs since the epoch); None: open."""
+    lt: int | None
+    """Exclusive upper bound; None: open (only the first range)."""
+    after: str | None = None
+    """The ``startingAfter`` cursor: the last customer listed."""
+    lte: int | None = None
+    """After a vanished cursor: the cursor's time, inclusive."""
+    skip: frozenset[str] = frozenset()
+    """After a vanished cursor: customers of the instant ``lte`` already listed."""
+    tail_time: str | None = None
+    tail_ids: list[str] = field(default_factory=list)
+    """The customers listed last that share the last ``createdTime`` (what a vanished cursor must skip)."""
+    children: int = 0
+    pages: int = 0
+
+    def __lt__(self, other: _Range) -> bool:
+        return self.key < other.key
+
+    def advance(self, data: list[dict[str, Any]]) -> None:
+        """Move the cursor past ``data`` (a non-empty page)."""
+        last_time = data[-1].get("createdTime")
+        trailing = []
+        for item in reversed(data):
+            if item.get("createdTime") != last_time:
+                break
+            trailing.append(item["id"])
+        if last_time == self.tail_time and len(trailing) == len(data):
+            self.tail_ids.extend(reversed(trailing))
+        else:
+            self.tail_ids = trailing[::-1]
+        self.tail_time = last_time
+        self.after = data[-1]["id"]
+
+    def cursor_vanished(self) -> None:
+        """The cursor customer was deleted: go on from its instant, skipping what was listed of it."""
+        if self.tail_time is None:
+            raise AssertionError("a range has a cursor only after a page")
+        self.lte = _micros(self.tail_time)
+        self.skip = frozenset(self.tail_ids)
+        self.after = None
+
+
+@dataclass(frozen=True)
+class _TimeFilter:
+    """The caller's ``created_time`` filter: what bounds the ranges, and what is passed on as given."""
+
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+    other: Mapping[str, datetime | str] = field(default_factory=dict)
+    splittable: bool = True
+
+    @classmethod
+    def of(cls, value: datetime | str | Mapping[str, datetime | str] | None) -> _TimeFilter:
+        if value is None:
+            return cls()
+        if not isinstance(value, Mapping):
+            return cls(other={"eq": value}, splittable=False)
+        bounds: dict[str, int] = {}
+        other: dict[str, datetime | str] = {}
+        for op, moment in value.items():
+            if op in {"gte", "lt", "lte"}:
+                bounds[op] = _micros(moment)
+            else:
+                other[op] = moment
+        return cls(bounds.get("gte"), bounds.get("lt"), bounds.get("lte"), other, "eq" not in other)
+
+    def params(self, rng: _Range) -> dict[str, datetime | str]:
+        """The ``created_time`` filter of one request for ``rng``: its bounds within the caller's."""
+        out: dict[str, datetime | str] = dict(self.other)
+        for op, pick, bounds in (("gte", max, (rng.gte, self.gte)), ("lt", min, (rng.lt, self.lt)),
+                                 ("lte", min, (rng.lte, self.lte))):
+            given = [b for b in bounds if b is not None]
+            if given:
+                out[op] = _moment(pick(given))
+        return out
+
+
+class _Stopped(Exception):
+    """The listing was stopped (the consumer went away or a worker failed)."""
+
+
+def _vanished_cursor(exc: APIError) -> bool:
+    """The API's answer to a ``startingAfter`` naming a customer that no longer exists."""
+    return exc.status in {400, 404} and (exc.parameter == "startingAfter" or exc.code == "not_found")
+
+
+class Listing:
+    """Every customer matching ``filters``, listed concurrently over ``createdTime`` ranges (see the module).
+
+    ``list_page`` is ``client.customers.list_raw``.  Iterate :meth:`pages` for the pages in listing order, or
+    :meth:`pages_as_fetched` for them as they arrive (with their place in the order).  Either starts the
+    workers; leaving the loop early stops them.
+    """
+
+    def __init__(self, list_page: Callable[..., Mapping[str, Any]], *, workers: int, page_size: int = 100,
+                 **filters: Any) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers!r}")
+        self._list_page = list_page
+        self._workers = workers
+        self._page_size = page_size
+        self._time = _TimeFilter.of(filters.pop("created_time", None))
+        if filters.get("ending_before") is not None:
+            raise ValueError("ending_before lists one page towards newer customers; use list_raw for it")
+        filters.pop("ending_before", None)
+        self._root = _Range((), self._time.gte, self._time.lt, after=filters.pop("starting_after", None))
+        self._filters = filters
+        self._cond = threading.Condition()
+        self._heap: list[_Range] = []
+        self._waiting = 0
+        self._open = 0
+        self._finished = False
+        self._stop = threading.Event()
+        self._events: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=max(8, 2 * workers))
+        self._threads: list[threading.Thread] = []
+
+    # ---- consumer side ------------------------------------------------------------------------------------
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Non-empty pages of raw customers in listing order (newest first), as soon as their turn comes."""
+        open_keys: list[RangeKey] = []
+        held: dict[RangeKey, list[list[dict[str, Any]]]] = {}
+        done: set[RangeKey] = set()
+        for kind, key, *rest in self._run():
+            if kind == "open":
+                heapq.heappush(open_keys, key)
+                held[key] = []
+            elif kind == "page":
+                if key == open_keys[0]:
+                    yield rest[1]
+                else:
+                    held[key].append(rest[1])
+            else:  # a range is complete: release what waited on it
+                done.add(key)
+                while open_keys:
+                    head = open_keys[0]
+                    yield from held[head]
+                    held[head].clear()
+                    if head not in done:
+                        break
+                    heapq.heappop(open_keys)
+                    done.discard(head)
+                    del held[head]
+
+    def pages_as_fetched(self) -> Iterator[tuple[RangeKey, int, list[dict[str, Any]] | None]]:
+        """``(range key, page number, customers)`` as pages arrive; ``customers`` is None once the range is
+        complete.  Sorting by ``(range key, page number)`` gives the listing order."""
+        for kind, key, *rest in self._run():
+            if kind == "page":
+                yield key, rest[0], rest[1]
+            elif kind == "close":
+                yield key, -1, None
+
+    def _run(self) -> Iterator[tuple[Any, ...]]:
+        self._register([self._root])
+        self._push([self._root])
+        for number in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"drframe-list-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        try:
+            while True:
+                event = self._events.get()
+                if event[0] == "end":
+                    return
+                if event[0] == "error":
+                    raise event[1]
+                if event[0] == "page" and not event[3]:
+                    continue
+                yield event
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            while thread.is_alive():
+                try:  # unblock a worker waiting to hand over a page
+                    self._events.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
+
+    # ---- worker side --------------------------------------------------------------------------------------
+
+    def _emit(self, event: tuple[Any, ...]) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                self._events.put(event, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _register(self, ranges: list[_Range]) -> None:
+        """Count ``ranges`` as open and tell the consumer, before any of their pages can arrive."""
+        with self._cond:
+            self._open += len(ranges)
+        for rng in ranges:
+            self._emit(("open", rng.key))
+
+    def _push(self, ranges: list[_Range]) -> None:
+        with self._cond:
+            for rng in ranges:
+                heapq.heappush(self._heap, rng)
+            self._cond.notify(len(ranges))
+
+    def _take(self) -> _Range | None:
+        with self._cond:
+            self._waiting += 1
+            try:
+                while not self._heap and not self._finished:
+                    self._cond.wait()
+                return None if self._finished else heapq.heappop(self._heap)
+            finally:
+                self._waiting -= 1
+
+    def _work(self) -> None:
+        try:
+            while (rng := self._take()) is not None:
+                self._list_range(rng)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the consumer, which raises it
+            try:
+                self._emit(("error", exc))
+            except _Stopped:
+                pass
+            self._stop.set()
+
+    def _list_range(self, rng: _Range) -> None:
+        while not self._stop.is_set():
+            try:
+                body = self._list_page(limit=self._page_size, starting_after=rng.after,
+                                       created_time=self._time.params(rng), **self._filters)
+            except APIError as exc:
+                if rng.after is not None and rng.tail_time is not None and _vanished_cursor(exc):
+                    rng.cursor_vanished()
+                    continue
+                raise
+            data: list[dict[str, Any]] = body["data"]
+            fresh = [c for c in data if c["id"] not in rng.skip] if rng.skip else data
+            self._emit(("page", rng.key, rng.pages, fresh))
+            rng.pages += 1
+            if not body["hasMore"] or not data:
+                break
+            rng.advance(data)
+            if self._time.splittable:
+                self._split(rng, data)
+        self._emit(("close", rng.key))
+        with self._cond:
+            self._open -= 1
+            last = self._open == 0
+            if last:
+                self._finished = True
+                self._cond.notify_all()
+        if last:
+            self._emit(("end",))
+
+    def _split(self, rng: _Range, data: list[dict[str, Any]]) -> None:
+        """Hand older parts of ``rng`` to idle workers; ``rng`` keeps the newest part and its cursor."""
+        with self._cond:
+            idle = self._waiting - len(self._heap)
+        if idle <= 0:
+            return
+        newest, oldest = _micros(data[0]["createdTime"]), _micros(data[-1]["createdTime"])
+        span = newest - oldest  # about one page's worth of time
+        if span <= 0:
+            return  # one instant: only the cursor can go on
+        pieces = min(idle, MAX_FANOUT)
+        if rng.gte is None:  # open bottom: 1, 2, 4, ... pages' worth of time back, the rest stays open
+            cuts = [_whole_ms(oldest - span * 2**j) for j in range(pieces)]
+            cuts = [c for c in cuts if c > 0]
+        else:
+            remaining = oldest - rng.gte
+            pieces = min(pieces, int(remaining / span) - 1)
+            cuts = [_whole_ms(oldest - remaining * j // (pieces + 1)) for j in range(1, pieces + 1)]
+            cuts = [c for c in cuts if c > rng.gte]
+        cuts = sorted({c for c in cuts if c < oldest}, reverse=True)
+        if not cuts:
+            return
+        bounds = [*cuts, rng.gte]  # newest first; each new range is [bounds[i + 1], bounds[i])
+        count = len(cuts)
+        new = [_Range(rng.key + (-(rng.children + count - i),), bounds[i + 1], bounds[i]) for i in range(count)]
+        rng.children += count
+        rng.gte = cuts[0]
+        self._register(new)
+        self._push(new)
+
+
+def iter_customers(list_page: Callable[..., Mapping[str, Any]], *, workers: int, page_size: int = 100,
+                   progress: bool = False, **filters: Any) -> Iterator[dict[str, Any]]:
+    """Every matching customer, newest first, listed by :class:`Listing`; a tqdm bar counts them if ``progress``."""
+    from tqdm.auto import tqdm
+
+    with tqdm(unit=" customers", desc="listing customers", disable=not progress) as bar:
+        for page in Listing(list_page, workers=workers, page_size=page_size, **filters).pages():
+            yield from page
+            bar.update(len(page))
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int,
+                window: int | None = None) -> Iterator[R]:
+    """``function`` over ``items`` on ``workers`` threads, results in input order, with at most ``window`` items
+    (default twice the workers) in flight or waiting to be taken, so a long input is never all in memory."""
+    window = window or 2 * workers
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drframe-map") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+__all__ = ["API_RATE_LIMITS", "Listing", "api_rate_limit", "default_workers", "iter_customers", "ordered_map", "paced"]

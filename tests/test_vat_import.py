@@ -1,0 +1,104 @@
+"""Tax numbers from a sheet: created and attached, replaced when the value changes, exactly once across crashes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from drframe import Client, bulk
+from drframe.sandbox import Sandbox
+
+HEADER = ["customer_id", "email", "tax_identifier.type", "tax_identifier.value"]
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def held(client: Client, customer_id: str) -> list[tuple[str, str]]:
+    return sorted((t.type or "", t.value or "") for t in client.tax_identifiers.iter(customer_id=customer_id))
+
+
+def test_vat_numbers_are_created_attached_and_replaced(client: Client, tmp_path: Path) -> None:
+    client.customers.create(id="v-1", email="v1@example.com")
+    client.customers.create(id="v-2", email="v2@example.com")
+    first = write_csv(tmp_path / "vat.csv", [["v-1", "", "DE", "DE123456789"], ["v-2", "", "be", "BE1234567890"],
+                                             ["v-3", "v3@example.com", "it", "IT12345678901"]])
+    plan = bulk.plan(first, client)
+    assert plan.errors.empty, plan.errors.to_dict("records")
+    changes = {(r["id"], r["field"]): (r["before"], r["after"]) for r in plan.changes.to_dict("records")}
+    assert changes[("v-1", "tax_identifier")] == (None, "de DE123456789")
+    result = plan.apply(progress=False)
+    assert result.ok and result.counts["applied"] == 3
+    assert held(client, "v-1") == [("de", "DE123456789")] and held(client, "v-3") == [("it", "IT12345678901")]
+    assert "verified" in (result.rows[0].note or ""), "the verification state is shown in the results"
+
+    again = bulk.plan(first, client)
+    assert again.counts == {"unchanged": 3}, "a re-run sends nothing"
+
+    replace = write_csv(tmp_path / "vat2.csv", [["v-1", "", "de", "DE000000000"]])
+    plan = bulk.plan(replace, client)
+    assert plan.changes.to_dict("records")[0]["before"] == "de DE123456789"
+    assert plan.apply(progress=False).ok
+    assert held(client, "v-1") == [("de", "DE000000000")], "the old one of that type is gone"
+    assert not [t for t in client.tax_identifiers.iter(type="de") if t.value == "DE123456789"], "deleted, not orphaned"
+
+
+def test_bad_vat_cells_are_invalid_and_send_nothing(client: Client, tmp_path: Path) -> None:
+    client.customers.create(id="v-1")
+    path = write_csv(tmp_path / "bad.csv", [["v-1", "", "gb", "GB123456789"], ["v-1x", "", "de", ""],
+                                            ["v-1y", "", "", "DE123456789"], ["v-1z", "", "zz", "1"]])
+    plan = bulk.plan(path, client)
+    errors = {(r["row"], r["column"]): r["message"] for r in plan.errors.to_dict("records")}
+    assert "'uk'" in errors[(2, "tax_identifier.type")]
+    assert "go together" in errors[(3, "tax_identifier.value")] and "go together" in errors[(4, "tax_identifier.type")]
+    assert "not a tax identifier type" in errors[(5, "tax_identifier.type")]
+    assert plan.counts == {"invalid": 4}
+
+
+def test_an_identifier_left_unattached_by_a_crash_is_reused_not_duplicated(client: Client, tmp_path: Path) -> None:
+    client.customers.create(id="v-1")
+    orphan = client.tax_identifiers.create("de", "DE123456789")  # what a run killed between create and attach leaves
+    assert bulk.plan(write_csv(tmp_path / "vat.csv", [["v-1", "", "de", "DE123456789"]]), client).apply(
+        progress=False).ok
+    identifiers = [t for t in client.tax_identifiers.iter(type="de") if t.value == "DE123456789"]
+    assert [t.id for t in identifiers] == [orphan.id] and identifiers[0].customerId == "v-1"
+
+
+def test_a_killed_vat_import_resumes_exactly_once(tmp_path: Path) -> None:
+    values = [f"DE{100000000 + i}" for i in range(80)]
+    with Sandbox(latency_ms=10) as sandbox:
+        client = sandbox.client()
+        for i in range(80):
+            client.customers.create(id=f"k-{i}")
+            if i % 2:  # half already hold another German number, which must be replaced
+                old = client.tax_identifiers.create("de", f"DE{900000000 + i}")
+                client.customers.attach_tax_identifier(f"k-{i}", old.id)
+        path = write_csv(tmp_path / "vat.csv", [[f"k-{i}", "", "de", values[i]] for i in range(80)])
+        journal = tmp_path / "vat.journal"
+        env = {**os.environ, "DR_BASE_URL": sandbox.base_url, "DR_API_KEY": sandbox.api_key}
+        command = [sys.executable, "-m", "drframe.cli", "apply", str(path), "--journal", str(journal),
+                   "--rate", "60", "--workers", "4", "--no-progress"]
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while (not journal.exists() or journal.read_text(encoding="utf-8").count('"finished"') < 20) \
+                and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stdout + second.stderr
+        for i in range(80):
+            assert held(client, f"k-{i}") == [("de", values[i])], i
+        everything = [t for t in client.tax_identifiers.iter(type="de")]
+        assert sorted(t.value for t in everything if t.value in values) == sorted(values), "no duplicates, no orphans"
+        assert not any(t.value and t.value.startswith("DE9") for t in everything), "every replaced one is deleted"
