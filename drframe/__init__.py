@@ -42,16 +42,18 @@ if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (
     from . import bulk, report, sandbox, testing, widgets
     from ._editing import diff_frames
     from ._frames import Frames, to_frames
+    from ._sync import SyncResult, sync
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
     "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "MethodNotAllowed", "NotAcceptable",
     "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError",
     "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "report", "sandbox",
-    "testing", "to_frames", "widgets",
+    "SyncResult", "sync", "testing", "to_frames", "widgets",
 ]
 
-_LAZY_NAMES = {"to_frames": "._frames", "Frames": "._frames", "diff_frames": "._editing"}
+_LAZY_NAMES = {"to_frames": "._frames", "Frames": "._frames", "diff_frames": "._editing", "sync": "._sync",
+               "SyncResult": "._sync"}
 _SUBMODULES = frozenset({"bulk", "report", "widgets", "sandbox", "testing"})
 
 

@@ -6,10 +6,16 @@ Column names are JSON paths (``shipping.address.postalCode``), so habits from ``
 the original text of a timestamp that is not in the canonical form -- is kept per row in the ``_empty_values``
 column as JSON, so the round trip is exact.
 
-Flattening goes column by column over a chunk of records rather than record by record: for each key of an
-object level, one C-level ``map(dict.get, ...)`` over all the chunk's objects gives the whole column, and a census
-of its value types decides whether it is a finished column, a nested level, or (rarely: nulls, empties, mixed
-types) something to record row by row.
+Records are flattened a chunk at a time, two ways that give the same frames:
+
+* the arrow path (:func:`_add_arrow`, with pyarrow): ``pa.array`` with the declared type does the struct work in
+  C, and a census per object level (keys per object against the non-null fields arrow found) finds what arrow
+  cannot tell apart -- a ``null`` from an absent key, ``{}`` from ``[]``, unknown keys -- so only those rows are
+  walked in Python;
+* the Python walk (:func:`_add_records`), for a chunk arrow cannot hold exactly (a value of another JSON type
+  than declared, ``[]`` for a text...) or without pyarrow: column by column, one C-level ``map(dict.get, ...)``
+  per key and level, and a census of value types decides between a finished column, a nested level, or (nulls,
+  empties, mixed types) a row-by-row step.
 """
 
 from __future__ import annotations
@@ -391,6 +397,8 @@ class _Table:
         joined = pc.binary_join_element_wise(*pieces, pa.scalar("", text_type))
         objects = pc.binary_join_element_wise(pa.scalar("{", text_type), pc.utf8_slice_codeunits(joined, 2),
                                               pa.scalar("}", text_type), pa.scalar("", text_type))
+        if len(rows) == self.rows:
+            return pd.arrays.ArrowStringArray(objects)
         return pd.arrays.ArrowStringArray(pc.take(objects, pa.array(slot, mask=slot < 0), memory_pool=_POOL))
 
     def take(self, path: str) -> tuple[Any, set[type] | None]:
@@ -803,11 +811,10 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
     chunk holds something only the Python walk keeps exactly (a value of the wrong JSON type, ``[]`` for a
     text...).
 
-    ``pa.array`` with the declared type (pruned to the fields present) converts every declared leaf.  What it
-    cannot tell apart -- a key set to ``null`` from an absent one, an unknown key, ``{}`` from no object -- shows
-    in a census: per object level, the number of keys of each object against the number of non-null fields arrow
-    found for it.  Only the rows where those differ are walked in Python; free-form and undeclared keys are
-    flattened column by column.
+    ``pa.array`` with the declared type (pruned to the top-level fields present; metadata typed by each key's
+    first value) converts every leaf.  What it cannot tell apart -- a key set to ``null`` from an absent one, an
+    unknown key, ``{}`` from ``[]`` -- shows in :func:`_census`; only the rows where it does are walked in Python,
+    and undeclared top-level keys are flattened column by column.
     """
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -128,6 +128,19 @@ def _apply(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
 
 
+def _sync(args: argparse.Namespace) -> int:
+    """Bring a local Parquet mirror up to date (see :mod:`drframe._sync`)."""
+    from datetime import timedelta
+
+    from ._sync import sync
+
+    with _connect(args) as client:
+        result = sync(client, args.directory, full=args.full, overlap=timedelta(minutes=args.overlap),
+                      progress=not args.no_progress)
+    print(f"{result}; mirror in {args.directory}")
+    return EXIT_OK
+
+
 def _map(args: argparse.Namespace) -> int:
     """Write a proposed column mapping (``reviewed: false``) and say what needs a person's eyes."""
     from . import bulk
@@ -306,6 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
     apply.set_defaults(func=_apply)
+
+    syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
+    syncer.add_argument("directory", help="the mirror's directory (created on the first run)")
+    _add_connection_options(syncer)
+    syncer.add_argument("--full", action="store_true",
+                        help="list every customer and drop the ones the API no longer has (deletions are only "
+                             "seen this way)")
+    syncer.add_argument("--overlap", type=_positive(float), default=10.0, metavar="MINUTES",
+                        help="re-read customers updated this long before the last sync's newest change")
+    syncer.add_argument("--no-progress", action="store_true", help="no progress bar")
+    syncer.set_defaults(func=_sync)
 
     mapper = command("map", "propose a column mapping for a file's headers and values, for review")
     mapper.add_argument("file", help="input .csv, .xlsx or .ods whose headers are not drframe's")

@@ -175,9 +175,10 @@ class Plan:
         progress: bool = True,
         keep_journal: bool = False,
     ) -> BulkResult:
-        """Send the pending rows: ``workers`` threads sharing the client's rate limit (``rate`` req/s for this run
-        only; the client keeps its own); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly: rows not yet sent are
-        ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
+        """Send the pending rows: at most ``workers`` requests in flight (up to twice as many threads, as a worker
+        waiting out a Retry-After lends its place), sharing the client's rate limit (``rate`` req/s for this run
+        only; the client keeps its own); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly:
+        rows not yet sent are ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
         in flight, not interrupted) the journal is deleted, unless ``keep_journal``. Raises JournalError (nothing
         sent) when the journal is damaged, and stops with it when the journal cannot be written."""
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
