@@ -3,6 +3,7 @@ one call (path, checked ids, validated body, retry safety) and hands it to :meth
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -263,7 +264,7 @@ class Customers:
         return to_frames(self.iter_raw(workers=workers, progress=progress, **filters), redact=redact)
 
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
-                   progress: bool = False, chunk_size: int = 5000, **filters: Any) -> list[Path]:
+                   progress: bool = False, chunk_size: int = 5000, **filters: Any) -> builtins.list[Path]:
         """Stream every matching customer into ``directory`` as one Parquet file per table (what
         ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
         customers at a time as they arrive, and the files are assembled in listing order once every column is

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._errors import APIError, ConnectionFailed, DRError, Unauthorized
 
@@ -196,10 +196,15 @@ def _confirmed(plan: bulk.Plan, client: Client) -> bool:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    """Write the data-quality audit of every customer."""
+    """Write the data-quality audit of every customer, or (``--compare``) what changed between two exports."""
     from ._listing import paced
-    from .report import quality_audit, quality_issues
+    from .report import quality_audit, quality_issues, snapshot_audit
 
+    if args.compare:
+        before, after = args.compare
+        path = snapshot_audit(before, after, args.out, runs=args.runs or (), mask_pii=args.mask_pii)
+        print(f"compared {before} with {after}; wrote {path}")
+        return EXIT_OK
     with _connect(args) as client:
         frames = paced(client, args.rate).customers.to_frames(workers=args.workers, progress=not args.no_progress)
     path = quality_audit(frames, args.out, mask_pii=args.mask_pii)
@@ -219,11 +224,12 @@ def _export(args: argparse.Namespace) -> int:
         if args.format == "parquet":
             from ._parquet import row_counts
 
-            written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress)
+            written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress,
+                                           **_filters(args))
             counts = ", ".join(f"{path.stem}={n}" for path, n in row_counts(written).items())
             print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
             return EXIT_OK
-        frames = customers.to_frames(workers=args.workers, progress=not args.no_progress)
+        frames = customers.to_frames(workers=args.workers, progress=not args.no_progress, **_filters(args))
     if args.format == "xlsx":
         written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]
     else:
@@ -289,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("xlsx", "csv", "parquet"), default=None,
                         help="default: xlsx for a .xlsx path, csv for a directory")
     export.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
+    filters = export.add_argument_group("filters (the API's own list filters)")
+    filters.add_argument("--ids", default=None, help="only these customer ids, comma-separated")
+    filters.add_argument("--email", default=None, help="only the customers with this email address")
+    filters.add_argument("--created-since", type=_utc_time, default=None, metavar="TIME",
+                         help="only customers created at or after TIME (ISO 8601; UTC unless an offset is given)")
+    filters.add_argument("--created-until", type=_utc_time, default=None, metavar="TIME",
+                         help="only customers created before TIME")
+    filters.add_argument("--updated-since", type=_utc_time, default=None, metavar="TIME",
+                         help="only customers updated at or after TIME")
     _add_read_options(export)
     export.set_defaults(func=_export, check=_check_export_out)
 
@@ -345,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--out", required=True, type=_suffixed(".xlsx"), metavar="FILE.xlsx",
                        help="the report to write")
     audit.add_argument("--mask-pii", action="store_true", help="mask emails and phone numbers")
+    audit.add_argument("--compare", nargs=2, default=None, metavar=("BEFORE", "AFTER"),
+                       help="instead of a quality audit, list what changed between two exports (parquet "
+                            "directories or files, xlsx workbooks, or csv directories); needs no target")
+    audit.add_argument("--runs", nargs="+", default=None, metavar="RESULTS",
+                       help="with --compare: drframe results files, to tell their changes from changes made "
+                            "outside drframe")
     _add_read_options(audit)
     audit.set_defaults(func=_audit)
 
@@ -380,6 +401,37 @@ def _suffixed(*suffixes: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def _utc_time(text: str) -> str:
+    """An argparse type for a point in time: ISO 8601, UTC when no offset is given, as the API's text."""
+    from datetime import UTC, datetime
+
+    from ._models import format_datetime
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2024-03-05 or "
+                                         "2024-03-05T06:07:08Z)") from None
+    return format_datetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The export's list filters, as :meth:`Customers.list_raw` takes them."""
+    from ._ids import check_id
+
+    filters: dict[str, Any] = {}
+    if args.ids:
+        filters["ids"] = [check_id(i.strip(), "--ids", customer=True) for i in args.ids.split(",") if i.strip()]
+    if args.email:
+        filters["email"] = args.email
+    created = {op: value for op, value in (("gte", args.created_since), ("lt", args.created_until)) if value}
+    if created:
+        filters["created_time"] = created
+    if args.updated_since:
+        filters["updated_time"] = {"gte": args.updated_since}
+    return filters
 
 
 def _check_export_out(args: argparse.Namespace) -> str | None:

@@ -14,6 +14,7 @@ import pandas as pd
 from .._editing import edit_customer
 from .._errors import InvalidRequest
 from .._frames import to_frames
+from .._listing import release_memory
 from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, open_sheet
@@ -198,8 +199,8 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
     Memory stays small for big files: a CSV is read row by row, each row keeps only its cells (in a compact,
     read-only mapping) and outcome, and the current state is fetched on ``workers`` threads (default: enough for
     the client's rate limit, 8 without one) under the client's rate limiter a bounded way ahead of the rows
-    being resolved, ``FETCH_GROUP`` customers at a time, in file order.  The typed ``edits`` are kept for the
-    rows that will be sent.  ``progress`` shows tqdm bars of rows read and ids fetched."""
+    being resolved, ``FETCH_GROUP`` customers at a time, in file order.  Typed ``edits`` and ``payload`` are
+    kept for the rows that will be sent.  ``progress`` shows tqdm bars of rows read and ids fetched."""
     from tqdm.auto import tqdm
 
     if client is None:
@@ -232,7 +233,9 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
     found = client.customers.iter_many_raw(([r.customer_id or "" for r in group] for group in groups),
                                            workers=workers, progress=progress)
     created_in_file: set[str] = set()
-    for group, current_raw in zip(groups, found, strict=True):
+    for number, (group, current_raw) in enumerate(zip(groups, found, strict=True)):
+        if number % 4 == 3:
+            release_memory()
         current_rows: dict[str, dict[str, Any]] = {}
         if current_raw:
             customers = to_frames(current_raw.values()).customers
@@ -246,7 +249,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
             if row.pending and row.action is Action.CREATE:
                 created_in_file.add(customer_id)
             elif not row.pending:
-                row.edits, row.payload = {}, None  # never sent: what a result needs is its status and changes
+                row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
     return Plan(client, data, rows)
 
 
