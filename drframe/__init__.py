@@ -47,9 +47,9 @@ if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
     "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "MethodNotAllowed", "NotAcceptable",
-    "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError",
+    "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError", "SyncResult",
     "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "report", "sandbox",
-    "SyncResult", "sync", "testing", "to_frames", "widgets",
+    "sync", "testing", "to_frames", "widgets",
 ]
 
 _LAZY_NAMES = {"to_frames": "._frames", "Frames": "._frames", "diff_frames": "._editing", "sync": "._sync",

@@ -38,6 +38,7 @@ import heapq
 import math
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,7 +61,9 @@ DEFAULT_WORKERS = 8
 #: Most workers by default: the client's connection pool keeps 32 connections alive.
 MAX_DEFAULT_WORKERS = 32
 #: Most ranges split off a range at once.
-MAX_FANOUT = 8
+MAX_FANOUT = 16
+#: Fewest pages (estimated) a range is split into: its partial last page is then a small share.
+MIN_PIECE = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = 1000
 #: A range's key: sorting keys gives the listing order (a range's later splits sort after it, newest first).
@@ -209,12 +212,14 @@ class Listing:
     workers; leaving the loop early stops them.
     """
 
-    def __init__(self, list_page: Callable[..., Mapping[str, Any]], *, workers: int, page_size: int = 100,
-                 **filters: Any) -> None:
+    def __init__(self, list_page: Callable[..., Mapping[str, Any]], *, workers: int, rate: float | None = None,
+                 page_size: int = 100, **filters: Any) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers!r}")
         self._list_page = list_page
         self._workers = workers
+        self._rate = rate
+        self._round_trip: float | None = None  # the fastest page seen: a round trip with no wait for the limiter
         self._page_size = page_size
         self._time = _TimeFilter.of(filters.pop("created_time", None))
         if filters.get("ending_before") is not None:
@@ -350,6 +355,7 @@ class Listing:
 
     def _list_range(self, rng: _Range) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 body = self._list_page(limit=self._page_size, starting_after=rng.after,
                                        created_time=self._time.params(rng), **self._filters)
@@ -358,6 +364,9 @@ class Listing:
                     rng.cursor_vanished()
                     continue
                 raise
+            elapsed = time.monotonic() - started
+            if self._round_trip is None or elapsed < self._round_trip:
+                self._round_trip = elapsed
             data: list[dict[str, Any]] = body["data"]
             fresh = [c for c in data if c["id"] not in rng.skip] if rng.skip else data
             self._emit(("page", rng.key, rng.pages, fresh))
@@ -377,23 +386,31 @@ class Listing:
         if last:
             self._emit(("end",))
 
+    def _wanted(self) -> int:
+        """Ranges to keep open: enough requests in flight to use the whole rate limit at the round trip seen
+        (with a fifth to spare), or every worker when there is no limit."""
+        if self._rate is None or self._round_trip is None:
+            return self._workers
+        return min(self._workers, math.ceil(self._rate * self._round_trip * 1.2) + 1)
+
     def _split(self, rng: _Range, data: list[dict[str, Any]]) -> None:
-        """Hand older parts of ``rng`` to idle workers; ``rng`` keeps the newest part and its cursor."""
+        """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted; ``rng`` keeps the
+        newest part and its cursor.  Pieces are big enough (``MIN_PIECE`` pages or more) that the partial last
+        page every range ends with costs little."""
         with self._cond:
-            idle = self._waiting - len(self._heap)
-        if idle <= 0:
+            need = min(self._wanted() - self._open, self._waiting - len(self._heap) + 1, MAX_FANOUT)
+        if need <= 0:
             return
         newest, oldest = _micros(data[0]["createdTime"]), _micros(data[-1]["createdTime"])
-        span = newest - oldest  # about one page's worth of time
-        if span <= 0:
+        page = (newest - oldest) * self._page_size // max(1, len(data) - 1)  # about one page's worth of time
+        if page <= 0:
             return  # one instant: only the cursor can go on
-        pieces = min(idle, MAX_FANOUT)
-        if rng.gte is None:  # open bottom: 1, 2, 4, ... pages' worth of time back, the rest stays open
-            cuts = [_whole_ms(oldest - span * 2**j) for j in range(pieces)]
+        if rng.gte is None:  # open bottom: pieces of MIN_PIECE, 2 MIN_PIECE, 4 MIN_PIECE... pages back
+            cuts = [_whole_ms(oldest - page * MIN_PIECE * (2**j - 1)) for j in range(1, need + 1)]
             cuts = [c for c in cuts if c > 0]
-        else:
+        else:  # equal slices of what is left
             remaining = oldest - rng.gte
-            pieces = min(pieces, int(remaining / span) - 1)
+            pieces = min(need, remaining // (page * MIN_PIECE) - 1)
             cuts = [_whole_ms(oldest - remaining * j // (pieces + 1)) for j in range(1, pieces + 1)]
             cuts = [c for c in cuts if c > rng.gte]
         cuts = sorted({c for c in cuts if c < oldest}, reverse=True)
@@ -408,13 +425,13 @@ class Listing:
         self._push(new)
 
 
-def iter_customers(list_page: Callable[..., Mapping[str, Any]], *, workers: int, page_size: int = 100,
-                   progress: bool = False, **filters: Any) -> Iterator[dict[str, Any]]:
+def iter_customers(list_page: Callable[..., Mapping[str, Any]], *, workers: int, rate: float | None = None,
+                   page_size: int = 100, progress: bool = False, **filters: Any) -> Iterator[dict[str, Any]]:
     """Every matching customer, newest first, listed by :class:`Listing`; a tqdm bar counts them if ``progress``."""
     from tqdm.auto import tqdm
 
     with tqdm(unit=" customers", desc="listing customers", disable=not progress) as bar:
-        for page in Listing(list_page, workers=workers, page_size=page_size, **filters).pages():
+        for page in Listing(list_page, workers=workers, rate=rate, page_size=page_size, **filters).pages():
             yield from page
             bar.update(len(page))
 

@@ -107,11 +107,7 @@ class Customers:
 
     def delete(self, customer_id: str) -> None:
         """Delete a customer; a 404 after an attempt with unknown outcome counts as done."""
-        try:
-            self._client.request("DELETE", _customer_path(customer_id))
-        except NotFound as exc:
-            if not exc.after_unknown_outcome:
-                raise
+        _delete(self._client, _customer_path(customer_id))
 
     def list_raw(
         self,
@@ -156,8 +152,10 @@ class Customers:
         shows a tqdm bar of customers listed.  Filters as for :meth:`list_raw`, except ``ending_before``."""
         from ._listing import default_workers, iter_customers
 
-        return iter_customers(self.list_raw, workers=workers or default_workers(self._client), page_size=page_size,
-                              progress=progress, **filters)
+        limiter = self._client.limiter
+        return iter_customers(self.list_raw, workers=workers or default_workers(self._client),
+                              rate=limiter.max_rate if limiter else None, page_size=page_size, progress=progress,
+                              **filters)
 
     def iter(self, *, page_size: int = MAX_PAGE_SIZE, workers: int | None = None,
              **filters: Any) -> Iterator[Customer]:
@@ -224,11 +222,7 @@ class Customers:
     def detach_source(self, customer_id: str, source_id: str) -> None:
         """Detach a source from the customer (the API cancels it); a 404 after an attempt with unknown outcome
         counts as done."""
-        try:
-            self._client.request("DELETE", _customer_path(customer_id, "sources", source_id, "sourceId"))
-        except NotFound as exc:
-            if not exc.after_unknown_outcome:
-                raise
+        _delete(self._client, _customer_path(customer_id, "sources", source_id, "sourceId"))
 
     def attach_tax_identifier(self, customer_id: str, tax_id: str) -> TaxIdentifier:
         """Associate a tax identifier with a customer (``POST /customers/{id}/tax-identifiers/{taxId}``).
@@ -272,7 +266,9 @@ class Customers:
         from ._listing import Listing, default_workers
         from ._parquet import write_parquet_stream
 
-        listing = Listing(self.list_raw, workers=workers or default_workers(self._client), **filters)
+        limiter = self._client.limiter
+        listing = Listing(self.list_raw, workers=workers or default_workers(self._client),
+                          rate=limiter.max_rate if limiter else None, **filters)
         return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
                                     chunk_size=chunk_size)
 
@@ -318,11 +314,7 @@ class TaxIdentifiers:
     def delete(self, tax_id: str) -> None:
         """Delete a tax identifier, which also detaches it from its customer; a 404 after an attempt with unknown
         outcome counts as done."""
-        try:
-            self._client.request("DELETE", path("tax-identifiers", check_id(tax_id, "id")))
-        except NotFound as exc:
-            if not exc.after_unknown_outcome:
-                raise
+        _delete(self._client, path("tax-identifiers", check_id(tax_id, "id")))
 
     def list_raw(
         self,
@@ -370,6 +362,15 @@ class TaxIdentifiers:
     def list(self, **filters: Any) -> list[TaxIdentifier]:
         """One page of tax identifiers (see ``list_raw`` for the filters and ``hasMore``, ``iter`` for all)."""
         return [TaxIdentifier.model_validate(t) for t in self.list_raw(**filters)["data"]]
+
+
+def _delete(client: Client, url_path: str) -> None:
+    """DELETE ``url_path``; a 404 after an attempt whose outcome was unknown means that attempt did it."""
+    try:
+        client.request("DELETE", url_path)
+    except NotFound as exc:
+        if not exc.after_unknown_outcome:
+            raise
 
 
 def _merge(payload: Mapping[str, Any] | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:

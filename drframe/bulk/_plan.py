@@ -201,8 +201,6 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
     the client's rate limit, 8 without one) under the client's rate limiter a bounded way ahead of the rows
     being resolved, ``FETCH_GROUP`` customers at a time, in file order.  Typed ``edits`` and ``payload`` are
     kept for the rows that will be sent.  ``progress`` shows tqdm bars of rows read and ids fetched."""
-    from tqdm.auto import tqdm
-
     if client is None:
         from .._connect import connect
 
@@ -218,39 +216,60 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         data = mapping.apply(data)
         stream = iter(data.rows)
     check_columns(data.columns, str(data.path))
-    data.rows = []  # the rows are the plan's: a Sheet row is dropped once interpreted
-    compact = _CompactCells(data.columns)
-    literal: dict[int, set[str]] = {}
-    rows = []
-    for sheet_row in tqdm(stream, unit=" rows", desc="reading rows", disable=not progress):
-        row = interpret(sheet_row, data.sha256)
-        row.cells, row.edits = compact(sheet_row.cells), {}  # edits are made again when the row is resolved
-        if sheet_row.literal:
-            literal[row.row] = sheet_row.literal
-        rows.append(row)
+    data.rows = []  # the rows are the plan's: each sheet row is dropped once interpreted
+    reader = _RowReader(data)
+    rows = reader.read(stream, progress)
     flag_duplicates(rows)
-    groups = _fetch_groups([r for r in rows if r.pending and r.customer_id])
-    found = client.customers.iter_many_raw(([r.customer_id or "" for r in group] for group in groups),
-                                           workers=workers, progress=progress)
-    created_in_file: set[str] = set()
-    for number, (group, current_raw) in enumerate(zip(groups, found, strict=True)):
-        if number % 4 == 3:
-            release_memory()
-        current_rows: dict[str, dict[str, Any]] = {}
-        if current_raw:
-            customers = to_frames(current_raw.values()).customers
-            current_rows = {str(r[CUSTOMER_KEY]): {str(k): v for k, v in r.items()}
-                            for r in customers.to_dict("records")}
-        for row in group:
-            if row.action in FIELD_ACTIONS:
-                _read_edits(row, SheetRow(row.row, dict(row.cells), literal=literal.get(row.row, set())), set())
-            customer_id = row.customer_id or ""
-            _resolve(row, current_rows.get(customer_id), current_raw.get(customer_id), created_in_file)
-            if row.pending and row.action is Action.CREATE:
-                created_in_file.add(customer_id)
-            elif not row.pending:
-                row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
+    reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
     return Plan(client, data, rows)
+
+
+class _RowReader:
+    """Rows interpreted as they are read, kept small, and resolved a fetched group at a time."""
+
+    def __init__(self, sheet: Sheet) -> None:
+        self.sheet = sheet
+        self.compact = _CompactCells(sheet.columns)
+        self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
+
+    def read(self, stream: Iterator[SheetRow], progress: bool) -> list[RowPlan]:
+        from tqdm.auto import tqdm
+
+        rows = []
+        for sheet_row in tqdm(stream, unit=" rows", desc="reading rows", disable=not progress):
+            row = interpret(sheet_row, self.sheet.sha256)
+            row.cells, row.edits = self.compact(sheet_row.cells), {}  # edits are made again when resolving
+            if sheet_row.literal:
+                self.literal[row.row] = sheet_row.literal
+            rows.append(row)
+        return rows
+
+    def resolve(self, rows: list[RowPlan], client: Client, workers: int | None, progress: bool) -> None:
+        """Fetch the customers of ``rows`` (concurrently, a bounded way ahead) and resolve the rows in file order:
+        a create earlier in the file is what an attach later in it may rely on."""
+        groups = _fetch_groups(rows)
+        found = client.customers.iter_many_raw(([r.customer_id or "" for r in group] for group in groups),
+                                               workers=workers, progress=progress)
+        created_in_file: set[str] = set()
+        for number, (group, current_raw) in enumerate(zip(groups, found, strict=True)):
+            if number % 4 == 3:
+                release_memory()
+            current_rows: dict[str, dict[str, Any]] = {}
+            if current_raw:
+                customers = to_frames(current_raw.values()).customers
+                current_rows = {str(r[CUSTOMER_KEY]): {str(k): v for k, v in r.items()}
+                                for r in customers.to_dict("records")}
+            for row in group:
+                if row.action in FIELD_ACTIONS:
+                    cells = self.compact.expand(row.cells)
+                    _read_edits(row, SheetRow(row.row, cells, literal=self.literal.get(row.row, set())), set())
+                customer_id = row.customer_id or ""
+                if row.pending:
+                    _resolve(row, current_rows.get(customer_id), current_raw.get(customer_id), created_in_file)
+                if row.pending and row.action is Action.CREATE:
+                    created_in_file.add(customer_id)
+                elif not row.pending:
+                    row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
 
 
 class _CompactCells:
@@ -265,6 +284,10 @@ class _CompactCells:
         if any(_SEPARATOR in text for text in values):
             return Cells(self.index, values)
         return Cells(self.index, _SEPARATOR.join(values))
+
+    @staticmethod
+    def expand(cells: Mapping[str, str]) -> dict[str, str]:
+        return cells.to_dict() if isinstance(cells, Cells) else dict(cells)
 
 
 #: Joins a row's texts (ASCII's unit separator; a row whose cells hold it keeps them as a tuple).
@@ -293,7 +316,12 @@ class Cells(Mapping[str, str]):
         return len(self._index)
 
     def __repr__(self) -> str:
-        return f"Cells({dict(self)!r})"
+        return f"Cells({self.to_dict()!r})"
+
+    def to_dict(self) -> dict[str, str]:
+        """The cells as a plain dict (one split, not one per column)."""
+        values = self._values
+        return dict(zip(self._index, values.split(_SEPARATOR) if isinstance(values, str) else values, strict=True))
 
 
 #: Customers whose current state is fetched, flattened and compared at a time (20 calls of 100 ids).

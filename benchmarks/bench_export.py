@@ -1,0 +1,131 @@
+"""Exporting at the API's rate limit, and streaming a Parquet export in bounded memory.
+
+Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``rate`` and ``parquet`` (default both).
+
+* ``rate``: 20,000 customers served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
+  ``--rate-limit 25``, then ``--rate-limit 100``; the client's rate limit is the server's. For each limit, in the
+  same run (a fresh sandbox each, so the server's bucket starts alike), the sequential listing (``workers=1``:
+  one page after another, as before) and the concurrent one (default workers), as a plain listing
+  (``iter_raw``) and as ``to_frames()`` (what ``drframe export`` does before writing). ``% of limit`` is
+  customers/s over limit x 100 (a page holds 100).
+* ``parquet``: ``client.customers.to_parquet(dir)`` of 100,000 and 300,000 customers (sandbox in its own process,
+  no latency or limit, default 8 workers), each in a fresh child process reporting its peak resident memory
+  (VmHWM), beside the in-memory ``to_frames().to_parquet(dir)`` for comparison.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+
+from _bench import API_KEY, in_child, load, sandbox_process, scratch_dir, seed_db
+
+from drframe import Client
+
+RATE_CUSTOMERS = 20_000
+LATENCY_MS = 150
+LIMITS = (25.0, 100.0)
+PARQUET_SIZES = (100_000, 300_000)
+
+EXPORT = '''
+import shutil
+from drframe import Client
+url, out, how = sys.argv[1], sys.argv[2], sys.argv[3]
+with Client("%s", url) as client:
+    started = time.monotonic()
+    if how == "streamed":
+        client.customers.to_parquet(out)
+        rows = None
+    else:
+        frames = client.customers.to_frames()
+        frames.to_parquet(out)
+        rows = len(frames.customers)
+    seconds = time.monotonic() - started
+    import pyarrow.parquet as pq
+    report(seconds=seconds, customers=pq.ParquetFile(out + "/customers.parquet").metadata.num_rows,
+           requests=client.stats["requests"])
+''' % API_KEY
+
+
+def rate_part() -> None:
+    print(f"{RATE_CUSTOMERS:,} customers, `drframe sandbox` in its own process with {LATENCY_MS} ms latency and "
+          f"a per-key rate limit; client rate limit = server limit; load average {load()}")
+    print("| limit req/s | read        | workers | seconds | customers/s | % of limit | requests | 429s |")
+    print("|------------:|-------------|--------:|--------:|------------:|-----------:|---------:|-----:|")
+    work = scratch_dir("export")
+    try:
+        db = work / "sandbox.db"
+        seed_db(db, RATE_CUSTOMERS)
+        for limit in LIMITS:
+            for workers, name in RUNS:
+                # a copy of the seeded store for each run: the server's rate bucket starts full every time
+                run_db = work / "run.db"
+                shutil.copyfile(db, run_db)
+                with sandbox_process("--db", str(run_db), "--latency-ms", str(LATENCY_MS),
+                                     "--rate-limit", str(limit)) as url, \
+                        Client(API_KEY, url, rate_limit=limit) as client:
+                    started = time.monotonic()
+                    count = READS[name](client, workers)
+                    seconds = time.monotonic() - started
+                    stats = client.stats
+                run_db.unlink()
+                rate = count / seconds
+                shown = "1" if workers == 1 else f"{client_workers(limit)}"
+                print(f"| {limit:>11.0f} | {name:<11} | {shown:>7} | {seconds:>7.1f} | {rate:>11,.0f} | "
+                      f"{100 * rate / (limit * 100):>9.1f}% | {stats['requests']:>8} | {stats['throttled']:>4} |",
+                      flush=True)
+    finally:
+        shutil.rmtree(work)
+
+
+def client_workers(limit: float) -> int:
+    from drframe._listing import default_workers
+
+    with Client(API_KEY, "http://127.0.0.1:9", rate_limit=limit) as client:
+        return default_workers(client)
+
+
+#: (workers, read): the sequential listing, then the concurrent one as a listing and as ``to_frames()``.
+RUNS = ((1, "iter_raw"), (None, "iter_raw"), (None, "to_frames()"))
+READS: dict[str, Callable[[Client, int | None], int]] = {
+    "iter_raw": lambda client, workers: sum(1 for _ in client.customers.iter_raw(workers=workers)),
+    "to_frames()": lambda client, workers: len(client.customers.to_frames(workers=workers).customers),
+}
+
+
+def parquet_part() -> None:
+    print(f"Parquet export against `drframe sandbox` in its own process (no latency, no limit), 8 workers, each "
+          f"run in a fresh child process; load average {load()}")
+    print("| customers | export                          | seconds | customers/s | peak RSS MiB |")
+    print("|----------:|---------------------------------|--------:|------------:|-------------:|")
+    for size in PARQUET_SIZES:
+        work = scratch_dir("parquet")
+        try:
+            db = work / "sandbox.db"
+            seed_db(db, size)
+            with sandbox_process("--db", str(db)) as url:
+                for how, label in (("streamed", "streamed: customers.to_parquet"),
+                                   ("memory", "in memory: to_frames().to_parquet")):
+                    out = work / how
+                    result = in_child(EXPORT, url, str(out), how)
+                    assert result["customers"] == size, result
+                    print(f"| {size:>9,} | {label:<31} | {result['seconds']:>7.1f} | "
+                          f"{size / result['seconds']:>11,.0f} | {result['peak_mib']:>12.0f} |", flush=True)
+                    shutil.rmtree(out)
+        finally:
+            shutil.rmtree(work)
+
+
+def main() -> None:
+    parts = sys.argv[1:] or ["rate", "parquet"]
+    if "rate" in parts:
+        rate_part()
+    if "parquet" in parts:
+        parquet_part()
+    print(f"load average at the end {load()}")
+
+
+if __name__ == "__main__":
+    main()
