@@ -62,8 +62,10 @@ DEFAULT_WORKERS = 8
 MAX_DEFAULT_WORKERS = 32
 #: Most ranges split off a range at once.
 MAX_FANOUT = 16
+#: Pages (events) the workers may be ahead of the consumer.
+AHEAD = 128
 #: Fewest pages (estimated) a range is split into: its partial last page is then a small share.
-MIN_PIECE = 2
+MIN_PIECE = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = 1000
 #: A range's key: sorting keys gives the listing order (a range's later splits sort after it, newest first).
@@ -92,12 +94,12 @@ def paced(client: Client, rate: float | None = None) -> Client:
 
 
 def default_workers(client: Client) -> int:
-    """Enough threads to keep the client's rate limit busy at a few hundred milliseconds of latency (a quarter
-    of the rate, at least 4, at most 32); 8 without a rate limiter."""
+    """Enough threads to keep the client's rate limit busy at round trips up to a third of a second (a third of
+    the rate and two more, at least 4, at most 32); 8 without a rate limiter."""
     limiter = client.limiter
     if limiter is None:
         return DEFAULT_WORKERS
-    return max(4, min(MAX_DEFAULT_WORKERS, math.ceil(limiter.max_rate / 4) + 2))
+    return max(4, min(MAX_DEFAULT_WORKERS, math.ceil(limiter.max_rate / 3) + 2))
 
 
 def _micros(value: datetime | str) -> int:
@@ -131,6 +133,9 @@ class _Range:
     """The customers listed last that share the last ``createdTime`` (what a vanished cursor must skip)."""
     children: int = 0
     pages: int = 0
+    left: float | None = None
+    """Pages still to come, estimated from the last page's density (infinite for the open bottom; None before
+    the first page)."""
 
     def __lt__(self, other: _Range) -> bool:
         return self.key < other.key
@@ -219,7 +224,7 @@ class Listing:
         self._list_page = list_page
         self._workers = workers
         self._rate = rate
-        self._round_trip: float | None = None  # the fastest page seen: a round trip with no wait for the limiter
+        self._round_trips: deque[float] = deque(maxlen=4 * workers)  # how long the last pages took
         self._page_size = page_size
         self._time = _TimeFilter.of(filters.pop("created_time", None))
         if filters.get("ending_before") is not None:
@@ -230,10 +235,11 @@ class Listing:
         self._cond = threading.Condition()
         self._heap: list[_Range] = []
         self._waiting = 0
-        self._open = 0
+        self._open: dict[RangeKey, _Range] = {}
         self._finished = False
         self._stop = threading.Event()
-        self._events: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=max(8, 2 * workers))
+        # Pages fetched ahead of the consumer: enough that flattening a chunk does not stall the workers.
+        self._events: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=max(AHEAD, 2 * workers))
         self._threads: list[threading.Thread] = []
 
     # ---- consumer side ------------------------------------------------------------------------------------
@@ -320,7 +326,7 @@ class Listing:
     def _register(self, ranges: list[_Range]) -> None:
         """Count ``ranges`` as open and tell the consumer, before any of their pages can arrive."""
         with self._cond:
-            self._open += len(ranges)
+            self._open.update((rng.key, rng) for rng in ranges)
         for rng in ranges:
             self._emit(("open", rng.key))
 
@@ -364,9 +370,8 @@ class Listing:
                     rng.cursor_vanished()
                     continue
                 raise
-            elapsed = time.monotonic() - started
-            if self._round_trip is None or elapsed < self._round_trip:
-                self._round_trip = elapsed
+            with self._cond:
+                self._round_trips.append(time.monotonic() - started)
             data: list[dict[str, Any]] = body["data"]
             fresh = [c for c in data if c["id"] not in rng.skip] if rng.skip else data
             self._emit(("page", rng.key, rng.pages, fresh))
@@ -378,8 +383,8 @@ class Listing:
                 self._split(rng, data)
         self._emit(("close", rng.key))
         with self._cond:
-            self._open -= 1
-            last = self._open == 0
+            del self._open[rng.key]
+            last = not self._open
             if last:
                 self._finished = True
                 self._cond.notify_all()
@@ -387,30 +392,39 @@ class Listing:
             self._emit(("end",))
 
     def _wanted(self) -> int:
-        """Ranges to keep open: enough requests in flight to use the whole rate limit at the round trip seen
-        (with a fifth to spare), or every worker when there is no limit."""
-        if self._rate is None or self._round_trip is None:
+        """Ranges to keep open (called under the lock): one per worker without a rate limit; with one, enough
+        requests in flight to fill it at the round trip the last pages took (their lower quartile: the limiter's
+        waits are in the longer ones, a server's queueing in all), with a fifth to spare."""
+        if self._rate is None or not self._round_trips:
             return self._workers
-        return min(self._workers, math.ceil(self._rate * self._round_trip * 1.2) + 1)
+        quartile = sorted(self._round_trips)[len(self._round_trips) // 4]
+        return min(self._workers, math.ceil(self._rate * quartile * 1.2) + 1)
 
     def _split(self, rng: _Range, data: list[dict[str, Any]]) -> None:
-        """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted; ``rng`` keeps the
-        newest part and its cursor.  Pieces are big enough (``MIN_PIECE`` pages or more) that the partial last
-        page every range ends with costs little."""
-        with self._cond:
-            need = min(self._wanted() - self._open, self._waiting - len(self._heap) + 1, MAX_FANOUT)
-        if need <= 0:
-            return
+        """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted and ``rng`` is among
+        the biggest (by pages left); ``rng`` keeps the newest part and its cursor."""
         newest, oldest = _micros(data[0]["createdTime"]), _micros(data[-1]["createdTime"])
         page = (newest - oldest) * self._page_size // max(1, len(data) - 1)  # about one page's worth of time
         if page <= 0:
+            rng.left = math.inf if rng.gte is None else 1.0
             return  # one instant: only the cursor can go on
-        if rng.gte is None:  # open bottom: pieces of MIN_PIECE, 2 MIN_PIECE, 4 MIN_PIECE... pages back
-            cuts = [_whole_ms(oldest - page * MIN_PIECE * (2**j - 1)) for j in range(1, need + 1)]
+        rng.left = math.inf if rng.gte is None else (oldest - rng.gte) / page
+        with self._cond:
+            wanted = self._wanted()
+            need = min(wanted - len(self._open), self._waiting - len(self._heap) + 1, MAX_FANOUT)
+            biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
+                          default=0.0)
+        if need <= 0 or rng.left < 0.75 * biggest:
+            return  # enough ranges, or a bigger one will be split when its next page is in
+        # Pieces of MIN_PIECE pages or more, as a partial last page is a request the rate limit could have
+        # spent on a full one; but at the end, with most of the rate idle, single pages.
+        piece = 1 if 2 * need > wanted else MIN_PIECE
+        if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time
+            cuts = [_whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, need + 1)]
             cuts = [c for c in cuts if c > 0]
         else:  # equal slices of what is left
             remaining = oldest - rng.gte
-            pieces = min(need, remaining // (page * MIN_PIECE) - 1)
+            pieces = min(need, remaining // (page * piece) - 1)
             cuts = [_whole_ms(oldest - remaining * j // (pieces + 1)) for j in range(1, pieces + 1)]
             cuts = [c for c in cuts if c > rng.gte]
         cuts = sorted({c for c in cuts if c < oldest}, reverse=True)
@@ -421,6 +435,7 @@ class Listing:
         new = [_Range(rng.key + (-(rng.children + count - i),), bounds[i + 1], bounds[i]) for i in range(count)]
         rng.children += count
         rng.gte = cuts[0]
+        rng.left = (oldest - cuts[0]) / page
         self._register(new)
         self._push(new)
 

@@ -258,7 +258,8 @@ class Customers:
         return to_frames(self.iter_raw(workers=workers, progress=progress, **filters), redact=redact)
 
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
-                   progress: bool = False, chunk_size: int = 5000, **filters: Any) -> builtins.list[Path]:
+                   progress: bool = False, chunk_size: int = 5000, page_size: int = MAX_PAGE_SIZE,
+                   **filters: Any) -> builtins.list[Path]:
         """Stream every matching customer into ``directory`` as one Parquet file per table (what
         ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
         customers at a time as they arrive, and the files are assembled in listing order once every column is
@@ -268,7 +269,7 @@ class Customers:
 
         limiter = self._client.limiter
         listing = Listing(self.list_raw, workers=workers or default_workers(self._client),
-                          rate=limiter.max_rate if limiter else None, **filters)
+                          rate=limiter.max_rate if limiter else None, page_size=page_size, **filters)
         return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
                                     chunk_size=chunk_size)
 

@@ -14,243 +14,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from ._errors import APIError, ConnectionFailed, DRError, Unauthorized
+from .._errors import APIError, ConnectionFailed, DRError, Unauthorized
+from ._commands import _apply, _audit, _demo, _export, _map, _sandbox, _sync
+from ._common import EXIT_API, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-if TYPE_CHECKING:
-    from . import bulk
-    from ._client import Client
-
-EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_API, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_CODES_HELP = """exit codes:
-  0    all good
-  1    a row failed or was invalid
-  2    usage: bad arguments, unreadable input, unknown columns, no target named
-  3    API or network failure: bad key, forbidden, unreachable host
-  130  interrupted (Ctrl-C); run the same command again to continue"""
-
-
-def _sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import serve
-
-    try:
-        serve(host=args.host, port=args.port, db=args.db, api_key=args.api_key, public_key=args.public_key,
-              seed_customers=args.seed_customers, rate_limit=args.rate_limit, fault_rate=args.fault_rate,
-              latency_ms=args.latency_ms, seed=args.seed)
-    except OSError as exc:  # the address is taken or not this machine's
-        print(f"drframe sandbox: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-              file=sys.stderr)
-        return EXIT_API
-    return EXIT_OK
-
-
-def _demo(args: argparse.Namespace) -> int:
-    """Seed the embedded sandbox, export, bulk-apply the sample updates, write results and both audit reports."""
-    from . import bulk
-    from ._connect import connect
-    from .report import change_audit, quality_audit
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    updates = _sample_file(out)
-    journal = out / "demo.journal"
-    journal.unlink(missing_ok=True)  # the embedded sandbox starts empty every time, so must the journal
-    with connect(sandbox=True, seed_customers=args.seed_customers) as client:
-        _announce(client, args)
-        before = client.customers.to_frames()
-        before.to_excel(out / "customers-before.xlsx")
-        print(f"exported {before!r}")
-        plan = bulk.plan(updates, client)
-        _print_plan(plan)
-        result = plan.apply(rate=args.rate, journal=journal, progress=not args.no_progress)
-        result.to_file(out / "results.csv")
-        change_audit(result, out / "change-audit.xlsx")
-        after = client.customers.to_frames()
-        after.to_excel(out / "customers-after.xlsx")
-        quality_audit(after, out / "quality-audit.xlsx")
-        rerun = bulk.plan(updates, client)
-    counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
-    print(f"applied {updates.name}: {counts} in {result.elapsed:.1f} s")
-    print(f"a second plan of the same file finds {len(rerun.pending)} row(s) still to send")
-    print(f"wrote {out}/: customers-before.xlsx, results.csv, change-audit.xlsx, customers-after.xlsx, "
-          "quality-audit.xlsx")
-    return EXIT_OK if not result.counts["failed"] and not rerun.pending else EXIT_FAILED_ROWS
-
-
-def _sample_file(out: Path) -> Path:
-    """data/customer-updates.xlsx from a source checkout, else the same sample written into ``out``."""
-    from ._samples import write_samples
-
-    shipped = Path(__file__).resolve().parents[1] / "data" / "customer-updates.xlsx"
-    return shipped if shipped.exists() else write_samples(out)[0]
-
-
-def _apply(args: argparse.Namespace) -> int:
-    """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
-    from . import bulk
-
-    source = Path(args.file)
-    results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
-    mapping = bulk.ColumnMapping.load(args.map) if args.map else None
-    with _connect(args) as client:
-        plan = bulk.plan(source, client, sheet=args.sheet, encoding=args.encoding, columns=mapping)
-        _print_plan(plan)
-        if args.dry_run:
-            from ._export import write_table
-
-            write_table(results_path, plan.frame(), sheet="plan")
-            print(f"dry run: nothing sent; the plan is in {results_path}")
-            _write_errors_file(plan, args.errors)
-            return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
-        if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
-            return EXIT_USAGE
-        journal = Path(args.journal) if args.journal else source.with_name(
-            f"{source.name}.{plan.sheet.sha256[:12]}.journal")
-        result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
-                            keep_journal=args.keep_journal)
-    result.to_file(results_path)
-    written = [str(results_path)]
-    if _write_errors_file(result, args.errors):
-        written.append(str(args.errors))
-    if args.report:
-        from .report import change_audit
-
-        written.append(str(change_audit(result, args.report, mask_pii=args.mask_pii)))
-    counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
-    kept = f"; journal {journal}" if journal.exists() else ""
-    print(f"{counts} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
-    print(f"wrote {', '.join(written)}")
-    if result.interrupted:
-        print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK if result.ok else EXIT_FAILED_ROWS
-
-
-def _sync(args: argparse.Namespace) -> int:
-    """Bring a local Parquet mirror up to date (see :mod:`drframe._sync`)."""
-    from datetime import timedelta
-
-    from ._sync import sync
-
-    with _connect(args) as client:
-        result = sync(client, args.directory, full=args.full, overlap=timedelta(minutes=args.overlap),
-                      progress=not args.no_progress)
-    print(f"{result}; mirror in {args.directory}")
-    return EXIT_OK
-
-
-def _map(args: argparse.Namespace) -> int:
-    """Write a proposed column mapping (``reviewed: false``) and say what needs a person's eyes."""
-    from . import bulk
-
-    source = Path(args.file)
-    out = Path(args.out) if args.out else source.with_name(source.stem + ".mapping.yml")
-    if out.exists() and not args.force:
-        raise _UsageError(f"{out} exists; pass --force to overwrite it (it may hold your review)")
-    sheet = bulk.read_sheet(source, sheet=args.sheet, encoding=args.encoding)
-    mapping, notes = bulk.propose_mapping(sheet)
-    out.write_text(mapping.dump(), encoding="utf-8")
-    mapped = ", ".join(f"{h!r} -> {c}" for h, c in mapping.columns.items() if c) or "nothing"
-    print(f"read {source.name}: {sheet.format_note}; mapped {mapped}")
-    for note in notes:
-        print(f"  check: {note}")
-    print(f"wrote {out}: review it, set 'reviewed: true', then: drframe apply {source} --map {out} --dry-run")
-    return EXIT_OK
-
-
-def _write_errors_file(outcome: bulk.Plan | bulk.BulkResult, path: str | None) -> bool:
-    """With ``--errors``: the invalid and failed rows, ready to fix and apply again; an old file is removed when
-    no row needs fixing, so it never shows stale errors."""
-    from .bulk import Status
-
-    if path is None:
-        return False
-    if any(row.status in {Status.INVALID, Status.FAILED} for row in outcome.rows):
-        outcome.errors_file(path)
-        print(f"rows to fix: {path} (fix the cells, then apply that file)")
-        return True
-    Path(path).unlink(missing_ok=True)
-    return False
-
-
-def _confirmed(plan: bulk.Plan, client: Client) -> bool:
-    """Ask before writing with a live key; without a terminal the answer is no (use --yes)."""
-    from .bulk import ACTIONS
-
-    counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()) if name in ACTIONS)
-    question = f"apply {counts} to {client.target}? This changes live customer data. [y/N] "
-    if not sys.stdin or not sys.stdin.isatty():
-        print(f"drframe: error: {client.target} is a live target and there is no terminal to confirm "
-              f"({counts}); pass --yes to apply without asking", file=sys.stderr)
-        return False
-    try:
-        answer = input(question)
-    except EOFError:
-        answer = ""
-    if answer.strip().casefold() in {"y", "yes"}:
-        return True
-    print("drframe: nothing sent", file=sys.stderr)
-    return False
-
-
-def _audit(args: argparse.Namespace) -> int:
-    """Write the data-quality audit of every customer, or (``--compare``) what changed between two exports."""
-    from ._listing import paced
-    from .report import quality_audit, quality_issues, snapshot_audit
-
-    if args.compare:
-        before, after = args.compare
-        path = snapshot_audit(before, after, args.out, runs=args.runs or (), mask_pii=args.mask_pii)
-        print(f"compared {before} with {after}; wrote {path}")
-        return EXIT_OK
-    with _connect(args) as client:
-        frames = paced(client, args.rate).customers.to_frames(workers=args.workers, progress=not args.no_progress)
-    path = quality_audit(frames, args.out, mask_pii=args.mask_pii)
-    issues = quality_issues(frames)
-    counts = issues["check"].value_counts()
-    summary = ", ".join(f"{check} {n}" for check, n in counts.items()) or "no findings"
-    print(f"{len(frames.customers)} customers: {summary}")
-    print(f"wrote {path}")
-    return EXIT_OK
-
-
-def _export(args: argparse.Namespace) -> int:
-    from ._listing import paced
-
-    with _connect(args) as client:
-        customers = paced(client, args.rate).customers
-        if args.format == "parquet":
-            from ._parquet import row_counts
-
-            written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress,
-                                           **_filters(args))
-            counts = ", ".join(f"{path.stem}={n}" for path, n in row_counts(written).items())
-            print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
-            return EXIT_OK
-        frames = customers.to_frames(workers=args.workers, progress=not args.no_progress, **_filters(args))
-    if args.format == "xlsx":
-        written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]
-    else:
-        written = frames.to_csv(args.out, mask_pii=args.mask_pii)
-    print(f"exported {frames!r} to {', '.join(str(w) for w in written)}")
-    return EXIT_OK
-
-
-def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
-    print(f"read {plan.sheet.path.name}: {plan.sheet.format_note}")
-    if not plan.rows:
-        print(f"plan for {plan.sheet.path.name}: no data rows (only a header); nothing to send")
-        return
-    counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
-    print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
-    errors = plan.errors
-    for row, column, value, message in errors.head(limit).itertuples(index=False, name=None):
-        where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
-        print(f"  {where}: {message}", file=sys.stderr)
-    if len(errors) > limit:
-        print(f"  ... and {len(errors) - limit} more (see the results file)", file=sys.stderr)
+__all__ = ["EXIT_API", "EXIT_CODES_HELP", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -258,7 +27,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(prog="drframe", description=__doc__.splitlines()[0],
                                      epilog=EXIT_CODES_HELP, formatter_class=_Formatter)
@@ -273,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, epilog=EXIT_CODES_HELP, formatter_class=_Formatter)
 
-    from .sandbox._defaults import DEFAULTS
+    from ..sandbox._defaults import DEFAULTS
 
     sandbox = command("sandbox", "serve the local Customers API emulator over HTTP")
     sandbox.add_argument("--host", default=DEFAULTS.host, help="interface to listen on")
@@ -407,7 +176,7 @@ def _utc_time(text: str) -> str:
     """An argparse type for a point in time: ISO 8601, UTC when no offset is given, as the API's text."""
     from datetime import UTC, datetime
 
-    from ._models import format_datetime
+    from .._models import format_datetime
 
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -415,23 +184,6 @@ def _utc_time(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2024-03-05 or "
                                          "2024-03-05T06:07:08Z)") from None
     return format_datetime(value if value.tzinfo else value.replace(tzinfo=UTC))
-
-
-def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    """The export's list filters, as :meth:`Customers.list_raw` takes them."""
-    from ._ids import check_id
-
-    filters: dict[str, Any] = {}
-    if args.ids:
-        filters["ids"] = [check_id(i.strip(), "--ids", customer=True) for i in args.ids.split(",") if i.strip()]
-    if args.email:
-        filters["email"] = args.email
-    created = {op: value for op, value in (("gte", args.created_since), ("lt", args.created_until)) if value}
-    if created:
-        filters["created_time"] = created
-    if args.updated_since:
-        filters["updated_time"] = {"gte": args.updated_since}
-    return filters
 
 
 def _check_export_out(args: argparse.Namespace) -> str | None:
@@ -471,29 +223,6 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
                        help="use an embedded, seeded sandbox instead of a real API (nothing real is changed)")
     group.add_argument("--seed-customers", type=int, default=None,
                        help="with --sandbox: customers to seed (default 200)")
-
-
-def _announce(client: Client, args: argparse.Namespace) -> None:
-    """The first line of every command's output: where requests go, and with which kind of key."""
-    args.target = client.target
-    print(f"drframe: target {client.target}")
-
-
-@contextmanager
-def _connect(args: argparse.Namespace) -> Iterator[Client]:
-    """The client for the target the options name (see :func:`drframe.connect`), announced on stdout."""
-    from ._connect import DEFAULT_SEED_CUSTOMERS, connect
-
-    if args.seed_customers is not None and not args.sandbox:
-        raise _UsageError("--seed-customers only applies with --sandbox")
-    with connect(args.api_key, args.base_url, sandbox=args.sandbox,
-                 seed_customers=args.seed_customers or DEFAULT_SEED_CUSTOMERS) as client:
-        _announce(client, args)
-        yield client
-
-
-class _UsageError(DRError):
-    pass
 
 
 def _api_failure(exc: APIError | ConnectionFailed, target: str) -> str:
