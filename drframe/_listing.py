@@ -4,22 +4,24 @@ batched calls (100 ids per call) mapped over a bounded pool of threads.
 **How a listing runs** (:class:`Listing`, behind ``client.customers.iter_raw / to_frames / to_parquet``).
 ``GET /customers`` is newest first (``createdTime``, then the server's insertion order for equal times), 100 per
 page, and ``createdTime[gte]`` / ``createdTime[lt]`` cut it into disjoint time ranges, each of which lists a
-contiguous block of that same order.  The listing starts as one range (the whole time axis; nothing needs to be
-known in advance: the first page of a range shows where its data starts).  Workers take ranges from a queue and
-page them with ``startingAfter``; after each page, a worker whose range has more to come splits off older parts
-of it while other workers are idle:
+contiguous block of that same order.  The listing starts as one range, the whole time axis: nothing is looked
+up first.  The newest customer is simply the first page's first row, and the oldest is never needed (there is
+no ascending order, ``endingBefore`` needs a cursor, and a ``createdTime[lt]`` bisection would cost a dozen
+sequential calls before the first page): the bottom range stays open-ended, and its first page shows where its
+data starts.  Workers take ranges from a queue (newest first) and page them with ``startingAfter``.  After each
+page, while fewer ranges are open than wanted, the worker whose range is among the biggest splits off older
+parts of it for the idle workers, keeping the newest part and its cursor:
 
-* a range with a lower bound is cut into equal time slices (as many as there are idle workers, and no more than
-  the remaining pages estimated from the density of the page just read);
-* the open-ended bottom range (no lower bound: where the oldest customer is, is not known) is cut geometrically,
-  1, 2, 4, ... pages' worth of time further back, the rest staying open.  Finding the oldest customer first
-  (there is no ascending order; ``endingBefore`` needs a cursor, and a ``createdTime[lt]`` bisection costs a
-  dozen sequential calls) would cost more than the one empty page this can leave at the bottom.
+* how many ranges are wanted: with a rate limit (the client's shared ``client.limiter``), enough requests in
+  flight to fill it at the round trip the last pages took; without one, one per worker (the worker count then
+  bounds the load);
+* where to cut: a range with a lower bound into equal time slices of at least ``MIN_PIECE`` pages (as estimated
+  from the density of the page just read: every range ends in one partial page, a request the limit could have
+  spent on a full one), single pages at the end when most of the rate is idle; the open bottom geometrically,
+  1, 2, 4... such pieces further back, the rest staying open (at most one empty page at the very bottom).
 
-The worker keeps the newest slice (continuing from its cursor), so no range is ever listed twice; the split
-points are whole milliseconds.  All workers share the client's rate limiter (``client.limiter``); without one
-the worker count alone bounds the load.  Pages are then put back in listing order: ranges are keyed so that
-sorting the keys gives the listing order, and a page is released once every range before it is complete.
+Split points are whole milliseconds.  Pages are put back in listing order: range keys sort in that order (a
+range's splits after it, newest first), and a page is released once every range before it is complete.
 Customers with the same ``createdTime`` always fall in one range, so their order is the server's own: the
 result is the sequential listing, customer for customer.
 
@@ -411,7 +413,7 @@ class Listing:
         rng.left = math.inf if rng.gte is None else (oldest - rng.gte) / page
         with self._cond:
             wanted = self._wanted()
-            need = min(wanted - len(self._open), self._waiting - len(self._heap) + 1, MAX_FANOUT)
+            need = min(wanted - len(self._open), self._waiting - len(self._heap), MAX_FANOUT)
             biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
                           default=0.0)
         if need <= 0 or rng.left < 0.75 * biggest:
