@@ -7,7 +7,8 @@ Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``rate`` and ``
   same run (a fresh sandbox each, so the server's bucket starts alike), the sequential listing (``workers=1``:
   one page after another, as before) and the concurrent one (default workers), as a plain listing
   (``iter_raw``) and as ``to_frames()`` (what ``drframe export`` does before writing). ``% of limit`` is
-  customers/s over limit x 100 (a page holds 100).
+  customers/s over limit x 100 (a page holds 100). Last, what the sandbox serves at all on this machine: no limit
+  on either side, 32 and 48 workers.
 * ``parquet``: ``client.customers.to_parquet(dir)`` of 100,000 and 300,000 customers (sandbox in its own process,
   no latency or limit, default 8 workers), each in a fresh child process reporting its peak resident memory
   (VmHWM), beside the in-memory ``to_frames().to_parquet(dir)`` for comparison.
@@ -30,23 +31,19 @@ LIMITS = (25.0, 100.0)
 PARQUET_SIZES = (100_000, 300_000)
 
 EXPORT = '''
-import shutil
+import pyarrow.parquet as pq
 from drframe import Client
-url, out, how = sys.argv[1], sys.argv[2], sys.argv[3]
-with Client("%s", url) as client:
+url, out, how, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+with Client(key, url) as client:
     started = time.monotonic()
     if how == "streamed":
         client.customers.to_parquet(out)
-        rows = None
     else:
-        frames = client.customers.to_frames()
-        frames.to_parquet(out)
-        rows = len(frames.customers)
+        client.customers.to_frames().to_parquet(out)
     seconds = time.monotonic() - started
-    import pyarrow.parquet as pq
     report(seconds=seconds, customers=pq.ParquetFile(out + "/customers.parquet").metadata.num_rows,
            requests=client.stats["requests"])
-''' % API_KEY
+'''
 
 
 def rate_part() -> None:
@@ -76,6 +73,15 @@ def rate_part() -> None:
                 print(f"| {limit:>11.0f} | {name:<11} | {shown:>7} | {seconds:>7.1f} | {rate:>11,.0f} | "
                       f"{100 * rate / (limit * 100):>9.1f}% | {stats['requests']:>8} | {stats['throttled']:>4} |",
                       flush=True)
+        # What this machine's sandbox serves at all (no limit anywhere): the ceiling of the 100/s rows.
+        for workers in (32, 48):
+            with sandbox_process("--db", str(db), "--latency-ms", str(LATENCY_MS)) as url, \
+                    Client(API_KEY, url, pool_size=workers) as client:
+                started = time.monotonic()
+                count = READS["iter_raw"](client, workers)
+                seconds = time.monotonic() - started
+                print(f"|        none | iter_raw    | {workers:>7} | {seconds:>7.1f} | {count / seconds:>11,.0f} | "
+                      f"{'-':>10} | {client.stats['requests']:>8} | {client.stats['throttled']:>4} |", flush=True)
     finally:
         shutil.rmtree(work)
 
@@ -98,8 +104,8 @@ READS: dict[str, Callable[[Client, int | None], int]] = {
 def parquet_part() -> None:
     print(f"Parquet export against `drframe sandbox` in its own process (no latency, no limit), 8 workers, each "
           f"run in a fresh child process; load average {load()}")
-    print("| customers | export                          | seconds | customers/s | peak RSS MiB |")
-    print("|----------:|---------------------------------|--------:|------------:|-------------:|")
+    print("| customers | export                            | seconds | customers/s | peak RSS MiB |")
+    print("|----------:|-----------------------------------|--------:|------------:|-------------:|")
     for size in PARQUET_SIZES:
         work = scratch_dir("parquet")
         try:
@@ -109,9 +115,9 @@ def parquet_part() -> None:
                 for how, label in (("streamed", "streamed: customers.to_parquet"),
                                    ("memory", "in memory: to_frames().to_parquet")):
                     out = work / how
-                    result = in_child(EXPORT, url, str(out), how)
+                    result = in_child(EXPORT, url, str(out), how, API_KEY)
                     assert result["customers"] == size, result
-                    print(f"| {size:>9,} | {label:<31} | {result['seconds']:>7.1f} | "
+                    print(f"| {size:>9,} | {label:<33} | {result['seconds']:>7.1f} | "
                           f"{size / result['seconds']:>11,.0f} | {result['peak_mib']:>12.0f} |", flush=True)
                     shutil.rmtree(out)
         finally:

@@ -26,14 +26,14 @@ COLUMNS = ["customer_id", "email", "locale", "enabled", "type", "shipping.name",
 
 PLAN = '''
 from drframe import Client, bulk
-url, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with Client("%s", url, rate_limit=None) as client:
+url, path, workers, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+with Client(key, url, rate_limit=None) as client:
     started = time.monotonic()
     plan = bulk.plan(path, client, workers=workers or None)
     seconds = time.monotonic() - started
     report(seconds=seconds, rows=len(plan.rows), counts=plan.counts, requests=client.stats["requests"],
            baseline_mib=BASELINE_MIB)
-''' % API_KEY
+'''
 
 
 def csv_row(customer: dict[str, Any], number: list[int]) -> list[str]:
@@ -63,7 +63,7 @@ def main() -> None:
         print("|---------------------|--------:|--------:|-------:|------:|-------------:|-------------:|")
         with sandbox_process("--db", str(db), "--latency-ms", str(LATENCY_MS)) as url:
             for workers in RUNS:
-                result = in_child(PLAN, url, str(path), str(workers))
+                result = in_child(PLAN, url, str(path), str(workers), API_KEY)
                 name = "sequential (1)" if workers == 1 else "concurrent (8)"
                 print(f"| {name:<19} | {result['rows']:>7,} | {result['seconds']:>7.1f} | "
                       f"{result['rows'] / result['seconds']:>6,.0f} | {result['requests']:>5} | "

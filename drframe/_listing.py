@@ -18,7 +18,8 @@ parts of it for the idle workers, keeping the newest part and its cursor:
 * where to cut: a range with a lower bound into equal time slices of at least ``MIN_PIECE`` pages (as estimated
   from the density of the page just read: every range ends in one partial page, a request the limit could have
   spent on a full one), single pages at the end when most of the rate is idle; the open bottom geometrically,
-  1, 2, 4... such pieces further back, the rest staying open (at most one empty page at the very bottom).
+  1, 2, 4... such pieces further back, the rest staying open (a piece past the oldest customer costs one
+  empty page).
 
 Split points are whole milliseconds.  Pages are put back in listing order: range keys sort in that order (a
 range's splits after it, newest first), and a page is released once every range before it is complete.
@@ -26,7 +27,7 @@ Customers with the same ``createdTime`` always fall in one range, so their order
 result is the sequential listing, customer for customer.
 
 **Not a snapshot.** The API has none, and neither has the sequential listing.  Customers created after the
-listing started are not in it (they are newer than its first page, and every range lies below that page).
+first page was read are not in it (they are newer than that page, and every range lies below it).
 Customers deleted while it runs are in it if their page was read before the delete, and missing otherwise.
 Every customer that exists for the whole listing is in it exactly once.  A deleted cursor (the last customer
 of a page, deleted before the next page was asked for) is handled: the range goes on with ``createdTime[lte]``
@@ -35,6 +36,7 @@ at the cursor's time, leaving out the customers of that instant it already liste
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import heapq
 import math
@@ -45,8 +47,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import APIError
@@ -64,10 +66,12 @@ DEFAULT_WORKERS = 8
 MAX_DEFAULT_WORKERS = 32
 #: Most ranges split off a range at once.
 MAX_FANOUT = 16
+#: Most ranges split off the open bottom at once (those past the oldest customer cost an empty page each).
+OPEN_FANOUT = 4
 #: Pages (events) the workers may be ahead of the consumer.
 AHEAD = 128
 #: Fewest pages (estimated) a range is split into: its partial last page is then a small share.
-MIN_PIECE = 4
+MIN_PIECE = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = 1000
 #: A range's key: sorting keys gives the listing order (a range's later splits sort after it, newest first).
@@ -140,7 +144,9 @@ class _Range:
     the first page)."""
 
     def __lt__(self, other: _Range) -> bool:
-        return self.key < other.key
+        """Which range a worker takes first: the open bottom (where the oldest customers are is learnt from its
+        first page), then the newest."""
+        return (self.gte is not None, self.key) < (other.gte is not None, other.key)
 
     def advance(self, data: list[dict[str, Any]]) -> None:
         """Move the cursor past ``data`` (a non-empty page)."""
@@ -355,10 +361,8 @@ class Listing:
         except _Stopped:
             pass
         except BaseException as exc:  # handed to the consumer, which raises it
-            try:
+            with contextlib.suppress(_Stopped):
                 self._emit(("error", exc))
-            except _Stopped:
-                pass
             self._stop.set()
 
     def _list_range(self, rng: _Range) -> None:
@@ -400,7 +404,7 @@ class Listing:
         if self._rate is None or not self._round_trips:
             return self._workers
         quartile = sorted(self._round_trips)[len(self._round_trips) // 4]
-        return min(self._workers, math.ceil(self._rate * quartile * 1.2) + 1)
+        return min(self._workers, math.ceil(self._rate * quartile) + 1)
 
     def _split(self, rng: _Range, data: list[dict[str, Any]]) -> None:
         """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted and ``rng`` is among
@@ -416,13 +420,14 @@ class Listing:
             need = min(wanted - len(self._open), self._waiting - len(self._heap), MAX_FANOUT)
             biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
                           default=0.0)
+            bottomless = any(other.gte is None for other in self._open.values())
         if need <= 0 or rng.left < 0.75 * biggest:
             return  # enough ranges, or a bigger one will be split when its next page is in
         # Pieces of MIN_PIECE pages or more, as a partial last page is a request the rate limit could have
-        # spent on a full one; but at the end, with most of the rate idle, single pages.
-        piece = 1 if 2 * need > wanted else MIN_PIECE
+        # spent on a full one; but at the end (the bottom found, most of the rate idle), single pages.
+        piece = 1 if 2 * need > wanted and not bottomless else MIN_PIECE
         if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time
-            cuts = [_whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, need + 1)]
+            cuts = [_whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
             cuts = [c for c in cuts if c > 0]
         else:  # equal slices of what is left
             remaining = oldest - rng.gte
@@ -434,7 +439,7 @@ class Listing:
             return
         bounds = [*cuts, rng.gte]  # newest first; each new range is [bounds[i + 1], bounds[i])
         count = len(cuts)
-        new = [_Range(rng.key + (-(rng.children + count - i),), bounds[i + 1], bounds[i]) for i in range(count)]
+        new = [_Range((*rng.key, -(rng.children + count - i)), bounds[i + 1], bounds[i]) for i in range(count)]
         rng.children += count
         rng.gte = cuts[0]
         rng.left = (oldest - cuts[0]) / page

@@ -23,7 +23,7 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ import pandas as pd
 
 from ._errors import ExportError
 from ._frames import CUSTOMERS, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, SPECS, Frames, column_path, to_frames
+from ._listing import release_memory
 from ._schema import FREE_FORM_PREFIXES
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 #: Field metadata marking a column stored as JSON text.
 JSON_MARK = {b"drframe": b"json"}
 #: Most customers held in unfinished chunks at once; past it the largest chunk is written early.
-BUFFER_LIMIT = 20_000
+BUFFER_LIMIT = 8_000
 _OBJECT_TYPES: dict[frozenset[type], str] = {
     frozenset({str}): "string", frozenset({bool}): "bool", frozenset({int}): "int64",
     frozenset({float}): "double", frozenset({int, float}): "double",
@@ -51,13 +52,13 @@ _OBJECT_TYPES: dict[frozenset[type], str] = {
 def _pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError:
         raise ExportError("Parquet needs pyarrow: pip install 'drframe[parquet]'") from None
     return pyarrow
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lead_columns(table: str) -> tuple[str, ...]:
     """The columns :func:`drframe.to_frames` puts before the declared paths (keys, parent, position...)."""
     empty = to_frames([]).tables()[table]
@@ -101,7 +102,7 @@ class _Table:
             if series.dtype != column.dtype:
                 column.conflict = True
             if series.dtype == object:
-                column.types.update(type(v) for v in series.tolist() if v is not None and v is not pd.NA)
+                column.types.update(type(v) for v in series.tolist() if _stored(v, "") is not None)
 
 
 class _Spill:
@@ -125,7 +126,7 @@ class _Spill:
         """The spilled chunks in listing order."""
         for _, path in sorted(self.chunks, key=lambda chunk: chunk[0]):
             with path.open("rb") as spilled:
-                tables: dict[str, pd.DataFrame] = pickle.load(spilled)  # noqa: S301 (our own temp file)
+                tables: dict[str, pd.DataFrame] = pickle.load(spilled)  # our own spill file
             path.unlink()
             yield tables
 
@@ -134,7 +135,6 @@ class _Layout:
     """One table's settled columns: order, how each is stored, and the Parquet schema."""
 
     def __init__(self, name: str, table: _Table) -> None:
-        pa = _pyarrow()
         self.name = name
         self.order = column_order(name, table.columns)
         self.columns = table.columns
@@ -168,14 +168,14 @@ class _Layout:
 
 
 def _stored(value: Any, kind: str) -> Any:
-    if value is None or value is pd.NA:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):  # NaN: a text column's NA
         return None
     return json.dumps(value, ensure_ascii=False, default=str) if kind == "json" else value
 
 
 def write_parquet_stream(directory: str | Path,
                          pages: Iterable[tuple[RangeKey, int, list[dict[str, Any]] | None]], *,
-                         redact: bool = True, progress: bool = False, chunk_size: int = 5000) -> list[Path]:
+                         redact: bool = True, progress: bool = False, chunk_size: int = 2000) -> list[Path]:
     """Write the customers of ``pages`` (``(range key, page number, customers)``, None once a range is complete,
     as :meth:`drframe._listing.Listing.pages_as_fetched` gives them) into ``directory``: one
     ``<table>.parquet`` per table, rows in listing order.  Memory is bounded (see the module); files appear only
@@ -195,6 +195,7 @@ def write_parquet_stream(directory: str | Path,
             first, customers = buffers.pop(key)
             held -= len(customers)
             spill.add((key, first), to_frames(customers, redact=redact))
+            release_memory()
 
         with tqdm(unit=" customers", desc="exporting customers", disable=not progress) as bar:
             for key, number, customers in pages:
@@ -237,7 +238,7 @@ def _assemble(directory: Path, spill: _Spill) -> list[Path]:
     finally:
         for writer in writers.values():
             writer.close()
-    for name, target in targets.items():
+    for target in targets.values():
         os.replace(f"{target}.partial", target)
     return list(targets.values())
 

@@ -258,7 +258,7 @@ class Customers:
         return to_frames(self.iter_raw(workers=workers, progress=progress, **filters), redact=redact)
 
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
-                   progress: bool = False, chunk_size: int = 5000, page_size: int = MAX_PAGE_SIZE,
+                   progress: bool = False, chunk_size: int = 2000, page_size: int = MAX_PAGE_SIZE,
                    **filters: Any) -> builtins.list[Path]:
         """Stream every matching customer into ``directory`` as one Parquet file per table (what
         ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
