@@ -56,6 +56,7 @@ from ._models import format_datetime, parse_datetime
 
 if TYPE_CHECKING:
     from ._client import Client
+    from ._ratelimit import RateLimiter
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -225,14 +226,15 @@ class Listing:
     workers; leaving the loop early stops them.
     """
 
-    def __init__(self, list_page: Callable[..., Mapping[str, Any]], *, workers: int, rate: float | None = None,
-                 page_size: int = 100, **filters: Any) -> None:
+    def __init__(self, list_page: Callable[..., Mapping[str, Any]], *, workers: int,
+                 limiter: RateLimiter | None = None, page_size: int = 100, **filters: Any) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers!r}")
         self._list_page = list_page
         self._workers = workers
-        self._rate = rate
+        self._limiter = limiter
         self._round_trips: deque[float] = deque(maxlen=4 * workers)  # how long the last pages took
+        self._answered: deque[float] = deque(maxlen=4 * workers)  # when they came in
         self._page_size = page_size
         self._time = _TimeFilter.of(filters.pop("created_time", None))
         if filters.get("ending_before") is not None:
@@ -377,7 +379,9 @@ class Listing:
                     continue
                 raise
             with self._cond:
-                self._round_trips.append(time.monotonic() - started)
+                now = time.monotonic()
+                self._round_trips.append(now - started)
+                self._answered.append(now)
             data: list[dict[str, Any]] = body["data"]
             fresh = [c for c in data if c["id"] not in rng.skip] if rng.skip else data
             self._emit(("page", rng.key, rng.pages, fresh))
@@ -397,14 +401,28 @@ class Listing:
         if last:
             self._emit(("end",))
 
+    def _starving(self) -> bool:
+        """(Under the lock.)  The last pages came in well below the rate limit (a server queueing under load,
+        ranges running out at the end), or, without a limiter, a worker is idle."""
+        limiter = self._limiter
+        if limiter is None:
+            return self._waiting > len(self._heap)
+        count = min(len(self._answered), max(8, 2 * len(self._open)))
+        if count < 8:
+            return False
+        window = self._answered[-1] - self._answered[-count]
+        return window > 0 and (count - 1) / window < 0.9 * limiter.rate
+
     def _wanted(self) -> int:
-        """Ranges to keep open (called under the lock): one per worker without a rate limit; with one, enough
+        """(Under the lock.)  Ranges to keep open: one per worker without a rate limiter; with one, enough
         requests in flight to fill it at the round trip the last pages took (their lower quartile: the limiter's
-        waits are in the longer ones, a server's queueing in all), with a fifth to spare."""
-        if self._rate is None or not self._round_trips:
+        waits are in the longer ones), and one more while the pages come in below the limit."""
+        limiter = self._limiter
+        if limiter is None or not self._round_trips:
             return self._workers
         quartile = sorted(self._round_trips)[len(self._round_trips) // 4]
-        return min(self._workers, math.ceil(self._rate * quartile) + 1)
+        wanted = min(self._workers, math.ceil(limiter.max_rate * quartile) + 1)
+        return max(wanted, min(self._workers, len(self._open) + 1)) if self._starving() else wanted
 
     def _split(self, rng: _Range, data: list[dict[str, Any]]) -> None:
         """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted and ``rng`` is among
@@ -416,16 +434,17 @@ class Listing:
             return  # one instant: only the cursor can go on
         rng.left = math.inf if rng.gte is None else (oldest - rng.gte) / page
         with self._cond:
-            wanted = self._wanted()
-            need = min(wanted - len(self._open), self._waiting - len(self._heap), MAX_FANOUT)
+            need = min(self._wanted() - len(self._open), self._waiting - len(self._heap), MAX_FANOUT)
             biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
                           default=0.0)
             bottomless = any(other.gte is None for other in self._open.values())
+            starving = self._starving()
         if need <= 0 or rng.left < 0.75 * biggest:
             return  # enough ranges, or a bigger one will be split when its next page is in
         # Pieces of MIN_PIECE pages or more, as a partial last page is a request the rate limit could have
-        # spent on a full one; but at the end (the bottom found, most of the rate idle), single pages.
-        piece = 1 if 2 * need > wanted and not bottomless else MIN_PIECE
+        # spent on a full one; but single pages once the bottom is found and the limit is not reached (a slot
+        # left unused is worse than half a page).
+        piece = 1 if starving and not bottomless else MIN_PIECE
         if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time
             cuts = [_whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
             cuts = [c for c in cuts if c > 0]
@@ -447,13 +466,14 @@ class Listing:
         self._push(new)
 
 
-def iter_customers(list_page: Callable[..., Mapping[str, Any]], *, workers: int, rate: float | None = None,
-                   page_size: int = 100, progress: bool = False, **filters: Any) -> Iterator[dict[str, Any]]:
+def iter_customers(list_page: Callable[..., Mapping[str, Any]], *, workers: int,
+                   limiter: RateLimiter | None = None, page_size: int = 100, progress: bool = False,
+                   **filters: Any) -> Iterator[dict[str, Any]]:
     """Every matching customer, newest first, listed by :class:`Listing`; a tqdm bar counts them if ``progress``."""
     from tqdm.auto import tqdm
 
     with tqdm(unit=" customers", desc="listing customers", disable=not progress) as bar:
-        for page in Listing(list_page, workers=workers, rate=rate, page_size=page_size, **filters).pages():
+        for page in Listing(list_page, workers=workers, limiter=limiter, page_size=page_size, **filters).pages():
             yield from page
             bar.update(len(page))
 

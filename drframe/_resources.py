@@ -152,10 +152,8 @@ class Customers:
         shows a tqdm bar of customers listed.  Filters as for :meth:`list_raw`, except ``ending_before``."""
         from ._listing import default_workers, iter_customers
 
-        limiter = self._client.limiter
         return iter_customers(self.list_raw, workers=workers or default_workers(self._client),
-                              rate=limiter.max_rate if limiter else None, page_size=page_size, progress=progress,
-                              **filters)
+                              limiter=self._client.limiter, page_size=page_size, progress=progress, **filters)
 
     def iter(self, *, page_size: int = MAX_PAGE_SIZE, workers: int | None = None,
              **filters: Any) -> Iterator[Customer]:
@@ -267,9 +265,8 @@ class Customers:
         from ._listing import Listing, default_workers
         from ._parquet import write_parquet_stream
 
-        limiter = self._client.limiter
         listing = Listing(self.list_raw, workers=workers or default_workers(self._client),
-                          rate=limiter.max_rate if limiter else None, page_size=page_size, **filters)
+                          limiter=self._client.limiter, page_size=page_size, **filters)
         return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
                                     chunk_size=chunk_size)
 

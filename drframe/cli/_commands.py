@@ -46,7 +46,7 @@ def _demo(args: argparse.Namespace) -> int:
         before = client.customers.to_frames()
         before.to_excel(out / "customers-before.xlsx")
         print(f"exported {before!r}")
-        plan = bulk.plan(updates, client)
+        plan = bulk.plan(updates, client, progress=not args.no_progress)
         _print_plan(plan)
         result = plan.apply(rate=args.rate, journal=journal, progress=not args.no_progress)
         result.to_file(out / "results.csv")
@@ -74,12 +74,15 @@ def _sample_file(out: Path) -> Path:
 def _apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
+    from .._listing import paced
 
     source = Path(args.file)
     results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _connect(args) as client:
-        plan = bulk.plan(source, client, sheet=args.sheet, encoding=args.encoding, columns=mapping)
+        # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
+        plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
+                         columns=mapping, progress=not args.no_progress)
         _print_plan(plan)
         if args.dry_run:
             from .._export import write_table
