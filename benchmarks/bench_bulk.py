@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from _bench import sandbox_process
 
 from drframe import Client, RetryPolicy, bulk
 from drframe._errors import DRError
@@ -54,23 +54,12 @@ class Outcome:
 
 
 @contextmanager
-def sandbox_process(limit: float, fault_rate: float) -> Iterator[str]:
-    """A seeded sandbox in its own process; yields its base URL."""
-    command = [sys.executable, "-m", "drframe.cli", "sandbox", "--port", "0", "--db", ":memory:",
-               "--rate-limit", str(limit), "--latency-ms", str(LATENCY_MS), "--seed-customers", str(ROWS),
-               "--fault-rate", str(fault_rate), "--seed", "3"]
-    # stderr: uvicorn logs every injected dropped connection with a traceback
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"listening on (http://\S+)", line)
-        if not match:
-            raise RuntimeError(f"the sandbox did not start: {line!r}")
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def seeded_sandbox(limit: float, fault_rate: float) -> Iterator[str]:
+    """A seeded sandbox in its own process (uvicorn logs every injected dropped connection, so stderr is dropped);
+    yields its base URL."""
+    with sandbox_process("--db", ":memory:", "--rate-limit", str(limit), "--latency-ms", str(LATENCY_MS),
+                         "--seed-customers", str(ROWS), "--fault-rate", str(fault_rate), "--seed", "3") as url:
+        yield url
 
 
 def customer_ids(base_url: str) -> list[str]:
@@ -157,7 +146,7 @@ def main() -> None:
         for name in names:
             label, limit, fault_rate = SCENARIOS[name]
             for approach, run in approaches.items():
-                with sandbox_process(limit, fault_rate) as base_url:
+                with seeded_sandbox(limit, fault_rate) as base_url:
                     outcome = run(base_url, limit, workdir)
                 print(row(label, approach, limit, outcome), flush=True)
                 if outcome.plan:
