@@ -4,7 +4,6 @@ plan's concurrent fetch plans exactly as the sequential one."""
 
 from __future__ import annotations
 
-import csv
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -14,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from csvfiles import write_rows
 
 from drframe import Client, Unauthorized, bulk
 from drframe._listing import Listing
@@ -199,13 +199,6 @@ def test_cli_export_and_audit_stream_quietly(tmp_path: Path, capsys: pytest.Capt
     assert main(["audit", "--sandbox", "--seed-customers", "20", "--out", str(tmp_path / "q.xlsx"),
                  "--no-progress"]) == 0
 
-
-def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture

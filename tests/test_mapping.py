@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 import yaml
+from csvfiles import write_rows
 
 from drframe import Client, SheetError, bulk
 from drframe.cli import main
@@ -16,17 +16,10 @@ ROWS = [["c-1", "a@example.com", "French", "01234", "FR", "call back"],
         ["c-2", "b@example.com", "de_DE", "", "", ""]]
 
 
-def analyst_csv(path: Path, header: list[str] = HEADER, rows: list[list[str]] = ROWS) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
 
 def test_a_proposal_maps_aliases_flags_guesses_and_must_be_reviewed(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    source = analyst_csv(tmp_path / "people.csv")
+    source = write_rows(tmp_path / "people.csv", HEADER, ROWS)
     assert main(["map", str(source)]) == 0
     out = capsys.readouterr().out
     assert "GUESSED 'fr_FR'" in out and "'Notes': no drframe column found" in out
@@ -43,7 +36,7 @@ def test_a_proposal_maps_aliases_flags_guesses_and_must_be_reviewed(tmp_path: Pa
 
 
 def test_a_reviewed_mapping_applies(client: Client, tmp_path: Path) -> None:
-    source = analyst_csv(tmp_path / "people.csv")
+    source = write_rows(tmp_path / "people.csv", HEADER, ROWS)
     mapping = tmp_path / "m.yml"
     mapping.write_text('reviewed: true\ncolumns:\n  "Customer ID": customer_id\n  "E-mail": email\n'
                        '  "Language": locale\n  "Zip": shipping.address.postalCode\n'
@@ -59,7 +52,7 @@ def test_a_reviewed_mapping_applies(client: Client, tmp_path: Path) -> None:
 
 
 def test_unmapped_unknown_headers_still_stop_everything(client: Client, tmp_path: Path) -> None:
-    source = analyst_csv(tmp_path / "people.csv")
+    source = write_rows(tmp_path / "people.csv", HEADER, ROWS)
     with pytest.raises(SheetError, match=r"unknown column 'Notes'.*Nothing was sent"):
         bulk.plan(source, client, columns={"Customer ID": "customer_id", "E-mail": "email", "Language": "locale",
                                            "Zip": "shipping.address.postalCode", "Land": "shipping.address.country"})

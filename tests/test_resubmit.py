@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import openpyxl
+from csvfiles import write_rows
 
 from drframe import Client, bulk
 from drframe.cli import main
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
 def test_errors_file_round_trip(client: Client, tmp_path: Path) -> None:
     client.customers.create(id="ok-1", email="ok@example.com")
-    source = write_csv(tmp_path / "in.csv", ["customer_id", "action", "email", "locale"], [
+    source = write_rows(tmp_path / "in.csv", ["customer_id", "action", "email", "locale"], [
         ["ok-1", "update", "fine@example.com", ""],          # applied
         ["ok-1x", "update", "", "fr_FR"],                    # failed: no such customer
         ["", "create", "not-an-email", "de_DE"],            # invalid, generated id
@@ -59,19 +51,19 @@ def test_errors_file_round_trip(client: Client, tmp_path: Path) -> None:
 
 
 def test_cli_errors_option(client: Client, tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "nope"]])
+    source = write_rows(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "nope"]])
     errors = tmp_path / "fix-me.csv"
     key = ["--base-url", client.base_url, "--api-key", "sk_test_sandbox", "--no-progress"]
     assert main(["apply", str(source), *key, "--errors", str(errors)]) == 1
     assert "nope" in errors.read_text(encoding="utf-8")
-    good = write_csv(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "yes@example.com"]])
+    good = write_rows(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "yes@example.com"]])
     assert main(["apply", str(good), *key, "--errors", str(errors)]) == 0
     assert not errors.exists(), "no stale errors file after a clean run"
 
 
 def test_a_resumed_run_still_shows_what_earlier_runs_changed(client: Client, tmp_path: Path) -> None:
     client.customers.create(id="r-1", email="r1@example.com", locale="en_US")
-    source = write_csv(tmp_path / "in.csv", ["customer_id", "locale", "tax_identifier.type", "tax_identifier.value"],
+    source = write_rows(tmp_path / "in.csv", ["customer_id", "locale", "tax_identifier.type", "tax_identifier.value"],
                        [["r-1", "fr_FR", "de", "DE123456789"]])
     journal = tmp_path / "in.journal"
     first = bulk.plan(source, client).apply(progress=False, journal=journal, keep_journal=True)

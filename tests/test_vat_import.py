@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -10,18 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+from csvfiles import write_rows
+
 from drframe import Client, bulk
 from drframe.sandbox import Sandbox
 
 HEADER = ["customer_id", "email", "tax_identifier.type", "tax_identifier.value"]
 
-
-def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def held(client: Client, customer_id: str) -> list[tuple[str, str]]:
@@ -31,7 +25,7 @@ def held(client: Client, customer_id: str) -> list[tuple[str, str]]:
 def test_vat_numbers_are_created_attached_and_replaced(client: Client, tmp_path: Path) -> None:
     client.customers.create(id="v-1", email="v1@example.com")
     client.customers.create(id="v-2", email="v2@example.com")
-    first = write_csv(tmp_path / "vat.csv", [["v-1", "", "DE", "DE123456789"], ["v-2", "", "be", "BE1234567890"],
+    first = write_rows(tmp_path / "vat.csv", HEADER, [["v-1", "", "DE", "DE123456789"], ["v-2", "", "be", "BE1234567890"],
                                              ["v-3", "v3@example.com", "it", "IT12345678901"]])
     plan = bulk.plan(first, client)
     assert plan.errors.empty, plan.errors.to_dict("records")
@@ -45,7 +39,7 @@ def test_vat_numbers_are_created_attached_and_replaced(client: Client, tmp_path:
     again = bulk.plan(first, client)
     assert again.counts == {"unchanged": 3}, "a re-run sends nothing"
 
-    replace = write_csv(tmp_path / "vat2.csv", [["v-1", "", "de", "DE000000000"]])
+    replace = write_rows(tmp_path / "vat2.csv", HEADER, [["v-1", "", "de", "DE000000000"]])
     plan = bulk.plan(replace, client)
     assert plan.changes.to_dict("records")[0]["before"] == "de DE123456789"
     assert plan.apply(progress=False).ok
@@ -55,7 +49,7 @@ def test_vat_numbers_are_created_attached_and_replaced(client: Client, tmp_path:
 
 def test_bad_vat_cells_are_invalid_and_send_nothing(client: Client, tmp_path: Path) -> None:
     client.customers.create(id="v-1")
-    path = write_csv(tmp_path / "bad.csv", [["v-1", "", "gb", "GB123456789"], ["v-1x", "", "de", ""],
+    path = write_rows(tmp_path / "bad.csv", HEADER, [["v-1", "", "gb", "GB123456789"], ["v-1x", "", "de", ""],
                                             ["v-1y", "", "", "DE123456789"], ["v-1z", "", "zz", "1"]])
     plan = bulk.plan(path, client)
     errors = {(r["row"], r["column"]): r["message"] for r in plan.errors.to_dict("records")}
@@ -68,7 +62,7 @@ def test_bad_vat_cells_are_invalid_and_send_nothing(client: Client, tmp_path: Pa
 def test_an_identifier_left_unattached_by_a_crash_is_reused_not_duplicated(client: Client, tmp_path: Path) -> None:
     client.customers.create(id="v-1")
     orphan = client.tax_identifiers.create("de", "DE123456789")  # what a run killed between create and attach leaves
-    assert bulk.plan(write_csv(tmp_path / "vat.csv", [["v-1", "", "de", "DE123456789"]]), client).apply(
+    assert bulk.plan(write_rows(tmp_path / "vat.csv", HEADER, [["v-1", "", "de", "DE123456789"]]), client).apply(
         progress=False).ok
     identifiers = [t for t in client.tax_identifiers.iter(type="de") if t.value == "DE123456789"]
     assert [t.id for t in identifiers] == [orphan.id] and identifiers[0].customerId == "v-1"
@@ -83,7 +77,7 @@ def test_a_killed_vat_import_resumes_exactly_once(tmp_path: Path) -> None:
             if i % 2:  # half already hold another German number, which must be replaced
                 old = client.tax_identifiers.create("de", f"DE{900000000 + i}")
                 client.customers.attach_tax_identifier(f"k-{i}", old.id)
-        path = write_csv(tmp_path / "vat.csv", [[f"k-{i}", "", "de", values[i]] for i in range(80)])
+        path = write_rows(tmp_path / "vat.csv", HEADER, [[f"k-{i}", "", "de", values[i]] for i in range(80)])
         journal = tmp_path / "vat.journal"
         env = {**os.environ, "DR_BASE_URL": sandbox.base_url, "DR_API_KEY": sandbox.api_key}
         command = [sys.executable, "-m", "drframe.cli", "apply", str(path), "--journal", str(journal),
