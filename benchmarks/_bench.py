@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -28,15 +29,44 @@ def scratch_dir(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".bench-{name}-", dir=HERE))
 
 
-def seed_db(path: Path, count: int, each: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """A SQLite sandbox store with ``count`` generated customers, built 25,000 at a time (never all in memory);
-    ``each`` sees every customer as it is stored."""
+#: Shapes of seeded data: ``even`` is the project's generator (a customer every ~50 s, shipping, metadata and
+#: children everywhere); ``skewed`` is the sparser mix of bench_frames.py (60% shipping, half with sources, 20%
+#: with tax ids, the vendor's timestamp forms) with most customers from one bulk import: 80% created in one
+#: burst (pairs sharing a millisecond, 8 ms apart), the rest spread over the three years before it.
+SHAPES = ("even", "skewed")
+
+
+def skewed_customers(count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` customers of the ``skewed`` shape, oldest first (see :data:`SHAPES`)."""
+    from bench_frames import sparse_customers
+
+    rng = random.Random(seed)
+    burst = datetime(2024, 3, 1, 14, tzinfo=UTC)
+    spread = int(count * 0.2)
+    moments = sorted(burst - timedelta(seconds=rng.uniform(60, 3 * 365 * 86_400)) for _ in range(spread))
+    moments += [burst + timedelta(milliseconds=4 * (i - i % 2)) for i in range(count - spread)]
+    customers = sparse_customers(count, seed)
+    for customer, moment in zip(customers, moments, strict=True):
+        customer["createdTime"] = customer["updatedTime"] = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return customers
+
+
+def seed_db(path: Path, count: int, each: Callable[[dict[str, Any]], None] | None = None,
+            shape: str = "even") -> None:
+    """A SQLite sandbox store with ``count`` generated customers of ``shape`` (see :data:`SHAPES`), built 25,000
+    at a time (never all in memory); ``each`` sees every customer as it is stored."""
     store = Store(str(path))
     try:
         start = datetime(2020, 1, 1, tzinfo=UTC)
         for batch, first in enumerate(range(0, count, SEED_BATCH)):
-            customers = generate_customers(min(SEED_BATCH, count - first), seed=batch,
-                                           start=start + timedelta(days=batch * 12), id_prefix=f"b{batch}-")
+            size = min(SEED_BATCH, count - first)
+            if shape == "skewed":
+                if first:
+                    raise ValueError(f"the skewed shape is built in one batch (at most {SEED_BATCH:,})")
+                customers = skewed_customers(size, seed=batch)
+            else:
+                customers = generate_customers(size, seed=batch, start=start + timedelta(days=batch * 12),
+                                               id_prefix=f"b{batch}-")
             store.insert_many(customers)
             if each is not None:
                 for customer in customers:

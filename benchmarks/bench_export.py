@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``rate`` and ``parquet`` (default both).
 
-* ``rate``: 20,000 customers served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
+* ``rate``: 20,000 customers of each data shape (``even`` and ``skewed``, see ``_bench.SHAPES``) served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
   ``--rate-limit 25``, then ``--rate-limit 100``; the client's rate limit is the server's. For each limit, in the
   same run (a fresh sandbox each, so the server's bucket starts alike), the sequential listing (``workers=1``:
   one page after another, as before) and the concurrent one (default workers), as a plain listing
@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from _bench import API_KEY, in_child, load, sandbox_process, scratch_dir, seed_db
+from _bench import API_KEY, SHAPES, in_child, load, sandbox_process, scratch_dir, seed_db
 
 from drframe import Client
 
@@ -47,14 +47,19 @@ with Client(key, url) as client:
 
 
 def rate_part() -> None:
-    print(f"{RATE_CUSTOMERS:,} customers, `drframe sandbox` in its own process with {LATENCY_MS} ms latency and "
-          f"a per-key rate limit; client rate limit = server limit; load average {load()}")
-    print("| limit req/s | read        | workers | seconds | customers/s | % of limit | requests | 429s |")
-    print("|------------:|-------------|--------:|--------:|------------:|-----------:|---------:|-----:|")
+    print(f"{RATE_CUSTOMERS:,} customers of each shape, `drframe sandbox` in its own process with {LATENCY_MS} ms "
+          f"latency and a per-key rate limit; client rate limit = server limit; load average {load()}")
+    print("| shape  | limit req/s | read        | workers | seconds | customers/s | % of limit | requests | 429s |")
+    print("|--------|------------:|-------------|--------:|--------:|------------:|-----------:|---------:|-----:|")
+    for shape in SHAPES:
+        rate_runs(shape)
+
+
+def rate_runs(shape: str) -> None:
     work = scratch_dir("export")
     try:
         db = work / "sandbox.db"
-        seed_db(db, RATE_CUSTOMERS)
+        seed_db(db, RATE_CUSTOMERS, shape=shape)
         for limit in LIMITS:
             for workers, name in RUNS:
                 # a copy of the seeded store for each run: the server's rate bucket starts full every time
@@ -70,7 +75,7 @@ def rate_part() -> None:
                 run_db.unlink()
                 rate = count / seconds
                 shown = "1" if workers == 1 else f"{client_workers(limit)}"
-                print(f"| {limit:>11.0f} | {name:<11} | {shown:>7} | {seconds:>7.1f} | {rate:>11,.0f} | "
+                print(f"| {shape:<6} | {limit:>11.0f} | {name:<11} | {shown:>7} | {seconds:>7.1f} | {rate:>11,.0f} | "
                       f"{100 * rate / (limit * 100):>9.1f}% | {stats['requests']:>8} | {stats['throttled']:>4} |",
                       flush=True)
         # What this machine's sandbox serves at all (no limit anywhere): the ceiling of the 100/s rows.
@@ -80,7 +85,7 @@ def rate_part() -> None:
                 started = time.monotonic()
                 count = READS["iter_raw"](client, workers)
                 seconds = time.monotonic() - started
-                print(f"|        none | iter_raw    | {workers:>7} | {seconds:>7.1f} | {count / seconds:>11,.0f} | "
+                print(f"| {shape:<6} |        none | iter_raw    | {workers:>7} | {seconds:>7.1f} | {count / seconds:>11,.0f} | "
                       f"{'-':>10} | {client.stats['requests']:>8} | {client.stats['throttled']:>4} |", flush=True)
     finally:
         shutil.rmtree(work)

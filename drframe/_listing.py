@@ -46,13 +46,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import APIError
-from ._models import format_datetime, parse_datetime
+from ._ranges import Range, RangeKey, TimeFilter, micros, whole_ms
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -73,10 +71,6 @@ OPEN_FANOUT = 4
 AHEAD = 128
 #: Fewest pages (estimated) a range is split into: its partial last page is then a small share.
 MIN_PIECE = 8
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = 1000
-#: A range's key: sorting keys gives the listing order (a range's later splits sort after it, newest first).
-RangeKey = tuple[int, ...]
 
 
 #: The API's rate limits by key mode (requests per second): what every read runs at unless told otherwise.
@@ -109,106 +103,6 @@ def default_workers(client: Client) -> int:
     return max(4, min(MAX_DEFAULT_WORKERS, math.ceil(limiter.max_rate / 3) + 2))
 
 
-def _micros(value: datetime | str) -> int:
-    moment = parse_datetime(value) if isinstance(value, str) else value.astimezone(UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _moment(micros: int) -> str:
-    return format_datetime(_EPOCH + timedelta(microseconds=micros))
-
-
-def _whole_ms(micros: int) -> int:
-    return micros // _MS * _MS
-
-
-@dataclass
-class _Range:
-    key: RangeKey
-    gte: int | None
-    """Inclusive lower bound (µs since the epoch); None: open."""
-    lt: int | None
-    """Exclusive upper bound; None: open (only the first range)."""
-    after: str | None = None
-    """The ``startingAfter`` cursor: the last customer listed."""
-    lte: int | None = None
-    """After a vanished cursor: the cursor's time, inclusive."""
-    skip: frozenset[str] = frozenset()
-    """After a vanished cursor: customers of the instant ``lte`` already listed."""
-    tail_time: str | None = None
-    tail_ids: list[str] = field(default_factory=list)
-    """The customers listed last that share the last ``createdTime`` (what a vanished cursor must skip)."""
-    children: int = 0
-    pages: int = 0
-    left: float | None = None
-    """Pages still to come, estimated from the last page's density (infinite for the open bottom; None before
-    the first page)."""
-
-    def __lt__(self, other: _Range) -> bool:
-        """Which range a worker takes first: the open bottom (where the oldest customers are is learnt from its
-        first page), then the newest."""
-        return (self.gte is not None, self.key) < (other.gte is not None, other.key)
-
-    def advance(self, data: list[dict[str, Any]]) -> None:
-        """Move the cursor past ``data`` (a non-empty page)."""
-        last_time = data[-1].get("createdTime")
-        trailing = []
-        for item in reversed(data):
-            if item.get("createdTime") != last_time:
-                break
-            trailing.append(item["id"])
-        if last_time == self.tail_time and len(trailing) == len(data):
-            self.tail_ids.extend(reversed(trailing))
-        else:
-            self.tail_ids = trailing[::-1]
-        self.tail_time = last_time
-        self.after = data[-1]["id"]
-
-    def cursor_vanished(self) -> None:
-        """The cursor customer was deleted: go on from its instant, skipping what was listed of it."""
-        if self.tail_time is None:
-            raise AssertionError("a range has a cursor only after a page")
-        self.lte = _micros(self.tail_time)
-        self.skip = frozenset(self.tail_ids)
-        self.after = None
-
-
-@dataclass(frozen=True)
-class _TimeFilter:
-    """The caller's ``created_time`` filter: what bounds the ranges, and what is passed on as given."""
-
-    gte: int | None = None
-    lt: int | None = None
-    lte: int | None = None
-    other: Mapping[str, datetime | str] = field(default_factory=dict)
-    splittable: bool = True
-
-    @classmethod
-    def of(cls, value: datetime | str | Mapping[str, datetime | str] | None) -> _TimeFilter:
-        if value is None:
-            return cls()
-        if not isinstance(value, Mapping):
-            return cls(other={"eq": value}, splittable=False)
-        bounds: dict[str, int] = {}
-        other: dict[str, datetime | str] = {}
-        for op, moment in value.items():
-            if op in {"gte", "lt", "lte"}:
-                bounds[op] = _micros(moment)
-            else:
-                other[op] = moment
-        return cls(bounds.get("gte"), bounds.get("lt"), bounds.get("lte"), other, "eq" not in other)
-
-    def params(self, rng: _Range) -> dict[str, datetime | str]:
-        """The ``created_time`` filter of one request for ``rng``: its bounds within the caller's."""
-        out: dict[str, datetime | str] = dict(self.other)
-        for op, pick, bounds in (("gte", max, (rng.gte, self.gte)), ("lt", min, (rng.lt, self.lt)),
-                                 ("lte", min, (rng.lte, self.lte))):
-            given = [b for b in bounds if b is not None]
-            if given:
-                out[op] = _moment(pick(given))
-        return out
-
-
 class _Stopped(Exception):
     """The listing was stopped (the consumer went away or a worker failed)."""
 
@@ -236,21 +130,46 @@ class Listing:
         self._round_trips: deque[float] = deque(maxlen=4 * workers)  # how long the last pages took
         self._answered: deque[float] = deque(maxlen=4 * workers)  # when they came in
         self._page_size = page_size
-        self._time = _TimeFilter.of(filters.pop("created_time", None))
+        self._time = TimeFilter.of(filters.pop("created_time", None))
         if filters.get("ending_before") is not None:
             raise ValueError("ending_before lists one page towards newer customers; use list_raw for it")
         filters.pop("ending_before", None)
-        self._root = _Range((), self._time.gte, self._time.lt, after=filters.pop("starting_after", None))
+        self._root = Range((), self._time.gte, self._time.lt, after=filters.pop("starting_after", None))
         self._filters = filters
         self._cond = threading.Condition()
-        self._heap: list[_Range] = []
+        self._heap: list[Range] = []
         self._waiting = 0
-        self._open: dict[RangeKey, _Range] = {}
+        self._open: dict[RangeKey, Range] = {}
         self._finished = False
         self._stop = threading.Event()
         # Pages fetched ahead of the consumer: enough that flattening a chunk does not stall the workers.
         self._events: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=max(AHEAD, 2 * workers))
         self._threads: list[threading.Thread] = []
+
+    def start(self) -> Listing:
+        """Start the workers now rather than at the first page asked for (so the first requests are under way
+        while the caller prepares); :meth:`close` stops them if the pages are then never read."""
+        if not self._threads:
+            self._register([self._root])
+            self._push([self._root])
+            for number in range(self._workers):
+                thread = threading.Thread(target=self._work, name=f"drframe-list-{number}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return self
+
+    def close(self) -> None:
+        """Stop the workers (what leaving a loop over the pages early does)."""
+        self._stop.set()
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            while thread.is_alive():
+                try:  # unblock a worker waiting to hand over a page
+                    self._events.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
 
     # ---- consumer side ------------------------------------------------------------------------------------
 
@@ -290,12 +209,7 @@ class Listing:
                 yield key, -1, None
 
     def _run(self) -> Iterator[tuple[Any, ...]]:
-        self._register([self._root])
-        self._push([self._root])
-        for number in range(self._workers):
-            thread = threading.Thread(target=self._work, name=f"drframe-list-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.start()
         try:
             while True:
                 event = self._events.get()
@@ -307,19 +221,7 @@ class Listing:
                     continue
                 yield event
         finally:
-            self._shutdown()
-
-    def _shutdown(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._finished = True
-            self._cond.notify_all()
-        for thread in self._threads:
-            while thread.is_alive():
-                try:  # unblock a worker waiting to hand over a page
-                    self._events.get_nowait()
-                except queue.Empty:
-                    thread.join(0.05)
+            self.close()
 
     # ---- worker side --------------------------------------------------------------------------------------
 
@@ -333,20 +235,20 @@ class Listing:
             except queue.Full:
                 continue
 
-    def _register(self, ranges: list[_Range]) -> None:
+    def _register(self, ranges: list[Range]) -> None:
         """Count ``ranges`` as open and tell the consumer, before any of their pages can arrive."""
         with self._cond:
             self._open.update((rng.key, rng) for rng in ranges)
         for rng in ranges:
             self._emit(("open", rng.key))
 
-    def _push(self, ranges: list[_Range]) -> None:
+    def _push(self, ranges: list[Range]) -> None:
         with self._cond:
             for rng in ranges:
                 heapq.heappush(self._heap, rng)
             self._cond.notify(len(ranges))
 
-    def _take(self) -> _Range | None:
+    def _take(self) -> Range | None:
         with self._cond:
             self._waiting += 1
             try:
@@ -367,7 +269,7 @@ class Listing:
                 self._emit(("error", exc))
             self._stop.set()
 
-    def _list_range(self, rng: _Range) -> None:
+    def _list_range(self, rng: Range) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -424,17 +326,19 @@ class Listing:
         wanted = min(self._workers, math.ceil(limiter.max_rate * quartile) + 1)
         return max(wanted, min(self._workers, len(self._open) + 1)) if self._starving() else wanted
 
-    def _split(self, rng: _Range, data: list[dict[str, Any]]) -> None:
+    def _split(self, rng: Range, data: list[dict[str, Any]]) -> None:
         """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted and ``rng`` is among
         the biggest (by pages left); ``rng`` keeps the newest part and its cursor."""
-        newest, oldest = _micros(data[0]["createdTime"]), _micros(data[-1]["createdTime"])
+        newest, oldest = micros(data[0]["createdTime"]), micros(data[-1]["createdTime"])
         page = (newest - oldest) * self._page_size // max(1, len(data) - 1)  # about one page's worth of time
         if page <= 0:
             rng.left = math.inf if rng.gte is None else 1.0
             return  # one instant: only the cursor can go on
         rng.left = math.inf if rng.gte is None else (oldest - rng.gte) / page
         with self._cond:
-            need = min(self._wanted() - len(self._open), self._waiting - len(self._heap), MAX_FANOUT)
+            # A range on its last page is not counted: its worker will want another one a round trip from now.
+            lasting = sum(1 for other in self._open.values() if other.left is None or other.left > 1)
+            need = min(self._wanted() - lasting, self._waiting - len(self._heap), MAX_FANOUT)
             biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
                           default=0.0)
             bottomless = any(other.gte is None for other in self._open.values())
@@ -446,19 +350,19 @@ class Listing:
         # left unused is worse than half a page).
         piece = 1 if starving and not bottomless else MIN_PIECE
         if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time
-            cuts = [_whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
+            cuts = [whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
             cuts = [c for c in cuts if c > 0]
         else:  # equal slices of what is left
             remaining = oldest - rng.gte
             pieces = min(need, remaining // (page * piece) - 1)
-            cuts = [_whole_ms(oldest - remaining * j // (pieces + 1)) for j in range(1, pieces + 1)]
+            cuts = [whole_ms(oldest - remaining * j // (pieces + 1)) for j in range(1, pieces + 1)]
             cuts = [c for c in cuts if c > rng.gte]
         cuts = sorted({c for c in cuts if c < oldest}, reverse=True)
         if not cuts:
             return
         bounds = [*cuts, rng.gte]  # newest first; each new range is [bounds[i + 1], bounds[i])
         count = len(cuts)
-        new = [_Range((*rng.key, -(rng.children + count - i)), bounds[i + 1], bounds[i]) for i in range(count)]
+        new = [Range((*rng.key, -(rng.children + count - i)), bounds[i + 1], bounds[i]) for i in range(count)]
         rng.children += count
         rng.gte = cuts[0]
         rng.left = (oldest - cuts[0]) / page
@@ -466,16 +370,47 @@ class Listing:
         self._push(new)
 
 
-def iter_customers(list_page: Callable[..., Mapping[str, Any]], *, workers: int,
-                   limiter: RateLimiter | None = None, page_size: int = 100, progress: bool = False,
-                   **filters: Any) -> Iterator[dict[str, Any]]:
-    """Every matching customer, newest first, listed by :class:`Listing`; a tqdm bar counts them if ``progress``."""
+def iter_customers(listing: Listing, *, progress: bool = False) -> Iterator[dict[str, Any]]:
+    """Every customer of ``listing``, newest first; a tqdm bar counts them if ``progress``."""
     from tqdm.auto import tqdm
 
-    with tqdm(unit=" customers", desc="listing customers", disable=not progress) as bar:
-        for page in Listing(list_page, workers=workers, limiter=limiter, page_size=page_size, **filters).pages():
-            yield from page
-            bar.update(len(page))
+    try:
+        with tqdm(unit=" customers", desc="listing customers", disable=not progress) as bar:
+            for page in listing.pages():
+                yield from page
+                bar.update(len(page))
+    finally:
+        listing.close()  # also when the pages were never asked for (a started listing)
+
+
+class ArrivalOrder:
+    """The customers of ``listing`` as their pages arrive (iterate once), and then :meth:`listing_order`: their
+    arrival numbers in listing order.  A caller that transforms customers one by one (flattening) need not wait
+    for a range's turn, the way :meth:`Listing.pages` makes it wait, and sorts once at the end."""
+
+    def __init__(self, listing: Listing, *, progress: bool = False) -> None:
+        self._listing = listing
+        self._progress = progress
+        self._spans: list[tuple[RangeKey, int, int, int]] = []
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        arrived = 0
+        try:
+            with tqdm(unit=" customers", desc="listing customers", disable=not self._progress) as bar:
+                for key, number, data in self._listing.pages_as_fetched():
+                    if data:
+                        self._spans.append((key, number, arrived, len(data)))
+                        arrived += len(data)
+                        yield from data
+                        bar.update(len(data))
+        finally:
+            self._listing.close()
+
+    def listing_order(self) -> list[int]:
+        """For each place in the listing's order, the arrival number of the customer listed there."""
+        return [n for _, _, start, count in sorted(self._spans) for n in range(start, start + count)]
 
 
 @cache
@@ -517,5 +452,5 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int,
                 future.cancel()
 
 
-__all__ = ["API_RATE_LIMITS", "Listing", "api_rate_limit", "default_workers", "iter_customers", "ordered_map", "paced",
-           "release_memory"]
+__all__ = ["API_RATE_LIMITS", "ArrivalOrder", "Listing", "RangeKey", "api_rate_limit", "default_workers", "iter_customers",
+           "ordered_map", "paced", "release_memory"]

@@ -5,14 +5,17 @@ A Parquet file has one schema, fixed before its first row group, but the columns
 its data (``metadata.<key>`` columns, payment-method columns, undeclared fields).  So the export runs in two
 passes over a spill directory inside the target directory: each chunk of up to ``chunk_size`` customers of one
 listing range is flattened with :func:`drframe.to_frames` and spilled; then each table's union schema is
-settled (columns in the order :func:`drframe.to_frames` gives them) and the chunks are written, in listing
-order, as row groups of one ``<table>.parquet`` file each, the same files ``Frames.to_parquet`` writes.  Memory
-holds the chunks being filled (one per range being listed, with a cap on their sum) and one chunk being written,
-whatever the number of customers.
+settled (columns in :func:`drframe._frames.column_order`, the frames' own order) and the chunks are written, in
+listing order, as row groups of one ``<table>.parquet`` file each.  Memory holds the chunks being filled (one per
+range being listed, with a cap on their sum) and one chunk being written, whatever the number of customers.
+``Frames.to_parquet`` (:func:`write_frames`) goes through the same writer with its frames as the one chunk, so
+both give the same files for the same customers.
 
 Object columns (metadata values, JSON fields, undeclared fields) get one type for the whole export: text,
-integer, boolean or number when every value in the export has that type, otherwise JSON text, marked in the
-field's metadata (``drframe: json``) so that :func:`read_parquet` gives back the values themselves.
+integer, boolean or number when every value in the export has that type (``drframe: object`` in the field's
+metadata), otherwise JSON text (``drframe: json``); :func:`read_parquet` gives back the values themselves.
+A column whose dtype differs between chunks (a declared field whose values do not fit its type in some chunks
+only, which warns) is JSON text too, where the frames in memory may hold it as typed values.
 """
 
 from __future__ import annotations
@@ -21,18 +24,16 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ._errors import ExportError
-from ._frames import CUSTOMERS, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, SPECS, Frames, column_path, to_frames
+from ._frames import CUSTOMERS, PARENT_ROW_COLUMN, SPECS, Frames, column_order, is_missing, plain_value, to_frames
 from ._listing import release_memory
-from ._schema import FREE_FORM_PREFIXES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Field metadata marking a column stored as JSON text.
 JSON_MARK = {b"drframe": b"json"}
+#: Field metadata marking an object column stored with one Parquet type (read back as an object column).
+OBJECT_MARK = {b"drframe": b"object"}
 #: Most customers held in unfinished chunks at once; past it the largest chunk is written early.
 BUFFER_LIMIT = 8_000
 _OBJECT_TYPES: dict[frozenset[type], str] = {
@@ -58,31 +61,6 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-@cache
-def _lead_columns(table: str) -> tuple[str, ...]:
-    """The columns :func:`drframe.to_frames` puts before the declared paths (keys, parent, position...)."""
-    empty = to_frames([]).tables()[table]
-    return tuple(c for c in empty.columns if c not in SPECS[table].paths and c != EMPTY_VALUES_COLUMN)
-
-
-def column_order(table: str, columns: Iterable[str]) -> list[str]:
-    """``columns`` of ``table`` in the order :func:`drframe.to_frames` gives them: keys, declared paths, free-form
-    (``metadata.*``) then undeclared paths alphabetically, then ``_empty_values``."""
-    lead = _lead_columns(table)
-    declared = {path: index for index, path in enumerate(SPECS[table].paths)}
-
-    def rank(column: str) -> tuple[int, int, str]:
-        if column in lead:
-            return 0, lead.index(column), ""
-        if column == EMPTY_VALUES_COLUMN:
-            return 4, 0, ""
-        if column in declared:
-            return 1, declared[column], ""
-        return (2 if column_path(column)[0] in FREE_FORM_PREFIXES else 3), 0, column
-
-    return sorted(columns, key=rank)
-
-
 @dataclass
 class _Column:
     dtype: Any
@@ -93,6 +71,8 @@ class _Column:
 
 @dataclass
 class _Table:
+    """What one table's columns hold over the whole export (every chunk noted)."""
+
     columns: dict[str, _Column] = field(default_factory=dict)
 
     def note(self, frame: pd.DataFrame) -> None:
@@ -102,7 +82,7 @@ class _Table:
             if series.dtype != column.dtype:
                 column.conflict = True
             if series.dtype == object:
-                column.types.update(type(v) for v in series.tolist() if _stored(v, "") is not None)
+                column.types.update(type(v) for v in series.tolist() if not is_missing(v))
 
 
 class _Spill:
@@ -145,7 +125,9 @@ class _Layout:
                 self.stored[column_name] = kind or ("json" if column.types or column.conflict else "string")
         self.schema: pa.Schema | None = None
 
-    def arrow(self, frame: pd.DataFrame) -> pa.Table:
+    def arrow(self, frame: pd.DataFrame, rows_before: int = 0) -> pa.Table:
+        """One chunk's rows as an arrow table of the settled schema; ``rows_before``: customers in earlier chunks
+        (a child row's ``customer_row`` is its parent's row in the whole table)."""
         pa = _pyarrow()
         n = len(frame)
         data: dict[str, Any] = {}
@@ -153,24 +135,34 @@ class _Layout:
             kind = self.stored.get(name)
             if kind is None:
                 data[name] = frame[name].array if name in frame else pd.array([None] * n, dtype=self.columns[name].dtype)
+                if name == PARENT_ROW_COLUMN and rows_before:
+                    data[name] = data[name] + rows_before
             else:
                 values = frame[name].tolist() if name in frame else [None] * n
-                data[name] = pd.array([_stored(v, kind) for v in values], dtype=object)
+                # A Series: pandas >= 3 would make an object array of texts a str column, per chunk.
+                data[name] = pd.Series([_stored(v, kind) for v in values], dtype=object)
         conformed = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
         if self.schema is None:
             schema = pa.Schema.from_pandas(conformed, preserve_index=False)
             for name, kind in self.stored.items():
                 index = schema.get_field_index(name)
                 arrow_type = pa.string() if kind == "json" else pa.type_for_alias(kind)
-                schema = schema.set(index, pa.field(name, arrow_type, metadata=JSON_MARK if kind == "json" else None))
+                schema = schema.set(index, pa.field(name, arrow_type, metadata=JSON_MARK if kind == "json" else
+                                                    OBJECT_MARK))
             self.schema = schema
         return pa.Table.from_pandas(conformed, schema=self.schema, preserve_index=False)
 
 
 def _stored(value: Any, kind: str) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):  # NaN: a text column's NA
+    if is_missing(value):
         return None
-    return json.dumps(value, ensure_ascii=False, default=str) if kind == "json" else value
+    return json.dumps(value, ensure_ascii=False, default=_plain) if kind == "json" else value
+
+
+def _plain(value: Any) -> Any:
+    """What ``json.dumps`` cannot write as it is: a timestamp as the API's text, a numpy scalar unwrapped."""
+    plain = plain_value(value, None)
+    return str(plain) if plain is value else plain
 
 
 def write_parquet_stream(directory: str | Path,
@@ -214,22 +206,35 @@ def write_parquet_stream(directory: str | Path,
                 flush(key)
             if not spill.chunks:
                 spill.add(((), 0), to_frames([], redact=redact))
-            return _assemble(directory, spill)
+            return _write(directory, spill.tables, spill.frames())
 
 
-def _assemble(directory: Path, spill: _Spill) -> list[Path]:
+def write_frames(directory: str | Path, frames: Frames) -> list[Path]:
+    """``Frames.to_parquet``: the files :func:`write_parquet_stream` writes for the same customers (same schema,
+    columns and values), ``frames`` being the one chunk."""
+    _pyarrow()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tables = frames.tables()
+    census = {name: _Table() for name in tables}
+    for name, frame in tables.items():
+        census[name].note(frame)
+    return _write(directory, census, [tables])
+
+
+def _write(directory: Path, census: Mapping[str, _Table], chunks: Iterable[dict[str, pd.DataFrame]]) -> list[Path]:
+    """Write ``chunks`` (each the four tables of consecutive customers, in order) as row groups of one
+    ``<table>.parquet`` per table, with the types ``census`` settled over all of them."""
     import pyarrow.parquet as pq
 
-    layouts = {name: _Layout(name, table) for name, table in spill.tables.items()}
+    layouts = {name: _Layout(name, table) for name, table in census.items()}
     targets = {name: directory / f"{name}.parquet" for name in layouts}
     writers: dict[str, Any] = {}
     rows_before = 0  # customers written so far: child rows point at their parent's row in the whole table
     try:
-        for tables in spill.frames():
+        for tables in chunks:
             for name, frame in tables.items():
-                if rows_before and PARENT_ROW_COLUMN in frame:
-                    frame[PARENT_ROW_COLUMN] += rows_before
-                table = layouts[name].arrow(frame)
+                table = layouts[name].arrow(frame, rows_before)
                 if name not in writers:
                     writers[name] = pq.ParquetWriter(f"{targets[name]}.partial", table.schema)
                 if table.num_rows:
@@ -245,7 +250,7 @@ def _assemble(directory: Path, spill: _Spill) -> list[Path]:
 
 def read_parquet(directory: str | Path) -> Frames:
     """The :class:`Frames` of a Parquet export (``drframe export --format parquet``, ``Frames.to_parquet``):
-    JSON-text columns (see the module) give back their values."""
+    JSON-text columns (see the module) give back their values, other object columns their values as stored."""
     pq = _pyarrow().parquet
     directory = Path(directory)
     tables: dict[str, pd.DataFrame] = {}
@@ -253,13 +258,15 @@ def read_parquet(directory: str | Path) -> Frames:
         table = pq.read_table(directory / f"{name}.parquet")
         frame = table.to_pandas()
         for arrow_field in table.schema:
-            if (arrow_field.metadata or {}).get(b"drframe") == b"json":
+            mark = (arrow_field.metadata or {}).get(b"drframe")
+            if mark == b"json":
                 frame[arrow_field.name] = pd.array(
                     [json.loads(v) if isinstance(v, str) else None for v in frame[arrow_field.name].tolist()],
                     dtype=object)
+            elif mark == b"object":
+                frame[arrow_field.name] = pd.array(table.column(arrow_field.name).to_pylist(), dtype=object)
         tables[name] = frame
     return Frames(**tables)
-
 
 
 def row_counts(paths: Iterable[Path]) -> dict[Path, int]:

@@ -1,7 +1,12 @@
 """A thread-safe client-side rate limiter shared by every worker of a client.
 
 It is GCRA (a leaky bucket by arrival times): each caller reserves the next free slot under a lock and sleeps
-outside it, so requests leave evenly spaced at ``rate`` per second with no burst to trip a server-side bucket.
+outside it, so requests leave evenly spaced at ``rate`` per second.  A slot nobody took because every thread was
+held up (a garbage collection, a long computation holding the GIL, responses all late at once) is not lost for
+good: a request may still use a slot up to ``catch_up`` seconds old, so a stall of a tenth of a second costs no
+throughput.  Bursts stay small: at most ``catch_up x rate + 1`` requests at once (after idling), what a server's
+token bucket a tenth of a second deep admits.  (A server counting a strict sliding second could refuse a catch-up;
+its 429 is then handled like any other, below.  ``catch_up=0`` is plain GCRA.)
 pyrate-limiter's rates are fixed once built; this one also adapts to the server's 429s (AIMD):
 
 * Each permit is a *ticket*, numbered in sending order, which the caller hands back with the answer.
@@ -40,6 +45,7 @@ class RateLimiter:
         min_rate_fraction: float = 0.1,
         decrease: float = 0.9,
         increase: float = 0.02,
+        catch_up: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -50,6 +56,7 @@ class RateLimiter:
         self._min_rate = rate * min_rate_fraction
         self._decrease = decrease
         self._step = rate * increase
+        self._catch_up = catch_up
         self._next = 0.0
         self._cond = threading.Condition(threading.Lock())
         self._clock = clock
@@ -77,10 +84,10 @@ class RateLimiter:
 
     def _take(self, now: float) -> tuple[float, int]:
         """Reserve the next slot (the lock is held): the wait until it, and its ticket."""
-        slot = max(now, self._next)
+        slot = max(now - self._catch_up, self._next)
         self._next = slot + 1.0 / self.rate
         self._ticket += 1
-        return slot - now, self._ticket
+        return max(0.0, slot - now), self._ticket
 
     def reserve(self) -> float:
         """Reserve the next slot; returns how long the caller must wait before using it (a pause included)."""
@@ -100,6 +107,7 @@ class RateLimiter:
                     if now >= self._paused_until:
                         break
                     self._cond.wait(self._paused_until - now)
+                self._next = max(self._next, self._paused_until)  # no catching up on slots a pause took
                 wait, ticket = self._take(now)
                 pauses = self._pauses
             if wait <= 0:

@@ -30,6 +30,7 @@ from ._retry import Safety
 if TYPE_CHECKING:
     from ._client import Client
     from ._frames import Frames
+    from ._listing import Listing
 
 MAX_IDS_PER_CALL = 100
 MAX_PAGE_SIZE = 100
@@ -150,10 +151,15 @@ class Customers:
         customers created after the listing started are left out, customers deleted while it runs may or may
         not be in it, every other customer is in it exactly once (see :mod:`drframe._listing`).  ``progress``
         shows a tqdm bar of customers listed.  Filters as for :meth:`list_raw`, except ``ending_before``."""
-        from ._listing import default_workers, iter_customers
+        from ._listing import iter_customers
 
-        return iter_customers(self.list_raw, workers=workers or default_workers(self._client),
-                              limiter=self._client.limiter, page_size=page_size, progress=progress, **filters)
+        return iter_customers(self._listing(workers, page_size, filters), progress=progress)
+
+    def _listing(self, workers: int | None, page_size: int, filters: dict[str, Any]) -> Listing:
+        from ._listing import Listing, default_workers
+
+        return Listing(self.list_raw, workers=workers or default_workers(self._client), limiter=self._client.limiter,
+                       page_size=page_size, **filters)
 
     def iter(self, *, page_size: int = MAX_PAGE_SIZE, workers: int | None = None,
              **filters: Any) -> Iterator[Customer]:
@@ -251,9 +257,19 @@ class Customers:
                   **filters: Any) -> Frames:
         """Every matching customer in typed DataFrames (see :func:`drframe.to_frames`), listed concurrently by
         :meth:`iter_raw` (same order and guarantees; ``progress`` shows a bar of customers listed)."""
-        from ._frames import to_frames
+        from ._listing import ArrivalOrder
 
-        return to_frames(self.iter_raw(workers=workers, progress=progress, **filters), redact=redact)
+        # The first pages are under way while pandas and pyarrow are imported; pages are flattened as they
+        # arrive (a range's pages need not wait for the ranges before it) and put in listing order once.
+        listing = self._listing(workers, MAX_PAGE_SIZE, filters).start()
+        try:
+            from ._frames import to_frames
+            from ._frames._order import reorder
+
+            arrived = ArrivalOrder(listing, progress=progress)
+            return reorder(to_frames(arrived, redact=redact), arrived.listing_order())
+        finally:
+            listing.close()
 
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
                    progress: bool = False, chunk_size: int = 2000, page_size: int = MAX_PAGE_SIZE,
@@ -262,13 +278,14 @@ class Customers:
         ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
         customers at a time as they arrive, and the files are assembled in listing order once every column is
         known (see :mod:`drframe._parquet`)."""
-        from ._listing import Listing, default_workers
-        from ._parquet import write_parquet_stream
+        listing = self._listing(workers, page_size, filters).start()
+        try:
+            from ._parquet import write_parquet_stream
 
-        listing = Listing(self.list_raw, workers=workers or default_workers(self._client),
-                          limiter=self._client.limiter, page_size=page_size, **filters)
-        return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
-                                    chunk_size=chunk_size)
+            return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
+                                        chunk_size=chunk_size)
+        finally:
+            listing.close()
 
 
 class Sources:

@@ -28,6 +28,7 @@ import pandas as pd
 from ._errors import ConfigurationError
 from ._frames import CUSTOMER_KEY, PARENT_ROW_COLUMN, Frames
 from ._models import format_datetime, parse_datetime
+from ._parquet import read_parquet, write_frames
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -75,8 +76,7 @@ def sync(client: Client, directory: str | Path, *, full: bool = False, overlap: 
     old_ids = set(mirror.customers[CUSTOMER_KEY].astype(str)) if mirror is not None else set()
     merged = fetched if full or mirror is None else _merge(mirror, fetched, fetched_ids)
     removed = len(old_ids - fetched_ids) if full and mirror is not None else 0
-    for name in TABLES:
-        _write_table(directory / f"{name}.parquet", _without_row_links(getattr(merged, name)))
+    write_frames(directory, Frames(**{name: _without_row_links(getattr(merged, name)) for name in TABLES}))
     high_water = _newest(fetched.customers, state.get("high_water"))
     _write_json(directory / STATE_FILE, {
         "version": 1, "host": client.host, "high_water": high_water,
@@ -109,7 +109,7 @@ def _read_mirror(directory: Path) -> Frames | None:
     paths = [directory / f"{name}.parquet" for name in TABLES]
     if not all(p.exists() for p in paths):
         return None
-    return Frames(*(pd.read_parquet(p) for p in paths))
+    return read_parquet(directory)
 
 
 def _merge(mirror: Frames, fetched: Frames, fetched_ids: set[str]) -> Frames:
@@ -134,12 +134,6 @@ def _newest(customers: pd.DataFrame, previous: str | None) -> str | None:
     if previous and (newest is None or parse_datetime(previous) > newest):
         return previous
     return format_datetime(newest) if newest is not None else previous
-
-
-def _write_table(path: Path, frame: pd.DataFrame) -> None:
-    partial = path.with_name(path.name + ".partial")
-    frame.reset_index(drop=True).to_parquet(partial, index=False)
-    os.replace(partial, path)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -187,7 +187,7 @@ class FakeTime:
 
 def test_the_limiter_pauses_for_retry_after_then_resumes_near_the_rate_and_recovers() -> None:
     t = FakeTime()
-    limiter = RateLimiter(100, clock=t.clock, sleep=t.sleep)
+    limiter = RateLimiter(100, catch_up=0, clock=t.clock, sleep=t.sleep)
     tickets = [limiter.acquire() for _ in range(5)]
     assert t.now == pytest.approx(100.04), "evenly spaced at 10 ms"
     limiter.on_success(tickets[0])
@@ -291,8 +291,38 @@ def test_a_retry_wait_lends_the_worker_to_fresh_rows_and_in_flight_stays_within_
     assert most == 1, "never more requests in flight than workers"
 
 
+def test_a_stalled_limiter_catches_up_a_tenth_of_a_second() -> None:
+    t = FakeTime()
+    limiter = RateLimiter(100, clock=t.clock, sleep=t.sleep)
+    sends = []
+    for _ in range(50):
+        limiter.acquire()
+        sends.append(t.now)
+    t.now += 0.3  # every thread held up (a garbage collection): 30 slots nobody took
+    stalled_at = t.now
+    for _ in range(400):
+        limiter.acquire()
+        sends.append(t.now)
+    caught_up = sum(1 for s in sends if s == stalled_at)
+    assert caught_up in {10, 11}, "the last 0.1 s of missed slots and the current one (floating point aside)"
+    assert sends[-1] - stalled_at == pytest.approx(3.9, abs=0.02), "then evenly spaced at the rate"
+    bursts = [sum(1 for s in sends if start <= s < start + 0.1) for start in sends]
+    assert max(bursts) <= 21, "never more than a tenth of a second's worth beyond the rate"
+
+
+def test_a_pause_is_not_caught_up_after() -> None:
+    t = FakeTime()
+    limiter = RateLimiter(100, clock=t.clock, sleep=t.sleep)
+    limiter.on_throttled(1.0, limiter.acquire())
+    t.now += 1.0
+    start = t.now
+    for _ in range(5):
+        limiter.acquire()
+    assert t.now - start == pytest.approx(4 / 90), "evenly spaced at the cut rate from the end of the pause"
+
+
 def test_a_slot_reserved_before_a_pause_waits_for_the_pause_too() -> None:
-    limiter = RateLimiter(10)  # slots 100 ms apart
+    limiter = RateLimiter(10, catch_up=0)  # slots 100 ms apart
     first = limiter.acquire()
     returned: list[float] = []
     waiter = threading.Thread(target=lambda: returned.append((limiter.acquire(), time.monotonic())[1]))

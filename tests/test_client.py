@@ -147,7 +147,7 @@ def test_client_rate_limit_avoids_429_and_paces() -> None:
             client.customers.list(limit=1)
         elapsed = time.perf_counter() - start
     assert client.stats["throttled"] == 0
-    assert elapsed >= 29 / 20 * 0.95
+    assert elapsed >= (29 - 0.1 * 20) / 20 * 0.95, "evenly spaced after the 0.1 s a limiter may catch up at the start"
 
 
 def test_retry_after_is_honoured() -> None:

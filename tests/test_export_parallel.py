@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 from csvfiles import write_rows
 
+import drframe
 from drframe import Client, Unauthorized, bulk
+from drframe._frames._order import reorder
 from drframe._listing import Listing
 from drframe._parquet import read_parquet
 from drframe.bulk import _plan
@@ -86,6 +88,29 @@ def test_concurrent_listing_is_the_sequential_listing(shape: str, page_size: int
         if shape in {"uniform", "ties"} and page_size == 7:
             assert len(ranges) > 3, "the listing was split into ranges, mid-page"
         assert [c["id"] for c in client.customers.iter_raw(page_size=page_size)] == [c["id"] for c in expected]
+
+
+@pytest.mark.parametrize("shape", ["uniform", "ties", "empty"])
+def test_frames_flattened_as_pages_arrive_are_the_frames_of_the_sequential_listing(shape: str) -> None:
+    customers = SHAPES[shape]()
+    for n, customer in enumerate(customers):  # metadata of mixed types, so column types depend on every chunk
+        customer.setdefault("metadata", {})["mixed"] = (n, f"t{n}", n % 2 == 0, None)[n % 4]
+    with store_with(customers).start() as sandbox, sandbox.client() as client:
+        expected = drframe.to_frames(sequential(client))
+        got = client.customers.to_frames(workers=6)
+    for name, frame in expected.tables().items():
+        pd.testing.assert_frame_equal(got.tables()[name], frame, obj=name)
+
+
+def test_reorder_puts_children_after_their_parents_and_renumbers_them() -> None:
+    customers = generate_customers(40, seed=9)
+    frames = drframe.to_frames(customers)
+    order = list(range(39, -1, -1))
+    expected = drframe.to_frames(customers[::-1])
+    for name, frame in expected.tables().items():
+        pd.testing.assert_frame_equal(reorder(frames, order).tables()[name], frame, obj=name)
+    with pytest.raises(ValueError, match="each of the 40"):
+        reorder(frames, [0] * 40)
 
 
 def test_filters_and_a_start_cursor_bound_the_ranges() -> None:
@@ -167,6 +192,15 @@ def test_leaving_early_stops_the_workers_and_errors_reach_the_caller(shared_sand
             time.sleep(0.01)
     with shared_sandbox.client(api_key="sk_test_wrong") as wrong, pytest.raises(Unauthorized):
         list(wrong.customers.iter_raw(workers=4))
+
+
+def test_a_started_listing_that_is_never_read_stops_on_close(shared_sandbox: Sandbox) -> None:
+    with shared_sandbox.client() as client:
+        listing = Listing(client.customers.list_raw, workers=4, page_size=5).start()
+        assert listing.start() is listing, "starting twice starts nothing more"
+        time.sleep(0.2)  # the workers fill what they may fetch ahead, then wait for a reader
+        listing.close()
+        assert not any(t.name.startswith("drframe-list") for t in threading.enumerate())
 
 
 def test_streamed_parquet_equals_the_frames_in_memory(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from drframe import Client, ConfigurationError
+from drframe._parquet import read_parquet
 from drframe._sync import STATE_FILE, sync
 from drframe.cli import main
 from drframe.sandbox import Sandbox
@@ -43,6 +44,18 @@ def test_sync_merges_updates_and_a_full_run_reconciles_deletions(client: Client,
     assert third.full and third.removed == 1 and mirror_ids(mirror) == {"m-0", "m-1", "m-3", "m-4", "m-9"}
     state = json.loads((mirror / STATE_FILE).read_text(encoding="utf-8"))
     assert state["host"] == client.host and state["high_water"] and state["last_full"]
+
+
+def test_a_mirror_keeps_metadata_of_mixed_types(client: Client, tmp_path: Path) -> None:
+    for i, value in enumerate(["gold", 3, True, 7]):
+        client.customers.create(id=f"x-{i}", metadata={"tier": value})
+    mirror = tmp_path / "mirror"
+    sync(client, mirror)
+    time.sleep(0.01)
+    client.customers.update("x-1", metadata={"tier": "silver"})
+    assert sync(client, mirror, overlap=timedelta(0)).updated >= 1
+    tiers = read_parquet(mirror).customers.set_index("customer_id")["metadata.tier"].to_dict()
+    assert tiers == {"x-0": "gold", "x-1": "silver", "x-2": True, "x-3": 7}
 
 
 def test_a_mirror_belongs_to_one_host(client: Client, tmp_path: Path) -> None:

@@ -47,13 +47,15 @@ from ._tables import (
     TAX_CERTIFICATES,
     TAX_IDENTIFIERS,
     TableSpec,
+    column_order,
     column_path,
 )
 from ._walk import _add_records
 
 __all__ = [
     "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS", "TAX_CERTIFICATES",
-    "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_path", "is_missing", "plain_value", "set_path", "to_frames",
+    "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "is_missing", "plain_value", "set_path",
+    "to_frames",
 ]
 
 

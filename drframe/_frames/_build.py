@@ -30,7 +30,7 @@ from ._dtypes import (
     _typed_datetimes,
     _undeclared,
 )
-from ._tables import _PARENT, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, TableSpec, column_path
+from ._tables import _PARENT, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, TableSpec, column_order, column_path
 
 if TYPE_CHECKING:
     from ._walk import _Chunk
@@ -80,7 +80,7 @@ class _Table:
             data["position"] = _integers(self.positions)
             data[PARENT_ROW_COLUMN] = _integers(self.parent_rows)
         seen = set(self.pieces)
-        free = sorted(p for p in seen if p not in spec.paths and column_path(p)[0] in FREE_FORM_PREFIXES)
+        free = {p for p in seen if p not in spec.paths and column_path(p)[0] in FREE_FORM_PREFIXES}
         unknown = sorted(p for p in seen if p not in spec.paths and p not in free)
         # Declared columns exist whatever the data holds, so every table has a stable shape.
         for path, kind in spec.paths.items():
@@ -100,7 +100,8 @@ class _Table:
             for path in unknown:
                 data[path] = _undeclared(*self.take(path))
         data[EMPTY_VALUES_COLUMN] = self.bookkeeping()
-        return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+        ordered = {column: data[column] for column in column_order(spec.name, data)}
+        return pd.DataFrame(ordered, index=pd.RangeIndex(n), copy=False)
 
     def bookkeeping(self) -> Any:
         """The ``_empty_values`` column: per row, ``json.dumps({path: value}, ensure_ascii=False, sort_keys=True)``

@@ -82,15 +82,12 @@ class Frames:
         return write_csv(directory, self.tables(), mask_pii=mask_pii)
 
     def to_parquet(self, directory: str | Path) -> list[Path]:
-        """One Parquet file per table in ``directory`` (dtypes preserved)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, frame in self.tables().items():
-            target = directory / f"{name}.parquet"
-            frame.to_parquet(target, index=False)
-            written.append(target)
-        return written
+        """One Parquet file per table in ``directory`` (dtypes preserved), as ``client.customers.to_parquet``
+        writes them: an object column (metadata values...) holding values of several types is stored as JSON
+        text, which :func:`drframe._parquet.read_parquet` gives back as values."""
+        from .._parquet import write_frames
+
+        return write_frames(directory, self)
 
 
 def is_missing(value: Any) -> bool:

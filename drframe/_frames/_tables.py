@@ -1,10 +1,11 @@
-"""The four tables' shape: :class:`TableSpec` and :data:`SPECS`, the key and bookkeeping column names, and
-:func:`column_path` (a column name back to its JSON path).  Everything else in the package builds on these.
+"""The four tables' shape: :class:`TableSpec` and :data:`SPECS`, the key and bookkeeping column names,
+:func:`column_path` (a column name back to its JSON path) and :func:`column_order` (the order of a table's
+columns, for the frames and the Parquet files alike).  Everything else in the package builds on these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .._models import PAYMENT_TYPES
@@ -56,6 +57,26 @@ def column_path(column: str) -> tuple[str, ...]:
         if column.startswith(prefix + "."):
             return (prefix, column[len(prefix) + 1:])
     return tuple(column.split("."))
+
+
+def column_order(table: str, columns: Iterable[str]) -> list[str]:
+    """``columns`` of ``table`` in the order :func:`drframe.to_frames` gives them: the key, the parent key,
+    ``position`` and ``customer_row``, the declared paths as declared, free-form (``metadata.*``) then undeclared
+    paths alphabetically, then ``_empty_values``."""
+    spec = SPECS[table]
+    lead = [c for c in (spec.key, spec.parent_key) if c] + (["position", PARENT_ROW_COLUMN] if spec.parent_key else [])
+    declared = {path: index for index, path in enumerate(spec.paths)}
+
+    def rank(column: str) -> tuple[int, int, str]:
+        if column in lead:
+            return 0, lead.index(column), ""
+        if column == EMPTY_VALUES_COLUMN:
+            return 4, 0, ""
+        if column in declared:
+            return 1, declared[column], ""
+        return (2 if column_path(column)[0] in FREE_FORM_PREFIXES else 3), 0, column
+
+    return sorted(columns, key=rank)
 
 
 #: Pseudo-path of a child table's parent id while its chunks are collected.
