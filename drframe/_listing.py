@@ -322,9 +322,23 @@ class Listing:
         limiter = self._limiter
         if limiter is None or not self._round_trips:
             return self._workers
-        quartile = sorted(self._round_trips)[len(self._round_trips) // 4]
-        wanted = min(self._workers, math.ceil(limiter.max_rate * quartile) + 1)
+        wanted = min(self._workers, math.ceil(limiter.max_rate * self._round_trip()) + 1)
         return max(wanted, min(self._workers, len(self._open) + 1)) if self._starving() else wanted
+
+    def _round_trip(self) -> float:
+        """(Under the lock, with pages in.)  The lower quartile of the last pages' round trips."""
+        return sorted(self._round_trips)[len(self._round_trips) // 4]
+
+    def _to_balance(self, rng: Range) -> int:
+        """(Under the lock.)  Once every range's size is known, the listing ends when its longest range does,
+        one page per round trip: pieces to split ``rng`` into so that none takes longer than the pages left
+        take at the rate (at least two pages each), minus one."""
+        lefts = [other.left for other in self._open.values()]
+        if rng.left is None or any(left is None or math.isinf(left) for left in lefts) or not self._round_trips:
+            return 0
+        per_round_trip = self._limiter.max_rate * self._round_trip() if self._limiter else self._workers
+        longest = max(2.0, sum(lefts) / max(1.0, per_round_trip))  # type: ignore[arg-type]
+        return math.ceil(rng.left / longest) - 1 if rng.left > longest else 0
 
     def _split(self, rng: Range, data: list[dict[str, Any]]) -> None:
         """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted and ``rng`` is among
@@ -338,7 +352,8 @@ class Listing:
         with self._cond:
             # A range on its last page is not counted: its worker will want another one a round trip from now.
             lasting = sum(1 for other in self._open.values() if other.left is None or other.left > 1)
-            need = min(self._wanted() - lasting, self._waiting - len(self._heap), MAX_FANOUT)
+            balance = self._to_balance(rng)
+            need = min(max(self._wanted() - lasting, balance), self._waiting - len(self._heap), MAX_FANOUT)
             biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
                           default=0.0)
             bottomless = any(other.gte is None for other in self._open.values())
@@ -347,8 +362,8 @@ class Listing:
             return  # enough ranges, or a bigger one will be split when its next page is in
         # Pieces of MIN_PIECE pages or more, as a partial last page is a request the rate limit could have
         # spent on a full one; but single pages once the bottom is found and the limit is not reached (a slot
-        # left unused is worse than half a page).
-        piece = 1 if starving and not bottomless else MIN_PIECE
+        # left unused is worse than half a page), or to even out the ranges towards the end.
+        piece = 1 if (starving or balance) and not bottomless else MIN_PIECE
         if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time
             cuts = [whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
             cuts = [c for c in cuts if c > 0]

@@ -6,9 +6,9 @@
 
 The same service runs over real HTTP from the command line: ``drframe sandbox`` (:func:`serve`).
 
-Its layers, bottom up: ``_defaults`` (the constants), ``_errors``, ``_tax`` and ``_store`` (the backend, free of
-HTTP), ``_routes`` and ``_openapi`` (the FastAPI app), ``_gateway`` (the middleware around it) and ``_app``, where
-they are assembled.
+Its layers, bottom up: ``_defaults`` (the constants), ``_errors``, ``_tax``, ``_db`` (the SQL) and ``_store`` (the
+backend, free of HTTP), ``_routes`` and ``_openapi`` (the FastAPI app), ``_gateway`` (the middleware around it) and
+``_app``, where they are assembled.
 """
 
 from __future__ import annotations

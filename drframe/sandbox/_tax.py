@@ -1,16 +1,19 @@
 """Tax identifiers as Digital River's guide (tax-identifiers.md) describes them, free of storage.
 
 The supported types and where each applies, the value formats the sandbox checks, and the documented test
-values that verify at once; :func:`new_tax_identifier` builds an identifier from them for the store to keep.
+values that verify at once; :func:`new_tax_identifier` builds an identifier from them for the store to keep, and
+:func:`tax_identifier_matches` is the list endpoint's filter.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
-from .._models import TAX_IDENTIFIER_APPLICABILITY
+from .._models import TAX_IDENTIFIER_APPLICABILITY, parse_datetime
+from ._db import us
 from ._errors import bad_request
 
 #: Test tax identifiers that verify at once, as documented by Digital River (tax-identifiers.md).
@@ -54,3 +57,27 @@ def new_tax_identifier(tax_type: str, value: str, now: str) -> dict[str, Any]:
                           for country, customer_type, entity in applicability],
         "liveMode": False,
     }
+
+
+def time_us(value: Any) -> int:
+    """Microseconds of an API timestamp (0 when absent or unreadable), for ordering and filters."""
+    try:
+        return us(parse_datetime(value)) if isinstance(value, str) else 0
+    except ValueError:
+        return 0
+
+
+_COMPARE = {"eq": int.__eq__, "gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+
+
+def tax_identifier_matches(body: dict[str, Any], fields: dict[str, str], created: dict[str, datetime] | None,
+                           updated: dict[str, datetime] | None, transitions: dict[str, datetime] | None) -> bool:
+    """Whether a tax identifier passes a list's filters (see ``Store.list_tax_identifiers``)."""
+    if any(body.get(name) != value for name, value in fields.items()):
+        return False
+    for name, bounds in (("createdTime", created), ("updatedTime", updated)):
+        stamp = time_us(body.get(name))
+        if any(not _COMPARE[op](stamp, us(value)) for op, value in (bounds or {}).items()):
+            return False
+    entered = body.get("stateTransitions") or {}
+    return all(time_us(entered.get(state)) == us(value) for state, value in (transitions or {}).items())
