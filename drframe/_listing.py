@@ -398,34 +398,38 @@ def iter_customers(listing: Listing, *, progress: bool = False) -> Iterator[dict
         listing.close()  # also when the pages were never asked for (a started listing)
 
 
-class ArrivalOrder:
-    """The customers of ``listing`` as their pages arrive (iterate once), and then :meth:`listing_order`: their
-    arrival numbers in listing order.  A caller that transforms customers one by one (flattening) need not wait
-    for a range's turn, the way :meth:`Listing.pages` makes it wait, and sorts once at the end."""
+def segments(pages: Iterable[tuple[RangeKey, int, list[dict[str, Any]] | None]], *, size: int,
+             limit: int | None = None, progress: bool = False,
+             desc: str = "listing customers") -> Iterator[tuple[tuple[RangeKey, int], list[dict[str, Any]]]]:
+    """Consecutive customers of one range, up to ``size`` at a time, as the pages of
+    :meth:`Listing.pages_as_fetched` arrive: ``((range key, first page number), customers)``, keys sorting in
+    listing order.  So a caller transforming customers (flattening) need not wait for a range's turn, the way
+    :meth:`Listing.pages` makes it wait.  With ``limit``, once more customers than that wait in unfinished
+    segments, the biggest is given early (bounded memory).  ``progress`` shows a tqdm bar of customers."""
+    from tqdm.auto import tqdm
 
-    def __init__(self, listing: Listing, *, progress: bool = False) -> None:
-        self._listing = listing
-        self._progress = progress
-        self._spans: list[tuple[RangeKey, int, int, int]] = []
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        from tqdm.auto import tqdm
-
-        arrived = 0
-        try:
-            with tqdm(unit=" customers", desc="listing customers", disable=not self._progress) as bar:
-                for key, number, data in self._listing.pages_as_fetched():
-                    if data:
-                        self._spans.append((key, number, arrived, len(data)))
-                        arrived += len(data)
-                        yield from data
-                        bar.update(len(data))
-        finally:
-            self._listing.close()
-
-    def listing_order(self) -> list[int]:
-        """For each place in the listing's order, the arrival number of the customer listed there."""
-        return [n for _, _, start, count in sorted(self._spans) for n in range(start, start + count)]
+    buffers: dict[RangeKey, tuple[int, list[dict[str, Any]]]] = {}
+    held = 0
+    with tqdm(unit=" customers", desc=desc, disable=not progress) as bar:
+        for key, number, customers in pages:
+            if customers is None:
+                if key in buffers:
+                    first, done = buffers.pop(key)
+                    held -= len(done)
+                    yield (key, first), done
+                continue
+            buffers.setdefault(key, (number, []))[1].extend(customers)
+            held += len(customers)
+            bar.update(len(customers))
+            full = key if len(buffers[key][1]) >= size else None
+            if full is None and limit is not None and held > limit:
+                full = max(buffers, key=lambda k: len(buffers[k][1]))
+            if full is not None:
+                first, done = buffers.pop(full)
+                held -= len(done)
+                yield (full, first), done
+        for key, (first, done) in buffers.items():
+            yield (key, first), done
 
 
 @cache
@@ -467,5 +471,5 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int,
                 future.cancel()
 
 
-__all__ = ["API_RATE_LIMITS", "ArrivalOrder", "Listing", "RangeKey", "api_rate_limit", "default_workers", "iter_customers",
-           "ordered_map", "paced", "release_memory"]
+__all__ = ["API_RATE_LIMITS", "Listing", "RangeKey", "api_rate_limit", "default_workers", "iter_customers",
+           "ordered_map", "paced", "release_memory", "segments"]

@@ -33,7 +33,7 @@ import pandas as pd
 
 from ._errors import ExportError
 from ._frames import CUSTOMERS, PARENT_ROW_COLUMN, SPECS, Frames, column_order, is_missing, plain_value, to_frames
-from ._listing import release_memory
+from ._listing import release_memory, segments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -172,41 +172,19 @@ def write_parquet_stream(directory: str | Path,
     as :meth:`drframe._listing.Listing.pages_as_fetched` gives them) into ``directory``: one
     ``<table>.parquet`` per table, rows in listing order.  Memory is bounded (see the module); files appear only
     once complete (written under a temporary name, then renamed)."""
-    from tqdm.auto import tqdm
 
     _pyarrow()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".drframe-spill-") as tmp:
         spill = _Spill(Path(tmp))
-        buffers: dict[RangeKey, tuple[int, list[dict[str, Any]]]] = {}
-        held = 0
-
-        def flush(key: RangeKey) -> None:
-            nonlocal held
-            first, customers = buffers.pop(key)
-            held -= len(customers)
-            spill.add((key, first), to_frames(customers, redact=redact))
+        for key, customers in segments(pages, size=chunk_size, limit=BUFFER_LIMIT, progress=progress,
+                                       desc="exporting customers"):
+            spill.add(key, to_frames(customers, redact=redact))
             release_memory()
-
-        with tqdm(unit=" customers", desc="exporting customers", disable=not progress) as bar:
-            for key, number, customers in pages:
-                if customers is None:
-                    if key in buffers:
-                        flush(key)
-                    continue
-                buffers.setdefault(key, (number, []))[1].extend(customers)
-                held += len(customers)
-                bar.update(len(customers))
-                if len(buffers[key][1]) >= chunk_size:
-                    flush(key)
-                elif held > BUFFER_LIMIT:
-                    flush(max(buffers, key=lambda k: len(buffers[k][1])))
-            for key in list(buffers):
-                flush(key)
-            if not spill.chunks:
-                spill.add(((), 0), to_frames([], redact=redact))
-            return _write(directory, spill.tables, spill.frames())
+        if not spill.chunks:
+            spill.add(((), 0), to_frames([], redact=redact))
+        return _write(directory, spill.tables, spill.frames())
 
 
 def write_frames(directory: str | Path, frames: Frames) -> list[Path]:

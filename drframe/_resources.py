@@ -257,17 +257,16 @@ class Customers:
                   **filters: Any) -> Frames:
         """Every matching customer in typed DataFrames (see :func:`drframe.to_frames`), listed concurrently by
         :meth:`iter_raw` (same order and guarantees; ``progress`` shows a bar of customers listed)."""
-        from ._listing import ArrivalOrder
+        from ._listing import segments
 
         # The first pages are under way while pandas and pyarrow are imported; pages are flattened as they
-        # arrive (a range's pages need not wait for the ranges before it) and put in listing order once.
+        # arrive, a range's pages without waiting for the ranges before it, and joined in listing order.
         listing = self._listing(workers, MAX_PAGE_SIZE, filters).start()
         try:
-            from ._frames import to_frames
-            from ._frames._order import reorder
+            from ._frames import CHUNK, frames_in_order
 
-            arrived = ArrivalOrder(listing, progress=progress)
-            return reorder(to_frames(arrived, redact=redact), arrived.listing_order())
+            return frames_in_order(segments(listing.pages_as_fetched(), size=CHUNK, progress=progress),
+                                   redact=redact)
         finally:
             listing.close()
 

@@ -17,7 +17,7 @@ from csvfiles import write_rows
 
 import drframe
 from drframe import Client, Unauthorized, bulk
-from drframe._frames._order import reorder
+from drframe._frames import frames_in_order
 from drframe._listing import Listing
 from drframe._parquet import read_parquet
 from drframe.bulk import _plan
@@ -102,15 +102,17 @@ def test_frames_flattened_as_pages_arrive_are_the_frames_of_the_sequential_listi
         pd.testing.assert_frame_equal(got.tables()[name], frame, obj=name)
 
 
-def test_reorder_puts_children_after_their_parents_and_renumbers_them() -> None:
-    customers = generate_customers(40, seed=9)
-    frames = drframe.to_frames(customers)
-    order = list(range(39, -1, -1))
-    expected = drframe.to_frames(customers[::-1])
+def test_frames_of_segments_in_any_order_are_the_frames_of_the_customers_in_key_order() -> None:
+    customers = generate_customers(300, seed=9)
+    for n, customer in enumerate(customers):
+        customer.setdefault("metadata", {})["mixed"] = (n, f"t{n}", n % 2 == 0)[n % 3] if n > 150 else f"t{n}"
+    pieces = [((n,), customers[n * 37:(n + 1) * 37]) for n in range(9)]
+    shuffled = [pieces[n] for n in (8, 3, 0, 5, 1, 7, 2, 6, 4)]
+    got = frames_in_order(shuffled)
+    expected = drframe.to_frames(customers)
     for name, frame in expected.tables().items():
-        pd.testing.assert_frame_equal(reorder(frames, order).tables()[name], frame, obj=name)
-    with pytest.raises(ValueError, match="each of the 40"):
-        reorder(frames, [0] * 40)
+        pd.testing.assert_frame_equal(got.tables()[name], frame, obj=name)
+    assert frames_in_order(shuffled, redact=False).to_payloads() == customers, "exact, children with their parents"
 
 
 def test_filters_and_a_start_cursor_bound_the_ranges() -> None:

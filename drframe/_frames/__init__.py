@@ -52,10 +52,13 @@ from ._tables import (
 )
 from ._walk import _add_records
 
+#: Customers flattened together: the best size for a segment of :func:`frames_in_order`.
+CHUNK = _CHUNK
+
 __all__ = [
-    "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS", "TAX_CERTIFICATES",
-    "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "is_missing", "plain_value", "set_path",
-    "to_frames",
+    "CHUNK", "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS", "TAX_CERTIFICATES",
+    "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "frames_in_order", "is_missing",
+    "plain_value", "set_path", "to_frames",
 ]
 
 
@@ -68,12 +71,38 @@ def to_frames(customers: Iterable[Mapping[str, Any] | BaseModel], *, redact: boo
     separate rows, each with its own children: every child row names its parent's ``customer_id`` and, in
     ``customer_row``, the parent's index label in ``customers``.
     """
-    tables = {spec.name: _Table(spec) for spec in SPECS.values()}
+    return _frames(_flattened(customers), redact)
+
+
+def frames_in_order(segments: Iterable[tuple[Any, Iterable[Mapping[str, Any] | BaseModel]]], *,
+                    redact: bool = True) -> Frames:
+    """:func:`to_frames` of customers that arrive in segments, in any order, each with a sort key: the frames of
+    every segment's customers, segments in key order.  Each segment is flattened as it arrives, and they are
+    joined once at the end without copying rows (a concurrent listing's pages need not wait for their turn)."""
+    flattened = sorted(((key, _flattened(customers)) for key, customers in segments), key=lambda item: item[0])
+    tables = _tables()
+    for _, segment in flattened:
+        customers_before = tables[CUSTOMERS.name].rows
+        for name, table in segment.items():
+            tables[name].extend(table, 0 if name == CUSTOMERS.name else customers_before)
+    return _frames(tables, redact)
+
+
+def _tables() -> dict[str, _Table]:
+    return {spec.name: _Table(spec) for spec in SPECS.values()}
+
+
+def _flattened(customers: Iterable[Mapping[str, Any] | BaseModel]) -> dict[str, _Table]:
+    tables = _tables()
     items = iter(customers)
     while batch := list(islice(items, _CHUNK)):
         records = [item if item.__class__ is dict else _as_dict(item) for item in batch]
         if not (_ARROW_STRINGS and _add_arrow(records, tables)):
             _add_records(records, tables)
+    return tables
+
+
+def _frames(tables: dict[str, _Table], redact: bool) -> Frames:
     frames = Frames(**{name: table.frame() for name, table in tables.items()})
     if redact and "clientSecret" in frames.sources:
         secrets = frames.sources["clientSecret"]

@@ -66,6 +66,19 @@ class _Table:
         self.parent_rows.append(parent_rows)
         self.rows += chunk.n
 
+    def extend(self, other: _Table, parent_offset: int = 0) -> None:
+        """Append ``other``'s rows (flattened on their own, before any :meth:`frame`) after this table's;
+        ``parent_offset``: the customers before ``other``'s in the joined customers table."""
+        rows = self.rows
+        for path, pieces in other.pieces.items():
+            self.pieces.setdefault(path, []).extend((rows + start, column) for start, column in pieces)
+        for path, kinds in other.kinds.items():
+            self.kinds.setdefault(path, set()).update(kinds)
+        self.empties.update((rows + row, empties) for row, empties in other.empties.items())
+        self.positions.extend(other.positions)
+        self.parent_rows.extend(np.asarray(parents, dtype="int64") + parent_offset for parents in other.parent_rows)
+        self.rows += other.rows
+
     def frame(self) -> pd.DataFrame:
         spec = self.spec
         n = self.rows
