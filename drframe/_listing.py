@@ -66,7 +66,7 @@ MAX_DEFAULT_WORKERS = 32
 #: Most ranges split off a range at once.
 MAX_FANOUT = 16
 #: Most ranges split off the open bottom at once (those past the oldest customer cost an empty page each).
-OPEN_FANOUT = 4
+OPEN_FANOUT = 8
 #: Pages (events) the workers may be ahead of the consumer.
 AHEAD = 128
 #: Fewest pages (estimated) a range is split into: its partial last page is then a small share.
@@ -354,8 +354,9 @@ class Listing:
             lasting = sum(1 for other in self._open.values() if other.left is None or other.left > 1)
             balance = self._to_balance(rng)
             need = min(max(self._wanted() - lasting, balance), self._waiting - len(self._heap), MAX_FANOUT)
-            biggest = max((other.left for other in self._open.values() if other is not rng and other.left),
-                          default=0.0)
+            # The open bottom (size unknown) does not hold back splitting a range known to be big.
+            biggest = max((other.left for other in self._open.values()
+                           if other is not rng and other.left and not math.isinf(other.left)), default=0.0)
             bottomless = any(other.gte is None for other in self._open.values())
             starving = self._starving()
         if need <= 0 or rng.left < 0.75 * biggest:
