@@ -5,7 +5,8 @@ Run: ``python benchmarks/bench_plan.py [ROWS [WORKERS ...]]`` (default 350,000 r
 (25,000 at a time) and served by ``drframe sandbox`` in its own process (``--latency-ms 50``, no rate limit);
 the CSV has one row per customer in 12 columns (about 145 bytes a row, as an analyst's extract of an export),
 every tenth row with a new locale. Each plan runs in a fresh child process, which reports its peak resident
-memory (VmHWM); ``workers=1`` is the sequential fetch for comparison. Prints one table row per run.
+memory (VmHWM) and its CPU seconds (user + sys, all its threads: the client's CPU, not the sandbox's);
+``workers=1`` is the sequential fetch for comparison. Prints one table row per run.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ COLUMNS = ["customer_id", "email", "locale", "enabled", "type", "shipping.name",
            "shipping.address.country", "metadata.segment"]
 
 PLAN = '''
+import resource
 from drframe import Client, bulk
 url, path, workers, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 with Client(key, url, rate_limit=None) as client:
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), cpu()
     plan = bulk.plan(path, client, workers=workers or None)
-    seconds = time.monotonic() - started
-    report(seconds=seconds, rows=len(plan.rows), counts=plan.counts, requests=client.stats["requests"],
-           baseline_mib=BASELINE_MIB)
+    seconds, cpu_seconds = time.monotonic() - started, cpu() - cpu_started
+    report(seconds=seconds, cpu_seconds=cpu_seconds, rows=len(plan.rows), counts=plan.counts,
+           requests=client.stats["requests"], baseline_mib=BASELINE_MIB)
 '''
 
 
@@ -59,13 +64,13 @@ def main() -> None:
         size = path.stat().st_size / 1e6
         print(f"plan of a {ROWS:,}-row CSV ({size:.1f} MB, {len(COLUMNS)} columns) against `drframe sandbox` in "
               f"its own process ({LATENCY_MS} ms latency, no rate limit); load average {load()}")
-        print("| fetch               |    rows | seconds | rows/s | calls | peak RSS MiB | baseline MiB |")
-        print("|---------------------|--------:|--------:|-------:|------:|-------------:|-------------:|")
+        print("| fetch               |    rows | seconds | client CPU s | rows/s | calls | peak RSS MiB | baseline MiB |")
+        print("|---------------------|--------:|--------:|-------------:|-------:|------:|-------------:|-------------:|")
         with sandbox_process("--db", str(db), "--latency-ms", str(LATENCY_MS)) as url:
             for workers in RUNS:
                 result = in_child(PLAN, url, str(path), str(workers), API_KEY)
                 name = "sequential (1)" if workers == 1 else "concurrent (8)"
-                print(f"| {name:<19} | {result['rows']:>7,} | {result['seconds']:>7.1f} | "
+                print(f"| {name:<19} | {result['rows']:>7,} | {result['seconds']:>7.1f} | {result['cpu_seconds']:>12.1f} | "
                       f"{result['rows'] / result['seconds']:>6,.0f} | {result['requests']:>5} | "
                       f"{result['peak_mib']:>12.0f} | {result['baseline_mib']:>12.0f} |", flush=True)
         print(f"counts: {result['counts']}; load average at the end {load()}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pandas as pd
@@ -48,7 +49,9 @@ def _coerce_metadata(text: Any, current: Any) -> Any:
 def _same_text(text: Any, current: Any) -> bool:
     """True when the text ``text`` shows the stored string ``current``: a spreadsheet cell cannot carry what
     :func:`normalise_cell` drops (CR line ends, non-NFC forms, surrounding whitespace), so that is no change."""
-    return isinstance(text, str) and isinstance(current, str) and normalise_cell(text) == normalise_cell(current)
+    if not (isinstance(text, str) and isinstance(current, str)):
+        return False
+    return text == current or normalise_cell(text) == normalise_cell(current)
 
 
 def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *,
@@ -58,13 +61,18 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
     ``current`` is the customer's row in the customers frame, or None for a create (then ``customer_id`` is
     sent as ``id``). Raises InvalidRequest, naming each field, when the result breaks the API's rules.
     """
-    after = dict(current or {})
+    held = current or {}
+    edited: dict[str, Any] = {}
     for column, value in edits.items():
-        stored = after.get(column)
-        if _same_text(value, stored):  # string fields and string metadata values only: keep the exact text
+        stored = held.get(column)
+        # The same object, or the same text (string fields and string metadata values only): keep what is held.
+        if value is stored or _same_text(value, stored):
             continue
-        after[column] = _coerce_metadata(value, stored) if column.startswith("metadata.") else value
-    payload, changes = diff_rows(current, after)
+        edited[column] = _coerce_metadata(value, stored) if column.startswith("metadata.") else value
+    payload: dict[str, Any] = {}
+    changes: list[tuple[str, Any, Any]] = []
+    if edited:  # only the edited columns can differ: the others hold what they held
+        payload, changes = diff_rows(current, {**held, **edited}, only=edited.keys())
     if current is None:
         payload = {"id": customer_id, **payload} if customer_id else payload
         changes.insert(0, (CUSTOMER_KEY, None, customer_id))
@@ -85,17 +93,20 @@ def row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def diff_rows(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
+def diff_rows(before: Mapping[str, Any] | None, after: Mapping[str, Any], *,
+              only: AbstractSet[str] | None = None) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
     """The minimal update payload turning ``before`` into ``after`` (both customers rows), and the field changes.
 
-    Only columns present in ``after`` count.  Any shipping change sends the whole shipping object (the API
-    replaces it); a metadata key that disappears is sent as ``""`` (which removes it).
+    Only columns present in ``after`` count (and of those, only the columns in ``only`` when given: the caller
+    knows the others are unchanged).  Any shipping change sends the whole shipping object (the API replaces it);
+    a metadata key that disappears is sent as ``""`` (which removes it).
     """
     before = before or {}
     payload: dict[str, Any] = {}
     changes: list[tuple[str, Any, Any]] = []
     shipping_changed = False
-    for column, new in after.items():
+    items = after.items() if only is None else [(c, v) for c, v in after.items() if c in only]
+    for column, new in items:
         column = str(column)
         path = column_path(column)
         if column == EMPTY_VALUES_COLUMN or path[0] not in WRITABLE_CUSTOMER_FIELDS:

@@ -14,12 +14,19 @@ parts of it for the idle workers, keeping the newest part and its cursor:
 
 * how many ranges are wanted: with a rate limit (the client's shared ``client.limiter``), enough requests in
   flight to fill it at the round trip the last pages took; without one, one per worker (the worker count then
-  bounds the load);
+  bounds the load).  A range on its last page does not count (its worker is about to want another);
+* which range: one among the biggest by pages left; the open bottom, whose size is unknown, does not hold back
+  splitting a range known to be big.  Once every range's size is known, a range that would still be paging
+  after the others are done (more pages left than the whole rest takes at the rate, one page per round trip)
+  is split to even them out;
 * where to cut: a range with a lower bound into equal time slices of at least ``MIN_PIECE`` pages (as estimated
   from the density of the page just read: every range ends in one partial page, a request the limit could have
-  spent on a full one), single pages at the end when most of the rate is idle; the open bottom geometrically,
-  1, 2, 4... such pieces further back, the rest staying open (a piece past the oldest customer costs one
-  empty page).
+  spent on a full one), single pages at the end when most of the rate is idle or to even out the last ranges;
+  the open bottom geometrically, 1, 2, 4... such pieces further back, the rest staying open (a piece past the
+  oldest customer costs one empty page).
+
+Callers that transform customers one by one (flattening) take :func:`segments` of
+:meth:`Listing.pages_as_fetched`: each range's pages as they arrive, put in order once at the end.
 
 Split points are whole milliseconds.  Pages are put back in listing order: range keys sort in that order (a
 range's splits after it, newest first), and a page is released once every range before it is complete.

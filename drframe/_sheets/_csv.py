@@ -9,12 +9,14 @@ import codecs
 import csv
 import hashlib
 import itertools
+import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 from .._cells import is_error_value, looks_rounded, normalise_cell, unquote
 from .._errors import SheetError
-from ._model import Cell, SheetRow, stream_table
+from ._model import Cell, PlainRow, SheetRow, stream_table
 
 _DELIMITERS = ",;\t|"
 _DELIMITER_NAMES = {"\t": "tab"}
@@ -101,6 +103,24 @@ def _csv_cell(text: str) -> Cell:
     return Cell(text, number=text if looks_rounded(text) else None)
 
 
+#: A cell, in a row joined by NULs with a NUL in front, that may not be plain text as it stands: a leading
+#: apostrophe, an error text, or something :func:`looks_rounded` may take for a number.
+_MAYBE_SPECIAL = re.compile(r"\x00(?:['#]|Err:|[+-]?\d+(?:[.,]\d+)?[eE]|\d{16})")
+
+
+def _csv_record(record: list[str]) -> list[Cell] | PlainRow:
+    """A CSV record's cells; a PlainRow when checks of the whole row show every cell is plain text that
+    :func:`normalise_cell` leaves as it is (no CR, NFC, no surrounding whitespace, nothing
+    :data:`_MAYBE_SPECIAL`). NUL is a starter that composes with nothing, so the joined row is NFC exactly when
+    each cell is."""
+    joined = "\x00".join(record)
+    if ("\r" not in joined and joined.count("\x00") == len(record) - 1
+            and (joined.isascii() or unicodedata.is_normalized("NFC", joined))
+            and list(map(str.strip, record)) == record and not _MAYBE_SPECIAL.search("\x00" + joined)):
+        return PlainRow(record)
+    return [_csv_cell(v) for v in record]
+
+
 def open_csv(path: Path, head: bytes, encoding: str | None) -> tuple[list[str], Iterator[SheetRow], str, str, str]:
     """The header, the rows (read from disk as they are iterated), the delimiter, a note on how the file is read
     (``CSV, delimiter ';', UTF-8``) and the file's SHA-256. ``head`` is the file's first bytes."""
@@ -112,7 +132,7 @@ def open_csv(path: Path, head: bytes, encoding: str | None) -> tuple[list[str], 
     first = next(lines)
     delimiter = _sniff_delimiter(first.partition("\n")[0])
     reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter)
-    records = ((number, [_csv_cell(v) for v in record]) for number, record in enumerate(reader, start=1))
+    records = ((number, _csv_record(record)) for number, record in enumerate(reader, start=1))
     columns, rows = stream_table(records, path, "the file is empty")
     note = f"CSV, delimiter {_DELIMITER_NAMES.get(delimiter, repr(delimiter))}, {label}"
     return columns, rows, delimiter, note, sha256

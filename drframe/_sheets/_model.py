@@ -69,6 +69,13 @@ class Cell:
 EMPTY = Cell()
 
 
+class PlainRow(tuple[str, ...]):
+    """A record's cells when every one is plain text (as ``Cell(text)``: no number, formula, error or text mark),
+    so the row is built without a :class:`Cell` per cell (the CSV reader's common case)."""
+
+    __slots__ = ()
+
+
 def held_as_shown(text: str) -> Cell:
     """A date, time or unparsable number: held as displayed."""
     return Cell(text, number=text)
@@ -90,30 +97,43 @@ def _header(raw: list[str], path: Path) -> list[str]:
     return columns
 
 
-def build_table(records: Iterable[tuple[int, list[Cell]]], path: Path, empty: str) -> tuple[list[str], list[SheetRow]]:
+#: Numbered cell records, the first one the header: each a list of cells, or a PlainRow of texts.
+Records = Iterable[tuple[int, list[Cell] | PlainRow]]
+
+
+def build_table(records: Records, path: Path, empty: str) -> tuple[list[str], list[SheetRow]]:
     """The header and rows of numbered cell records (the first record is the header)."""
     columns, rows = stream_table(records, path, empty)
     return columns, list(rows)
 
 
-def stream_table(records: Iterable[tuple[int, list[Cell]]], path: Path,
-                 empty: str) -> tuple[list[str], Iterator[SheetRow]]:
+def stream_table(records: Records, path: Path, empty: str) -> tuple[list[str], Iterator[SheetRow]]:
     """The header of numbered cell records (the first record is the header), and their rows, built one at a time
     as they are iterated (a row wider than the header raises SheetError when it is reached)."""
     iterator = iter(records)
     first = next(iterator, None)
     if first is None:
         raise SheetError(f"{path}: {empty}")
-    columns = _header([c.error or c.formula or c.text for c in first[1]], path)
+    columns = _header([c.error or c.formula or c.text for c in _cells(first[1])], path)
     return columns, _table_rows(iterator, columns, path)
 
 
-def _table_rows(records: Iterator[tuple[int, list[Cell]]], columns: list[str], path: Path) -> Iterator[SheetRow]:
-    for number, cells in records:
+def _cells(cells: list[Cell] | PlainRow) -> list[Cell]:
+    return [Cell(text) for text in cells] if isinstance(cells, PlainRow) else cells
+
+
+def _table_rows(records: Iterator[tuple[int, list[Cell] | PlainRow]], columns: list[str],
+                path: Path) -> Iterator[SheetRow]:
+    width = len(columns)
+    for number, record in records:
+        if isinstance(record, PlainRow) and len(record) == width:
+            yield SheetRow(number, dict(zip(columns, record, strict=True)))
+            continue
+        cells = _cells(record)
         extra = next((c for c in cells[len(columns):] if not c.empty), None)
         if extra is not None:
-            width = len(columns) + sum(not c.empty for c in cells[len(columns):])
-            raise SheetError(f"{path}: row {number} has {width} cells but the header has {len(columns)} columns "
+            shown = len(columns) + sum(not c.empty for c in cells[len(columns):])
+            raise SheetError(f"{path}: row {number} has {shown} cells but the header has {len(columns)} columns "
                              f"(extra value {extra.error or extra.formula or extra.text!r})")
         row = SheetRow(number, dict.fromkeys(columns, ""))
         for column, cell in zip(columns, cells, strict=False):

@@ -8,7 +8,9 @@ import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from ._constants import (
 _EXACT_COLUMNS = frozenset({CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, "defaultSourceId"})
 _EXACT_SUFFIXES = ("postalCode", "phone")
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
+_ACTIONS = {str(action): action for action in Action}
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class CellError:
         return f"{self.column}={self.value!r}: {self.message}"
 
 
-@dataclass
+@dataclass(slots=True)  # one per input row: slots keep a big plan smaller
 class RowPlan:
     """One input row: what will be sent for it, or the status it already has."""
 
@@ -141,7 +144,7 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
     if row.blank:
         return RowPlan(row.number, cells, None, status=Status.SKIPPED, note="blank row")
     raw_action = cells.get(ACTION_COLUMN, "").casefold().replace("-", "_").replace(" ", "_") or Action.UPSERT
-    action = Action(raw_action) if raw_action in Action.__members__.values() else None
+    action = _ACTIONS.get(raw_action)
     plan = RowPlan(row.number, cells, action)
     for column, error in row.errors.items():
         plan.fail(column, f"the cell shows the error {error}; correct the cell or clear it")
@@ -179,7 +182,7 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
         elif problem:
             plan.fail(target_column, problem)
     if action in FIELD_ACTIONS:
-        _read_edits(plan, row, unusable)
+        read_edits(plan, cells, row.literal, unusable)
         _read_tax_identifier(plan, unusable)
     else:
         for column in (TAX_TYPE_COLUMN, TAX_VALUE_COLUMN):
@@ -217,31 +220,53 @@ def _read_tax_identifier(plan: RowPlan, unusable: set[str]) -> None:
     plan.tax_identifier = (kind, value)
 
 
-def _read_edits(plan: RowPlan, row: SheetRow, unusable: set[str]) -> None:
-    """The typed field edits of a field row: ``<clear>`` -> None, booleans parsed, other text as is."""
-    for column, text in row.cells.items():
-        if not text or is_ignored_column(column) or column in {CUSTOMER_KEY, ACTION_COLUMN, TAX_TYPE_COLUMN,
-                                                               TAX_VALUE_COLUMN} or column in unusable:
+#: What a column's cell is to a field row: not a field, a column of the attach/detach actions only, a boolean
+#: field, any other field (plain ints: this runs for every cell of every row, twice).
+_NOT_A_FIELD, _ATTACH_ONLY, _BOOLEAN, _TEXT = range(4)
+
+
+@lru_cache(maxsize=1024)
+def _edit_kind(column: str) -> int:
+    """What ``column``'s cell is to a field row (decided once per column name)."""
+    if is_ignored_column(column) or column in {CUSTOMER_KEY, ACTION_COLUMN, TAX_TYPE_COLUMN, TAX_VALUE_COLUMN}:
+        return _NOT_A_FIELD
+    if column in (SOURCE_COLUMN, TAX_COLUMN):
+        return _ATTACH_ONLY
+    return _BOOLEAN if CUSTOMER_PATHS.get(column) == "boolean" else _TEXT
+
+
+def read_edits(plan: RowPlan, cells: Mapping[str, str], literal: AbstractSet[str], unusable: AbstractSet[str]) -> None:
+    """The typed field edits of a field row into ``plan.edits``: ``<clear>`` -> None (unless the cell is in
+    ``literal``: marked as text), booleans parsed, other text as is; cells in ``unusable`` left out."""
+    edits = plan.edits
+    for column, text in cells.items():
+        if not text:
             continue
-        if column in (SOURCE_COLUMN, TAX_COLUMN):
+        kind = _edit_kind(column)
+        if kind == _NOT_A_FIELD or column in unusable:
+            continue
+        if kind == _ATTACH_ONLY:
             plan.fail(column, f"only used by the attach/detach actions, not by {str(plan.action)!r}")
             continue
-        if text.casefold() == CLEAR and column not in row.literal:
-            plan.edits[column] = None
-        elif CUSTOMER_PATHS.get(column) == "boolean":
+        # Only "<" casefolds to a text starting with "<" (checked over every code point): a cheap first test.
+        if text[0] == "<" and text.casefold() == CLEAR and column not in literal:
+            edits[column] = None
+        elif kind == _BOOLEAN:
             value = parse_bool(text)
             if value is None:
                 plan.fail(column, "not a boolean: use TRUE/FALSE (yes/no and 1/0 are accepted)")
-            plan.edits[column] = value
+            edits[column] = value
         else:
-            plan.edits[column] = text
+            edits[column] = text
 
 
 def flag_duplicates(plans: list[RowPlan]) -> None:
     """An id named by two field rows (or the same attach twice): all its rows are invalid, nothing is sent."""
-    by_id: dict[str, list[RowPlan]] = {}
-    for plan in plans:
-        if plan.customer_id and plan.action:
+    named = [plan for plan in plans if plan.customer_id and plan.action]
+    repeated = {customer_id for customer_id, n in Counter(p.customer_id for p in named).items() if n > 1}
+    by_id: dict[str | None, list[RowPlan]] = {}  # only the ids named twice or more: one row alone is never flagged
+    for plan in named:
+        if plan.customer_id in repeated:
             by_id.setdefault(plan.customer_id, []).append(plan)
     for _customer_id, rows in by_id.items():
         field_rows = [p for p in rows if p.action in FIELD_ACTIONS or p.action is Action.DELETE]
