@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ._concurrency import release_memory
 from ._errors import ExportError
 from ._frames import CUSTOMERS, PARENT_ROW_COLUMN, SPECS, Frames, column_order, is_missing, plain_value, to_frames
-from ._listing import release_memory, segments
+from ._listing import segments
 
 if TYPE_CHECKING:
     import pyarrow as pa

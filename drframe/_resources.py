@@ -156,7 +156,8 @@ class Customers:
         return iter_customers(self._listing(workers, page_size, filters), progress=progress)
 
     def _listing(self, workers: int | None, page_size: int, filters: dict[str, Any]) -> Listing:
-        from ._listing import Listing, default_workers
+        from ._concurrency import default_workers
+        from ._listing import Listing
 
         return Listing(self.list_raw, workers=workers or default_workers(self._client), limiter=self._client.limiter,
                        page_size=page_size, **filters)
@@ -184,7 +185,7 @@ class Customers:
         bar of ids fetched."""
         from tqdm.auto import tqdm
 
-        from ._listing import default_workers, ordered_map
+        from ._concurrency import default_workers, ordered_map
 
         def calls() -> Iterator[tuple[int, list[str]]]:
             for number, group in enumerate(groups):

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._concurrency import release_memory
 from .._editing import edit_customer
 from .._errors import InvalidRequest
 from .._frames import column_path, to_frames
-from .._listing import release_memory
 from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, open_sheet

@@ -74,7 +74,7 @@ def _sample_file(out: Path) -> Path:
 def _apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
-    from .._listing import paced
+    from .._concurrency import paced
 
     source = Path(args.file)
     results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
@@ -185,7 +185,7 @@ def _confirmed(plan: bulk.Plan, client: Client) -> bool:
 
 def _audit(args: argparse.Namespace) -> int:
     """Write the data-quality audit of every customer, or (``--compare``) what changed between two exports."""
-    from .._listing import paced
+    from .._concurrency import paced
     from ..report import quality_audit, quality_issues, snapshot_audit
 
     if args.compare:
@@ -205,7 +205,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .._listing import paced
+    from .._concurrency import paced
 
     with _connect(args) as client:
         customers = paced(client, args.rate).customers
