@@ -1,7 +1,8 @@
 """drframe: Digital River customer records as typed pandas DataFrames, bulk edits, notebook forms and audits.
 
 The public surface is what ``__all__`` lists: the client and :func:`connect`, :func:`to_frames` and
-:class:`Frames`, :func:`diff_frames`, the exception hierarchy, and the submodules ``bulk``, ``report``,
+:class:`Frames` (and :func:`read_parquet` to load their Parquet files), :func:`diff_frames`, :func:`sync`, the
+exception hierarchy, and the submodules ``bulk``, ``report``,
 ``widgets``, ``sandbox`` and ``testing``.  Everything in a module whose name starts with ``_`` is private.
 """
 
@@ -42,18 +43,19 @@ if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (
     from . import bulk, report, sandbox, testing, widgets
     from ._editing import diff_frames
     from ._frames import Frames, to_frames
+    from ._parquet import read_parquet
     from ._sync import SyncResult, sync
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
     "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "MethodNotAllowed", "NotAcceptable",
     "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError", "SyncResult",
-    "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "report", "sandbox",
-    "sync", "testing", "to_frames", "widgets",
+    "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "read_parquet", "report",
+    "sandbox", "sync", "testing", "to_frames", "widgets",
 ]
 
 _LAZY_NAMES = {"to_frames": "._frames", "Frames": "._frames", "diff_frames": "._editing", "sync": "._sync",
-               "SyncResult": "._sync"}
+               "SyncResult": "._sync", "read_parquet": "._parquet"}
 _SUBMODULES = frozenset({"bulk", "report", "widgets", "sandbox", "testing"})
 
 

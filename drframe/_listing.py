@@ -22,8 +22,8 @@ parts of it for the idle workers, keeping the newest part and its cursor:
 * where to cut: a range with a lower bound into equal time slices of at least ``MIN_PIECE`` pages (as estimated
   from the density of the page just read: every range ends in one partial page, a request the limit could have
   spent on a full one), single pages at the end when most of the rate is idle or to even out the last ranges;
-  the open bottom geometrically, 1, 2, 4... such pieces further back, the rest staying open (a piece past the
-  oldest customer costs one empty page).
+  the open bottom geometrically, 1, 2, 4... such pieces further back, twice as big at each of its splits, the
+  rest staying open (a piece past the oldest customer costs one empty page).
 
 Callers that transform customers one by one (flattening) take :func:`segments` of
 :meth:`Listing.pages_as_fetched`: each range's pages as they arrive, put in order once at the end.
@@ -107,6 +107,7 @@ class Listing:
         self._heap: list[Range] = []
         self._waiting = 0
         self._open: dict[RangeKey, Range] = {}
+        self._bottom_splits = 0  # how often the open bottom was split: its pieces double each time
         self._finished = False
         self._stop = threading.Event()
         # Pages fetched ahead of the consumer: enough that flattening a chunk does not stall the workers.
@@ -320,7 +321,15 @@ class Listing:
             # A range on its last page is not counted: its worker will want another one a round trip from now.
             lasting = sum(1 for other in self._open.values() if other.left is None or other.left > 1)
             balance = self._to_balance(rng)
-            need = min(max(self._wanted() - lasting, balance), self._waiting - len(self._heap), MAX_FANOUT)
+            wanted = self._wanted()
+            need = max(wanted - lasting, balance)
+            if need > 0 and rng.gte is not None:
+                # Once it is split, cut it to the typical size, so that later ends need fewer new ranges (each
+                # of which ends in a partial page).
+                known = [o.left for o in self._open.values() if o.left is not None and not math.isinf(o.left)]
+                typical = max(MIN_PIECE, sum(known) / wanted)
+                need = max(need, math.floor(rng.left / typical) - 1)
+            need = min(need, self._waiting - len(self._heap), MAX_FANOUT)
             # The open bottom (size unknown) does not hold back splitting a range known to be big.
             biggest = max((other.left for other in self._open.values()
                            if other is not rng and other.left and not math.isinf(other.left)), default=0.0)
@@ -332,8 +341,11 @@ class Listing:
         # spent on a full one; but single pages once the bottom is found and the limit is not reached (a slot
         # left unused is worse than half a page), or to even out the ranges towards the end.
         piece = 1 if (starving or balance) and not bottomless else MIN_PIECE
-        if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time
-            cuts = [whole_ms(oldest - page * piece * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
+        if rng.gte is None:  # open bottom: pieces of 1, 2, 4... times that, back in time, bigger each time
+            with self._cond:
+                scale = 2 ** min(self._bottom_splits, 10)
+                self._bottom_splits += 1
+            cuts = [whole_ms(oldest - page * piece * scale * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
             cuts = [c for c in cuts if c > 0]
         else:  # equal slices of what is left
             remaining = oldest - rng.gte

@@ -228,8 +228,9 @@ def _write(directory: Path, census: Mapping[str, _Table], chunks: Iterable[dict[
 
 
 def read_parquet(directory: str | Path) -> Frames:
-    """The :class:`Frames` of a Parquet export (``drframe export --format parquet``, ``Frames.to_parquet``):
-    JSON-text columns (see the module) give back their values, other object columns their values as stored."""
+    """The :class:`Frames` of a Parquet export (``drframe export --format parquet``, ``Frames.to_parquet``, a
+    ``drframe sync`` mirror): JSON-text columns (metadata whose values mix types) give back their values, other
+    object columns their values as stored."""
     pq = _pyarrow().parquet
     directory = Path(directory)
     tables: dict[str, pd.DataFrame] = {}

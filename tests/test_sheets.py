@@ -15,7 +15,7 @@ import pytest
 from openpyxl import Workbook
 
 from drframe import Client, bulk
-from drframe._sheets import Sheet, SheetError, excel_text, format_number, read_sheet
+from drframe._sheets import Sheet, SheetError, excel_text, format_number, open_sheet, read_sheet
 
 SHEETS = Path(__file__).parent / "data" / "sheets"
 ROUNDED = "format the column as Text and type the value again"
@@ -225,6 +225,19 @@ def ods(path: Path, rows_xml: str, styles: str = "", columns: str = "") -> Path:
 def text_cell(text: str, repeat: int = 1) -> str:
     return (f'<table:table-cell table:number-columns-repeated="{repeat}" office:value-type="string">'
             f"<text:p>{text}</text:p></table:table-cell>")
+
+
+def test_an_xlsx_streams_and_reads_late_formulas_in_step(tmp_path: Path) -> None:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("customers")
+    sheet.append(["customer_id", "locale", "metadata.score"])
+    for n in range(3000):
+        sheet.append([f"c-{n}", "en_US", "=1+1" if n in {0, 2500} else str(n)])
+    book.save(tmp_path / "big.xlsx")
+    read, rows = open_sheet(tmp_path / "big.xlsx")
+    assert read.columns == ["customer_id", "locale", "metadata.score"]
+    formulas = {row.number: row.formulas for row in rows if row.formulas}
+    assert formulas == {2: {"metadata.score": "=1+1"}, 2502: {"metadata.score": "=1+1"}}
 
 
 def test_ods_repeats_spaces_and_column_styles(tmp_path: Path) -> None:

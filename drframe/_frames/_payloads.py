@@ -84,7 +84,7 @@ class Frames:
     def to_parquet(self, directory: str | Path) -> list[Path]:
         """One Parquet file per table in ``directory`` (dtypes preserved), as ``client.customers.to_parquet``
         writes them: an object column (metadata values...) holding values of several types is stored as JSON
-        text, which :func:`drframe._parquet.read_parquet` gives back as values."""
+        text, which :func:`drframe.read_parquet` gives back as values."""
         from .._parquet import write_frames
 
         return write_frames(directory, self)

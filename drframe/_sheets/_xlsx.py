@@ -1,5 +1,5 @@
-"""Excel (``.xlsx``/``.xlsm``) input through openpyxl in read-only mode: one streamed pass with formulas, and only
-when the sheet has formulas a second pass for their cached values (an error result is the error, a ``TRUE()`` /
+"""Excel (``.xlsx``/``.xlsm``) input through openpyxl in read-only mode, streamed: one pass with formulas, and only
+when the sheet has formulas a second one read in step for their cached values (an error result is the error, a ``TRUE()`` /
 ``FALSE()`` result the boolean, anything else stays a formula and is refused later). Numbers and dates are shown
 through their number format; Excel's quote prefix marks a cell as literal text.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from .._cells import is_error_value, normalise_cell
 from .._errors import SheetError
-from ._model import BOOLEAN_FORMULA, EMPTY, Cell, SheetRow, build_table, held_as_shown, pick_sheet, place_cell
+from ._model import BOOLEAN_FORMULA, EMPTY, Cell, SheetRow, held_as_shown, pick_sheet, stream_table
 from ._numbers import date_parts, format_number, general, temporal_text
 
 
@@ -66,40 +66,58 @@ def _open_workbook(content: bytes, path: Path, *, data_only: bool) -> Any:
         raise SheetError(f"{path}: not a readable .xlsx file ({type(exc).__name__})") from None
 
 
-def read_xlsx(content: bytes, path: Path, sheet: str | None) -> tuple[list[str], list[SheetRow], str]:
-    """Stream the sheet with its formulas; only when it has formulas, stream it again for their cached values."""
+def read_xlsx(content: bytes, path: Path, sheet: str | None) -> tuple[list[str], Iterator[SheetRow], str]:
+    """The sheet's header, and its rows streamed as they are iterated: one pass with formulas, and, from the first
+    formula cell on, a second workbook read in step for the cached values of formula cells."""
     workbook = _open_workbook(content, path, data_only=False)
-    formulas: dict[tuple[int, int], str] = {}  # (row number, column index) -> formula text, data rows only
-
-    def records(worksheet: Any) -> Iterator[tuple[int, list[Cell]]]:
-        for number, row in enumerate(worksheet.iter_rows(), start=1):
-            cells = [_excel_cell(cell) for cell in row]
-            formulas.update(((number, index), cell.formula) for index, cell in enumerate(cells)
-                            if cell.formula is not None and number > 1)
-            yield number, cells
-
     try:
         title = pick_sheet(workbook.sheetnames, sheet, path)
-        columns, rows = build_table(records(workbook[title]), path, f"sheet {title!r} is empty")
-    finally:
+    except BaseException:
         workbook.close()
-    if formulas:
-        _read_cached_values(content, path, title, columns, rows, formulas)
+        raise
+    cached = _CachedValues(content, path, title)
+    width: list[int] = []  # the header's width, known once the header is read
+
+    def records() -> Iterator[tuple[int, list[Cell]]]:
+        try:
+            for number, row in enumerate(workbook[title].iter_rows(), start=1):
+                cells = [_excel_cell(cell) for cell in row]
+                if number > 1:
+                    for index, cell in enumerate(cells[:width[0]]):
+                        if cell.formula is not None:
+                            cells[index] = _formula_cell(cell.formula, cached.at(number, index))
+                yield number, cells
+        finally:
+            workbook.close()
+            cached.close()
+
+    columns, rows = stream_table(records(), path, f"sheet {title!r} is empty")
+    width.append(len(columns))
     return columns, rows, title
 
 
-def _read_cached_values(content: bytes, path: Path, title: str, columns: list[str], rows: list[SheetRow],
-                        formulas: dict[tuple[int, int], str]) -> None:
-    """Replace each formula cell by what its cached value makes of it (see :func:`_formula_cell`)."""
-    by_number = {row.number: row for row in rows}
-    first, last = min(n for n, _ in formulas), max(n for n, _ in formulas)
-    workbook = _open_workbook(content, path, data_only=True)
-    try:
-        for number, cached_row in enumerate(workbook[title].iter_rows(min_row=first, max_row=last), start=first):
-            for index, cached in enumerate(cached_row[:len(columns)]):
-                formula = formulas.get((number, index))
-                if formula is not None and number in by_number:
-                    place_cell(by_number[number], columns[index], _formula_cell(formula, cached))
-    finally:
-        workbook.close()
+class _CachedValues:
+    """The cells of the sheet as last calculated (``data_only``), read forward in step with the formula pass;
+    opened at the first formula cell, so a sheet without formulas is read once."""
 
+    def __init__(self, content: bytes, path: Path, title: str) -> None:
+        self._content, self._path, self._title = content, path, title
+        self._workbook: Any = None
+        self._rows: Iterator[tuple[Any, ...]] = iter(())
+        self._number = 0
+        self._row: tuple[Any, ...] = ()
+
+    def at(self, number: int, index: int) -> Any:
+        """The cached cell at row ``number`` (1-based), column ``index`` (0-based); None past the row's end."""
+        if self._workbook is None:
+            self._workbook = _open_workbook(self._content, self._path, data_only=True)
+            self._rows = self._workbook[self._title].iter_rows(min_row=number)
+            self._number = number - 1
+        while self._number < number:
+            self._row = next(self._rows, ())
+            self._number += 1
+        return self._row[index] if index < len(self._row) else None
+
+    def close(self) -> None:
+        if self._workbook is not None:
+            self._workbook.close()
