@@ -32,12 +32,8 @@ COLUMNS = ["customer_id", "email", "locale", "enabled", "type", "shipping.name",
            "shipping.address.country", "metadata.segment"]
 
 PLAN = '''
-import resource
 from drframe import Client, bulk
 url, path, workers, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-def cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 with Client(key, url, rate_limit=None) as client:
     started, cpu_started = time.monotonic(), cpu()
     plan = bulk.plan(path, client, workers=workers or None)
@@ -48,13 +44,9 @@ with Client(key, url, rate_limit=None) as client:
 
 
 NAIVE = '''
-import resource
 import pandas as pd
 from drframe import Client
 url, path, workers, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-def cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 with Client(key, url, rate_limit=None) as client:
     started, cpu_started = time.monotonic(), cpu()
     sheet = pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -156,24 +156,10 @@ class Store:
                     db.execute(f"UPDATE {table} SET customer_id = NULL, body = ? WHERE id = ?", (dumps(body), oid))
             db.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
 
-    def list_customers(
-        self,
-        *,
-        limit: int = 10,
-        starting_after: str | None = None,
-        ending_before: str | None = None,
-        ids: list[str] | None = None,
-        email: str | None = None,
-        created: dict[str, datetime] | None = None,
-        updated: dict[str, datetime] | None = None,
-        request_to_be_forgotten: bool | None = None,
-    ) -> dict[str, Any]:
+    def list_customers(self, **filters: Any) -> dict[str, Any]:
         """One page ``{"hasMore", "data"}``, newest first, with the API's cursor semantics (given both cursors,
-        ``endingBefore`` wins)."""
-        return dict(json.loads(self.list_customers_json(
-            limit=limit, starting_after=starting_after, ending_before=ending_before, ids=ids, email=email,
-            created=created, updated=updated, request_to_be_forgotten=request_to_be_forgotten,
-        )))
+        ``endingBefore`` wins); the filters of :meth:`list_customers_json`."""
+        return dict(json.loads(self.list_customers_json(**filters)))
 
     def list_customers_json(
         self,
@@ -187,7 +173,8 @@ class Store:
         updated: dict[str, datetime] | None = None,
         request_to_be_forgotten: bool | None = None,
     ) -> bytes:
-        """:meth:`list_customers`, as the response's body: the page's stored texts joined, none parsed."""
+        """One page of customers as the response's body (``{"hasMore", "data"}``, newest first, given both cursors
+        ``endingBefore`` wins): the page's stored texts joined, none parsed."""
         with self._lock:
             has_more, texts = customer_page(
                 self._db, limit=limit, starting_after=starting_after, ending_before=ending_before, ids=ids,
