@@ -52,7 +52,8 @@ def read_sheet(path: str | Path, *, sheet: str | None = None, encoding: str | No
 def open_sheet(path: str | Path, *, sheet: str | None = None,
                encoding: str | None = None) -> tuple[Sheet, Iterator[SheetRow]]:
     """As :func:`read_sheet`, but the rows come as an iterator (the returned Sheet's ``rows`` is empty): a CSV
-    file is read from disk as they are iterated, so its rows need never be all in memory at once.  Problems
+    file is read from disk, and a workbook's sheet parsed, as they are iterated, so its rows need never be all in
+    memory at once.  Problems
     found in a row (a row wider than the header) raise SheetError when the row is reached."""
     path = Path(path)
     try:
@@ -67,8 +68,7 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
             raise SheetError(f"{path}: an encoding applies to CSV files only, not to {suffix} workbooks")
         content = path.read_bytes()
         reader = read_xlsx if suffix != ".ods" else read_ods
-        columns, listed, title = reader(content, path, sheet)
-        rows: Iterator[SheetRow] = iter(listed)
+        columns, rows, title = reader(content, path, sheet)
         note = f"{suffix.lstrip('.')}, sheet {title!r}"
         sha256 = hashlib.sha256(content).hexdigest()
     elif suffix in {".csv", ".txt", ".tsv"}:

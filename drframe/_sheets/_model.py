@@ -101,12 +101,6 @@ def _header(raw: list[str], path: Path) -> list[str]:
 Records = Iterable[tuple[int, list[Cell] | PlainRow]]
 
 
-def build_table(records: Records, path: Path, empty: str) -> tuple[list[str], list[SheetRow]]:
-    """The header and rows of numbered cell records (the first record is the header)."""
-    columns, rows = stream_table(records, path, empty)
-    return columns, list(rows)
-
-
 def stream_table(records: Records, path: Path, empty: str) -> tuple[list[str], Iterator[SheetRow]]:
     """The header of numbered cell records (the first record is the header), and their rows, built one at a time
     as they are iterated (a row wider than the header raises SheetError when it is reached)."""

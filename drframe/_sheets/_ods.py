@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 from .._cells import is_error_value, normalise_cell
 from .._errors import SheetError
-from ._model import BOOLEAN_FORMULA, EMPTY, Cell, SheetRow, build_table, held_as_shown, pick_sheet
+from ._model import BOOLEAN_FORMULA, EMPTY, Cell, SheetRow, held_as_shown, pick_sheet, stream_table
 from ._numbers import format_number, general, temporal_text
 
 #: The largest sheet a spreadsheet holds; repeated rows/cells (a styled empty tail) are cut there.
@@ -274,29 +274,43 @@ def _ods_elements(archive: zipfile.ZipFile, member: str) -> Iterator[tuple[str, 
                 stack[-1].remove(element)
 
 
-def read_ods(content: bytes, path: Path, sheet: str | None) -> tuple[list[str], list[SheetRow], str]:
+def read_ods(content: bytes, path: Path, sheet: str | None) -> tuple[list[str], Iterator[SheetRow], str]:
+    """The sheet's header, and its rows streamed as they are iterated (after one pass for the styles and the
+    sheet names)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         archive.getinfo("content.xml")
     except (zipfile.BadZipFile, KeyError):
         raise SheetError(f"{path}: not a readable .ods file") from None
-    with archive:
-        styles = _OdsStyles()
-        names: list[str] = []
-        try:
-            if "styles.xml" in archive.namelist():
-                for event, element in _ods_elements(archive, "styles.xml"):
-                    if event == "end":
-                        styles.add(element)
-            for event, element in _ods_elements(archive, "content.xml"):
-                if event == "start" and element.tag == _TABLE:
-                    names.append(element.get(_q("table:name"), ""))
-                elif event == "end" and not names:  # automatic styles precede the tables
+    styles = _OdsStyles()
+    names: list[str] = []
+    try:
+        if "styles.xml" in archive.namelist():
+            for event, element in _ods_elements(archive, "styles.xml"):
+                if event == "end":
                     styles.add(element)
-            title = pick_sheet(names, sheet, path)
-            columns, rows = build_table(_ods_records(archive, title, styles), path, f"sheet {title!r} is empty")
+        for event, element in _ods_elements(archive, "content.xml"):
+            if event == "start" and element.tag == _TABLE:
+                names.append(element.get(_q("table:name"), ""))
+            elif event == "end" and not names:  # automatic styles precede the tables
+                styles.add(element)
+        title = pick_sheet(names, sheet, path)
+    except ElementTree.ParseError as exc:
+        archive.close()
+        raise SheetError(f"{path}: not a readable .ods file ({exc})") from None
+    except BaseException:
+        archive.close()
+        raise
+
+    def records() -> Iterator[tuple[int, list[Cell]]]:
+        try:
+            yield from _ods_records(archive, title, styles)
         except ElementTree.ParseError as exc:
             raise SheetError(f"{path}: not a readable .ods file ({exc})") from None
+        finally:
+            archive.close()
+
+    columns, rows = stream_table(records(), path, f"sheet {title!r} is empty")
     return columns, rows, title
 
 
