@@ -2,8 +2,8 @@
 
 The public surface is what ``__all__`` lists: the client and :func:`connect`, :func:`to_frames` and
 :class:`Frames` (and :func:`read_parquet` to load their Parquet files), :func:`diff_frames`, :func:`sync`, the
-exception hierarchy, and the submodules ``bulk``, ``report``,
-``widgets``, ``sandbox`` and ``testing``.  Everything in a module whose name starts with ``_`` is private.
+exception hierarchy, and the submodules ``bulk``, ``report``, ``widgets``, ``sandbox`` and ``testing``.
+Everything in a module whose name starts with ``_`` is private.
 """
 
 from __future__ import annotations

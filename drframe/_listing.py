@@ -116,7 +116,8 @@ class Listing:
 
     def start(self) -> Listing:
         """Start the workers now rather than at the first page asked for (so the first requests are under way
-        while the caller prepares); :meth:`close` stops them if the pages are then never read."""
+        while the caller prepares); :meth:`close` stops them if the pages are then never read.  ``with listing:``
+        does both."""
         if not self._threads:
             self._register([self._root])
             self._push([self._root])
@@ -125,6 +126,12 @@ class Listing:
                 thread.start()
                 self._threads.append(thread)
         return self
+
+    def __enter__(self) -> Listing:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop the workers (what leaving a loop over the pages early does)."""
@@ -297,16 +304,16 @@ class Listing:
         """(Under the lock, with pages in.)  The lower quartile of the last pages' round trips."""
         return sorted(self._round_trips)[len(self._round_trips) // 4]
 
-    def _to_balance(self, rng: Range) -> int:
-        """(Under the lock.)  Once every range's size is known, the listing ends when its longest range does,
-        one page per round trip: pieces to split ``rng`` into so that none takes longer than the pages left
-        take at the rate (at least two pages each), minus one."""
-        lefts = [other.left for other in self._open.values()]
-        if rng.left is None or any(left is None or math.isinf(left) for left in lefts) or not self._round_trips:
+    def _to_balance(self, left: float, sizes: dict[RangeKey, float]) -> int:
+        """(Under the lock.)  Once every range's size is known (``sizes``: pages left of the open ranges whose
+        size is known), the listing ends when its longest range does, one page per round trip: pieces to split a
+        range with ``left`` pages into so that none takes longer than the pages left take at the rate (at least
+        two pages each), minus one."""
+        if len(sizes) < len(self._open) or not self._round_trips:
             return 0
         per_round_trip = self._limiter.max_rate * self._round_trip() if self._limiter else self._workers
-        longest = max(2.0, sum(lefts) / max(1.0, per_round_trip))  # type: ignore[arg-type]
-        return math.ceil(rng.left / longest) - 1 if rng.left > longest else 0
+        longest = max(2.0, sum(sizes.values()) / max(1.0, per_round_trip))
+        return math.ceil(left / longest) - 1 if left > longest else 0
 
     def _split(self, rng: Range, data: list[dict[str, Any]]) -> None:
         """Hand older parts of ``rng`` to other workers while fewer ranges are open than wanted and ``rng`` is among
@@ -320,19 +327,20 @@ class Listing:
         with self._cond:
             # A range on its last page is not counted: its worker will want another one a round trip from now.
             lasting = sum(1 for other in self._open.values() if other.left is None or other.left > 1)
-            balance = self._to_balance(rng)
+            # Pages left of the ranges whose size is known (not the open bottom, nor a range before its first page).
+            sizes = {other.key: other.left for other in self._open.values()
+                     if other.left is not None and not math.isinf(other.left)}
+            balance = self._to_balance(rng.left, sizes)
             wanted = self._wanted()
             need = max(wanted - lasting, balance)
             if need > 0 and rng.gte is not None:
                 # Once it is split, cut it to the typical size, so that later ends need fewer new ranges (each
                 # of which ends in a partial page).
-                known = [o.left for o in self._open.values() if o.left is not None and not math.isinf(o.left)]
-                typical = max(MIN_PIECE, sum(known) / wanted)
+                typical = max(MIN_PIECE, sum(sizes.values()) / wanted)
                 need = max(need, math.floor(rng.left / typical) - 1)
             need = min(need, self._waiting - len(self._heap), MAX_FANOUT)
             # The open bottom (size unknown) does not hold back splitting a range known to be big.
-            biggest = max((other.left for other in self._open.values()
-                           if other is not rng and other.left and not math.isinf(other.left)), default=0.0)
+            biggest = max((left for key, left in sizes.items() if key != rng.key), default=0.0)
             bottomless = any(other.gte is None for other in self._open.values())
             starving = self._starving()
         if need <= 0 or rng.left < 0.75 * biggest:
@@ -392,22 +400,19 @@ def segments(pages: Iterable[tuple[RangeKey, int, list[dict[str, Any]] | None]],
     held = 0
     with tqdm(unit=" customers", desc=desc, disable=not progress) as bar:
         for key, number, customers in pages:
-            if customers is None:
-                if key in buffers:
-                    first, done = buffers.pop(key)
-                    held -= len(done)
-                    yield (key, first), done
-                continue
-            buffers.setdefault(key, (number, []))[1].extend(customers)
-            held += len(customers)
-            bar.update(len(customers))
-            full = key if len(buffers[key][1]) >= size else None
-            if full is None and limit is not None and held > limit:
-                full = max(buffers, key=lambda k: len(buffers[k][1]))
-            if full is not None:
-                first, done = buffers.pop(full)
+            if customers is None:  # the range is complete
+                ready = key if key in buffers else None
+            else:
+                buffers.setdefault(key, (number, []))[1].extend(customers)
+                held += len(customers)
+                bar.update(len(customers))
+                ready = key if len(buffers[key][1]) >= size else None
+                if ready is None and limit is not None and held > limit:
+                    ready = max(buffers, key=lambda k: len(buffers[k][1]))
+            if ready is not None:
+                first, done = buffers.pop(ready)
                 held -= len(done)
-                yield (full, first), done
+                yield (ready, first), done
         for key, (first, done) in buffers.items():
             yield (key, first), done
 

@@ -262,14 +262,11 @@ class Customers:
 
         # The first pages are under way while pandas and pyarrow are imported; pages are flattened as they
         # arrive, a range's pages without waiting for the ranges before it, and joined in listing order.
-        listing = self._listing(workers, MAX_PAGE_SIZE, filters).start()
-        try:
+        with self._listing(workers, MAX_PAGE_SIZE, filters) as listing:
             from ._frames import CHUNK, frames_in_order
 
             return frames_in_order(segments(listing.pages_as_fetched(), size=CHUNK, progress=progress),
                                    redact=redact)
-        finally:
-            listing.close()
 
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
                    progress: bool = False, chunk_size: int = 2000, page_size: int = MAX_PAGE_SIZE,
@@ -278,14 +275,11 @@ class Customers:
         ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
         customers at a time as they arrive, and the files are assembled in listing order once every column is
         known (see :mod:`drframe._parquet`)."""
-        listing = self._listing(workers, page_size, filters).start()
-        try:
+        with self._listing(workers, page_size, filters) as listing:  # under way while pyarrow is imported
             from ._parquet import write_parquet_stream
 
             return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
                                         chunk_size=chunk_size)
-        finally:
-            listing.close()
 
 
 class Sources:

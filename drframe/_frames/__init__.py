@@ -56,8 +56,8 @@ from ._walk import _add_records
 CHUNK = _CHUNK
 
 __all__ = [
-    "CHUNK", "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS", "TAX_CERTIFICATES",
-    "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "frames_in_order", "is_missing",
+    "CHUNK", "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS",
+    "TAX_CERTIFICATES", "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "frames_in_order", "is_missing",
     "plain_value", "set_path", "to_frames",
 ]
 

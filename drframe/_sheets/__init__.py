@@ -53,8 +53,8 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
                encoding: str | None = None) -> tuple[Sheet, Iterator[SheetRow]]:
     """As :func:`read_sheet`, but the rows come as an iterator (the returned Sheet's ``rows`` is empty): a CSV
     file is read from disk, and a workbook's sheet parsed, as they are iterated, so its rows need never be all in
-    memory at once.  Problems
-    found in a row (a row wider than the header) raise SheetError when the row is reached."""
+    memory at once.  Problems found in a row (a row wider than the header) raise SheetError when the row is
+    reached."""
     path = Path(path)
     try:
         with path.open("rb") as handle:

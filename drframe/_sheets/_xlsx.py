@@ -1,7 +1,7 @@
 """Excel (``.xlsx``/``.xlsm``) input through openpyxl in read-only mode, streamed: one pass with formulas, and only
-when the sheet has formulas a second one read in step for their cached values (an error result is the error, a ``TRUE()`` /
-``FALSE()`` result the boolean, anything else stays a formula and is refused later). Numbers and dates are shown
-through their number format; Excel's quote prefix marks a cell as literal text.
+when the sheet has formulas a second one read in step for their cached values (an error result is the error, a
+``TRUE()`` / ``FALSE()`` result the boolean, anything else stays a formula and is refused later). Numbers and
+dates are shown through their number format; Excel's quote prefix marks a cell as literal text.
 """
 
 from __future__ import annotations
