@@ -25,6 +25,7 @@ from ._errors import (
     Forbidden,
     InvalidRequest,
     JournalError,
+    JournalLocked,
     MethodNotAllowed,
     NotAcceptable,
     NotFound,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
-    "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "MethodNotAllowed", "NotAcceptable",
+    "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "JournalLocked", "MethodNotAllowed", "NotAcceptable",
     "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError", "SyncResult",
     "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "read_parquet", "report",
     "sandbox", "sync", "testing", "to_frames", "widgets",
