@@ -76,8 +76,12 @@ class _NoJournal:
         self.finished: dict[int, dict[str, Any]] = {}
         self.in_flight: set[int] = set()
         self.fields: dict[int, list[str]] = {}
+        self.tax_ids: dict[int, str] = {}
 
     def started(self, *args: Any) -> None:
+        pass
+
+    def tax_created(self, row: int, tax_id: str) -> None:
         pass
 
     def finished_row(self, *args: Any) -> None:
@@ -278,7 +282,7 @@ class _Runner:
             if not (row.action is Action.UPDATE and row.payload is None):  # None: only the tax number changes
                 _SEND[row.action](self.client.customers, row)
             if row.tax_identifier is not None:
-                held = put_tax_identifier(self.client, row)
+                held = put_tax_identifier(self.client, row, self.journal)
                 row.note = f"tax identifier {held.type} {held.value}: {held.state}"
         except APIError as exc:
             row.status = Status.FAILED
