@@ -110,15 +110,26 @@ def _apply(args: argparse.Namespace) -> int:
         from ..report import change_audit
 
         written.append(str(change_audit(result, args.report, mask_pii=args.mask_pii)))
-    counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
     kept = f"; journal {journal}" if journal.exists() else ""
-    print(f"{counts} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
+    print(f"{_run_counts(result)} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
     print(f"wrote {', '.join(written)}")
     if result.interrupted:
         print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _run_counts(result: bulk.BulkResult) -> str:
+    """Rows per status; a resumed run tells what it did now from what an earlier run of the journal finished."""
+    from collections import Counter
+
+    earlier = Counter(str(row.status) for row in result.rows if row.resumed)
+    now = ", ".join(f"{status} {n - earlier[status]}" for status, n in result.counts.items())
+    if not earlier:
+        return now
+    before = ", ".join(f"{status} {n}" for status, n in earlier.items())
+    return f"this run: {now}; finished by an earlier run: {before} (total {sum(earlier.values())})"
 
 
 def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.ColumnMapping | None) -> bulk.Plan:
