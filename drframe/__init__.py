@@ -25,6 +25,7 @@ from ._errors import (
     Forbidden,
     InvalidRequest,
     JournalError,
+    JournalLocked,
     MethodNotAllowed,
     NotAcceptable,
     NotFound,
@@ -47,8 +48,8 @@ if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (
     from ._sync import SyncResult, sync
 
 __all__ = [
-    "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError",
-    "ExportError", "Forbidden", "Frames", "InvalidRequest", "JournalError", "MethodNotAllowed", "NotAcceptable",
+    "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError", "ExportError",
+    "Forbidden", "Frames", "InvalidRequest", "JournalError", "JournalLocked", "MethodNotAllowed", "NotAcceptable",
     "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError", "SyncResult",
     "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "read_parquet", "report",
     "sandbox", "sync", "testing", "to_frames", "widgets",

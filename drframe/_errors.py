@@ -10,6 +10,7 @@
     │   ├── Conflict (409)     ├── RateLimited (429)    └── ServerError (5xx)
     ├── SheetError                an input file as a whole cannot be used; nothing was sent
     ├── JournalError              a bulk run's journal is damaged or cannot be written
+    │   └── JournalLocked         another run holds the journal's lock; nothing was sent
     └── ExportError               a value cannot be exported without changing it; nothing was written
 
     UserWarning
@@ -198,3 +199,16 @@ def api_error_from_body(
 class JournalError(DRError):
     """A bulk run's journal cannot be read (damaged, or another file's) or written (disk full); the message names
     the line and the way to recover. Nothing is sent for rows the journal cannot vouch for."""
+
+
+class JournalLocked(JournalError):
+    """Another run holds the journal's lock (``holder``: host, pid, start time, when recorded); nothing was sent.
+    The CLI exits 2; ``--lock-timeout`` (``lock_timeout=``) waits for the lock instead."""
+
+    def __init__(self, journal: Any, holder: Any, waited: float = 0.0) -> None:
+        self.journal = journal
+        self.holder = holder
+        who = f"another run ({holder})" if holder else "another run (it has not recorded itself yet)"
+        waited_text = f" after waiting {waited:g} s" if waited > 0 else ""
+        super().__init__(f"journal {journal} is in use by {who}{waited_text}; nothing was sent. Wait for that run "
+                         "to end, or pass --lock-timeout SECONDS (lock_timeout= in Python) to wait for it")

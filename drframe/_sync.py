@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ._errors import ConfigurationError
@@ -40,13 +41,16 @@ DEFAULT_OVERLAP = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What a sync did: customers fetched, added, updated and (full runs only) removed; the mirror's size."""
+    """What a sync did, by content: customers fetched; then added, changed (any field of the customer or of its
+    sources, tax identifiers or certificates differs from the mirror's) and unchanged, which sum to the mirror's
+    ``total``; and removed (full runs only)."""
 
     full: bool
     first: bool
     fetched: int
     added: int
-    updated: int
+    changed: int
+    unchanged: int
     removed: int
     total: int
     since: str | None
@@ -55,8 +59,8 @@ class SyncResult:
     def __str__(self) -> str:
         kind = "first" if self.first else "full" if self.full else f"incremental since {self.since}"
         gone = f", {self.removed} removed" if self.full else ""
-        return (f"{kind} sync: {self.fetched} fetched, {self.added} added, {self.updated} updated{gone}; "
-                f"{self.total} customers in the mirror")
+        return (f"{kind} sync: {self.fetched} fetched; {self.added} added, {self.changed} changed{gone}, "
+                f"{self.unchanged} unchanged; {self.total} customers in the mirror")
 
 
 def sync(client: Client, directory: str | Path, *, full: bool = False, overlap: timedelta = DEFAULT_OVERLAP,
@@ -83,9 +87,15 @@ def sync(client: Client, directory: str | Path, *, full: bool = False, overlap: 
         "last_full": format_datetime(datetime.now(UTC)) if full else state.get("last_full"),
         "last_sync": format_datetime(datetime.now(UTC)),
     })
-    return SyncResult(full=full, first=mirror is None, fetched=len(fetched_ids), added=len(fetched_ids - old_ids),
-                      updated=len(fetched_ids & old_ids), removed=removed, total=len(merged.customers),
-                      since=since, high_water=high_water)
+    kept = fetched_ids & old_ids
+    before = _fingerprints(mirror, kept) if mirror is not None else {}
+    after = _fingerprints(fetched, kept)
+    added = len(fetched_ids - old_ids)
+    changed = sum(before.get(i) != after.get(i) for i in kept)
+    total = len(merged.customers)
+    return SyncResult(full=full, first=mirror is None, fetched=len(fetched_ids), added=added, changed=changed,
+                      unchanged=total - added - changed, removed=removed, total=total, since=since,
+                      high_water=high_water)
 
 
 def _read_state(directory: Path, client: Client) -> dict[str, Any]:
@@ -121,6 +131,38 @@ def _merge(mirror: Frames, fetched: Frames, fetched_ids: set[str]) -> Frames:
         parts = [frame for frame in (new, kept) if len(frame)]
         tables[name] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else new)
     return Frames(**tables)
+
+
+def _fingerprints(frames: Frames, ids: set[str]) -> dict[str, list[list[str]]]:
+    """Per customer in ``ids``: its row and its children's rows, as canonical JSON (empty cells and row links
+    left out, so a mirror and a fresh listing of the same state compare equal)."""
+    found: dict[str, list[list[str]]] = {i: [[] for _ in TABLES] for i in ids}
+    for position, name in enumerate(TABLES):
+        table = getattr(frames, name)
+        if not len(table):
+            continue
+        table = table[table[CUSTOMER_KEY].astype(str).isin(ids)].drop(columns=[PARENT_ROW_COLUMN], errors="ignore")
+        for record in table.to_dict("records"):
+            text = json.dumps({k: _plain(v) for k, v in record.items() if not _empty(v)}, sort_keys=True, default=str)
+            found[str(record[CUSTOMER_KEY])][position].append(text)
+    for parts in found.values():
+        for part in parts:
+            part.sort()
+    return found
+
+
+def _empty(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or dict cell
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON sees it: numpy scalars as Python ones, times as ISO text."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _without_row_links(frame: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,8 @@ What survives what:
   it (their requests are not sent), and the journal refuses further writes, so the fragment stays the last line
   and the next run recovers from it.
 * Only what resuming needs is kept: row numbers, customer ids, actions, statuses and the SHA-256 of each request
-  body (:func:`payload_hash`); never the body itself or any cell text.
+  body (:func:`payload_hash`); never the body itself or any cell text.  A ``tax`` record keeps the id of each tax
+  identifier a row created (durably, before it is attached), so a re-run attaches that one and no other.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ from ._constants import Status
 
 #: Statuses that end a row for good; a failed row is tried again by the next run.
 FINAL_STATUSES = frozenset({Status.APPLIED, Status.UNCHANGED})
-VERSION = 2
-#: Version 1 journals (whole payloads and error texts) still resume; new records are written as version 2.
-_READABLE_VERSIONS = frozenset({1, VERSION})
+VERSION = 3
+#: Version 1 journals (whole payloads and error texts) and 2 (no ``tax`` records) still resume.
+_READABLE_VERSIONS = frozenset({1, 2, VERSION})
+_EVENTS = frozenset({"journal", "started", "finished", "tax"})
 # The row of a torn ``started`` record; the number counts only when something follows it (it may be cut short).
 _TORN_STARTED = re.compile(rb'^\{"event": "started", "row": (\d+)[,}]')
 
@@ -68,6 +70,8 @@ class Journal:
         self.in_flight: set[int] = set()
         #: Row -> the names of the fields its request changed (from its ``started`` record).
         self.fields: dict[int, list[str]] = {}
+        #: Row -> the id of the tax identifier a run of this file created for it (from its ``tax`` record).
+        self.tax_ids: dict[int, str] = {}
         #: The line number of a torn last record that was cut off when the journal was opened, if any.
         self.torn_line: int | None = None
         self._cond = threading.Condition(threading.Lock())
@@ -127,12 +131,14 @@ class Journal:
         return self._check(number, record)
 
     def _check(self, number: int, record: Any) -> dict[str, Any]:
-        if not isinstance(record, dict) or record.get("event") not in {"journal", "started", "finished"}:
+        if not isinstance(record, dict) or record.get("event") not in _EVENTS:
             raise self._damaged(number, "not a journal record")
         if record["event"] != "journal" and not _is_row(record.get("row")):
             raise self._damaged(number, "no row number")
         if record["event"] == "finished" and not isinstance(record.get("status"), str):
             raise self._damaged(number, "no status")
+        if record["event"] == "tax" and not isinstance(record.get("tax_id"), str):
+            raise self._damaged(number, "no tax identifier id")
         return record
 
     def _apply(self, number: int, record: dict[str, Any], has_header: bool) -> bool:
@@ -150,7 +156,9 @@ class Journal:
                                    f"{record.get('version')!r}); upgrade drframe to resume it")
             return True
         row = int(record["row"])
-        if event == "started":
+        if event == "tax":
+            self.tax_ids[row] = record["tax_id"]
+        elif event == "started":
             self.in_flight.add(row)
             self.fields[row] = [str(f) for f in record.get("fields") or []]
         else:
@@ -251,6 +259,11 @@ class Journal:
         ``fields`` it changes, never their values) is about to leave: returns once the record is on disk."""
         self._append({"event": "started", "row": row, "id": customer_id, "action": action,
                       "payload_sha256": payload_hash(payload), "fields": list(fields)}, durable=True)
+
+    def tax_created(self, row: int, tax_id: str) -> None:
+        """Record, durably, that ``row`` created the tax identifier ``tax_id`` (before it is attached)."""
+        self.tax_ids[row] = tax_id
+        self._append({"event": "tax", "row": row, "tax_id": tax_id}, durable=True)
 
     def finished_row(self, row: int, customer_id: str | None, action: str | None, status: str) -> None:
         """Record the final outcome of ``row``; it becomes durable with the next commit (at the latest on close)."""

@@ -180,16 +180,18 @@ class Plan:
         journal: str | Path | None = None,
         progress: bool = True,
         keep_journal: bool = False,
+        lock_timeout: float = 0.0,
     ) -> BulkResult:
         """Send the pending rows: at most ``workers`` requests in flight (up to twice as many threads, as a worker
         waiting out a Retry-After lends its place), sharing the client's rate limit (``rate`` req/s for this run
         only; the client keeps its own); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly:
         rows not yet sent are ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
         in flight, not interrupted) the journal is deleted, unless ``keep_journal``. Raises JournalError (nothing
-        sent) when the journal is damaged, and stops with it when the journal cannot be written."""
+        sent) when the journal is damaged, and stops with it when the journal cannot be written. One run at a time
+        holds a journal: JournalLocked (nothing sent) when another holds it ``lock_timeout`` seconds on."""
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
         return run_plan(self, client, workers=workers, journal=journal, progress=progress,
-                        keep_journal=keep_journal)
+                        keep_journal=keep_journal, lock_timeout=lock_timeout)
 
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,

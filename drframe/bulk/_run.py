@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -30,6 +31,7 @@ from ._constants import (
     Status,
 )
 from ._journal import Journal
+from ._lock import journal_lock
 from ._results import BulkResult
 from ._rows import CellError, RowPlan
 from ._tax import put_tax_identifier
@@ -52,15 +54,20 @@ _SEND: dict[Action, Callable[[Customers, RowPlan], object]] = {
 
 
 def run_plan(plan: Plan, client: Client, *, workers: int, journal: str | Path | None, progress: bool,
-             keep_journal: bool) -> BulkResult:
+             keep_journal: bool, lock_timeout: float = 0.0) -> BulkResult:
     """Carry out ``plan`` through ``client``; see :meth:`Plan.apply`."""
-    book = Journal(journal, sha256=plan.sheet.sha256) if journal else _NoJournal()
-    with book:
-        runner = _Runner(plan, client, book, workers, progress)
-        result = runner.run()
-    # A crash before this line is harmless: the journal then finishes every row and the next run sends nothing.
-    if runner.complete and not keep_journal:
-        book.remove()
+    if not journal:
+        return _Runner(plan, client, _NoJournal(), workers, progress).run()
+    with journal_lock(journal, timeout=lock_timeout) as dead:
+        if dead is not None:
+            warnings.warn(f"took over the lock of journal {journal} from a run that ended without releasing it "
+                          f"({dead})", stacklevel=3)
+        with Journal(journal, sha256=plan.sheet.sha256) as book:
+            runner = _Runner(plan, client, book, workers, progress)
+            result = runner.run()
+        # A crash before this line is harmless: the journal then finishes every row and the next run sends nothing.
+        if runner.complete and not keep_journal:
+            book.remove()
     return result
 
 
@@ -69,21 +76,17 @@ class _NoJournal:
         self.finished: dict[int, dict[str, Any]] = {}
         self.in_flight: set[int] = set()
         self.fields: dict[int, list[str]] = {}
+        self.tax_ids: dict[int, str] = {}
 
     def started(self, *args: Any) -> None:
+        pass
+
+    def tax_created(self, row: int, tax_id: str) -> None:
         pass
 
     def finished_row(self, *args: Any) -> None:
         pass
 
-    def remove(self) -> None:
-        pass
-
-    def __enter__(self) -> _NoJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 class _Places:
@@ -279,7 +282,7 @@ class _Runner:
             if not (row.action is Action.UPDATE and row.payload is None):  # None: only the tax number changes
                 _SEND[row.action](self.client.customers, row)
             if row.tax_identifier is not None:
-                held = put_tax_identifier(self.client, row)
+                held = put_tax_identifier(self.client, row, self.journal)
                 row.note = f"tax identifier {held.type} {held.value}: {held.state}"
         except APIError as exc:
             row.status = Status.FAILED

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resume journal (default: FILE.<sha>.journal next to the input)")
     apply.add_argument("--keep-journal", action="store_true",
                        help="keep the journal after a run in which every row finished (default: remove it)")
+    apply.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
+                       help="wait up to SECONDS for another run of the same journal to end (0: exit 2 at once)")
     apply.add_argument("--results", type=_suffixed(".csv", ".xlsx"), default=None,
                        help="per-row results .csv/.xlsx (default: FILE.results.csv)")
     apply.add_argument("--report", type=_suffixed(".xlsx"), default=None, metavar="PATH.xlsx",
@@ -158,6 +160,16 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
 
 
 def _suffixed(*suffixes: str) -> Callable[[str], str]:

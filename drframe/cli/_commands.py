@@ -74,29 +74,34 @@ def _sample_file(out: Path) -> Path:
 def _apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
-    from .._concurrency import paced
+    from ..bulk._lock import journal_lock
 
     source = Path(args.file)
     results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _connect(args) as client:
-        # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
-        plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
-                         columns=mapping, progress=not args.no_progress)
-        _print_plan(plan)
         if args.dry_run:
+            plan = _plan(args, client, source, mapping)
             from .._export import write_table
 
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
             _write_errors_file(plan, args.errors)
             return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
-        if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
-            return EXIT_USAGE
-        journal = Path(args.journal) if args.journal else source.with_name(
-            f"{source.name}.{plan.sheet.sha256[:12]}.journal")
-        result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
-                            keep_journal=args.keep_journal)
+        sha256 = _file_sha256(source)
+        journal = Path(args.journal) if args.journal else source.with_name(f"{source.name}.{sha256[:12]}.journal")
+        # Held from before the plan: a plan made while another run of this journal writes would be stale.
+        with journal_lock(journal, timeout=args.lock_timeout) as dead:
+            if dead is not None:
+                print(f"drframe: took over the lock of {journal} from a run that ended without releasing it "
+                      f"({dead})", file=sys.stderr)
+            plan = _plan(args, client, source, mapping)
+            if plan.sheet.sha256 != sha256:
+                raise UsageError(f"{source} changed while it was read; nothing was sent: run again")
+            if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
+                return EXIT_USAGE
+            result = plan.apply(workers=args.workers, rate=args.rate, journal=journal,
+                                progress=not args.no_progress, keep_journal=args.keep_journal)
     result.to_file(results_path)
     written = [str(results_path)]
     if _write_errors_file(result, args.errors):
@@ -105,15 +110,53 @@ def _apply(args: argparse.Namespace) -> int:
         from ..report import change_audit
 
         written.append(str(change_audit(result, args.report, mask_pii=args.mask_pii)))
-    counts = ", ".join(f"{status} {n}" for status, n in result.counts.items())
     kept = f"; journal {journal}" if journal.exists() else ""
-    print(f"{counts} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
+    print(f"{_run_counts(result)} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
     print(f"wrote {', '.join(written)}")
     if result.interrupted:
         print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _run_counts(result: bulk.BulkResult) -> str:
+    """Rows per status; a resumed run tells what it did now from what an earlier run of the journal finished."""
+    from collections import Counter
+
+    earlier = Counter(str(row.status) for row in result.rows if row.resumed)
+    now = ", ".join(f"{status} {n - earlier[status]}" for status, n in result.counts.items())
+    if not earlier:
+        return now
+    before = ", ".join(f"{status} {n}" for status, n in earlier.items())
+    return f"this run: {now}; finished by an earlier run: {before} (total {sum(earlier.values())})"
+
+
+def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.ColumnMapping | None) -> bulk.Plan:
+    """The plan of ``source``, printed; its reads go at the rate asked for the run (the API's limit counts reads)."""
+    from .. import bulk
+    from .._concurrency import paced
+
+    plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding, columns=mapping,
+                     progress=not args.no_progress)
+    _print_plan(plan)
+    return plan
+
+
+def _file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (what names its default journal), or SheetError when it cannot be read."""
+    import hashlib
+
+    from .._errors import SheetError
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise SheetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
 
 
 def _sync(args: argparse.Namespace) -> int:
