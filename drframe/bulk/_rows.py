@@ -254,7 +254,8 @@ def read_edits(plan: RowPlan, cells: Mapping[str, str], literal: AbstractSet[str
         elif kind == _BOOLEAN:
             value = parse_bool(text)
             if value is None:
-                plan.fail(column, "not a boolean: use TRUE/FALSE (yes/no and 1/0 are accepted)")
+                plan.fail(column, "not a boolean: use TRUE/FALSE (yes/no, 1/0 and WAHR/FALSCH, VRAI/FAUX, "
+                                  "VERDADERO/FALSO, VERO/FALSO, WAAR/ONWAAR are accepted)")
             edits[column] = value
         else:
             edits[column] = text
