@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._cells import is_exact_column
 from .._editing import parse_bool
 from .._errors import InvalidRequest, SheetError
 from .._export import column_letter
@@ -39,9 +40,6 @@ from ._constants import (
     is_ignored_column,
 )
 
-#: Columns whose value must be exact digits: a spreadsheet number there may have been rounded.
-_EXACT_COLUMNS = frozenset({CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, "defaultSourceId"})
-_EXACT_SUFFIXES = ("postalCode", "phone")
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
 
@@ -151,7 +149,7 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
     for column in row.formulas:
         plan.fail(column, "a formula; enter the value itself (drframe never evaluates formulas)")
     for column, held in row.numeric.items():
-        if column in _EXACT_COLUMNS or column.endswith(_EXACT_SUFFIXES):
+        if is_exact_column(column):  # a spreadsheet number there may have been rounded
             why = number_problem(cells[column]) or number_problem(held)  # shown 02109, it may hold 2108.5
             if why:
                 plan.fail(column, f"stored as a number {why}; format the column as Text and type the value again")
@@ -259,6 +257,14 @@ def read_edits(plan: RowPlan, cells: Mapping[str, str], literal: AbstractSet[str
             edits[column] = value
         else:
             edits[column] = text
+
+
+def emptied_cells(cells: Mapping[str, str], current: Mapping[str, Any]) -> int:
+    """How many of a field row's empty cells stand where the customer's field (``current``: its customers row)
+    holds a value: an empty cell leaves a field unchanged, which an analyst who emptied it may not expect."""
+    return sum(1 for column, text in cells.items()
+               if not text and _edit_kind(column) in (_BOOLEAN, _TEXT) and not is_missing(current.get(column))
+               and current.get(column) != "")
 
 
 def flag_duplicates(plans: list[RowPlan]) -> None:

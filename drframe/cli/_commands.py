@@ -82,7 +82,8 @@ def _apply(args: argparse.Namespace) -> int:
     with _connect(args) as client:
         # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
         plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
-                         columns=mapping, progress=not args.no_progress)
+                         columns=mapping, progress=not args.no_progress,
+                         allow_dropped_zeros=args.allow_dropped_zeros)
         _print_plan(plan)
         if args.dry_run:
             from .._export import write_table
@@ -250,6 +251,8 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
         return
     counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
     print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
+    if plan.emptied_note:
+        print(f"  {plan.emptied_note}")
     errors = plan.errors
     for row, column, value, message in errors.head(limit).itertuples(index=False, name=None):
         where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
