@@ -165,7 +165,7 @@ class Plan:
 
     def frame(self) -> pd.DataFrame:
         """One row per input row: row, id, action, planned status, error, changes."""
-        return outcome_frame(self.rows, planned=True)
+        return outcome_frame(self.rows, planned=True, labels=self.sheet.labels)
 
     def errors_file(self, path: str | Path) -> Path:
         """Write only the rows already known to be invalid or failed, as :meth:`BulkResult.errors_file` does."""
@@ -175,13 +175,15 @@ class Plan:
 
     @property
     def changes(self) -> pd.DataFrame:
-        """The field-level diff: row, id, action, field, before, after."""
-        return changes_frame(r for r in self.rows if r.pending)
+        """The field-level diff: row, id, action, field, before, after (``index``, the label, for a DataFrame
+        input instead of ``row``)."""
+        return changes_frame((r for r in self.rows if r.pending), labels=self.sheet.labels)
 
     @property
     def errors(self) -> pd.DataFrame:
-        """Every cell error: row, column, value, message."""
-        return errors_frame(self.rows)
+        """Every cell error: row, id, column, value, message (``index``, the label, for a DataFrame input instead of
+        ``row``)."""
+        return errors_frame(self.rows, labels=self.sheet.labels)
 
     @property
     def emptied_note(self) -> str:
@@ -254,7 +256,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
     reader = _RowReader(data, allow_dropped_zeros=allow_dropped_zeros)
     with _collecting_young_only():
         rows = reader.read(stream, progress)
-        flag_duplicates(rows)
+        flag_duplicates(rows, data)
         reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
     return Plan(client, data, rows, emptied_cells=reader.emptied_cells)
 

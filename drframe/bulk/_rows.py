@@ -267,7 +267,7 @@ def emptied_cells(cells: Mapping[str, str], current: Mapping[str, Any]) -> int:
                and current.get(column) != "")
 
 
-def flag_duplicates(plans: list[RowPlan]) -> None:
+def flag_duplicates(plans: list[RowPlan], sheet: Sheet) -> None:
     """An id named by two field rows (or the same attach twice): all its rows are invalid, nothing is sent."""
     named = [plan for plan in plans if plan.customer_id and plan.action]
     repeated = {customer_id for customer_id, n in Counter(p.customer_id for p in named).items() if n > 1}
@@ -279,9 +279,10 @@ def flag_duplicates(plans: list[RowPlan]) -> None:
         field_rows = [p for p in rows if p.action in FIELD_ACTIONS or p.action is Action.DELETE]
         targets = Counter((p.action, p.target) for p in rows if p.target)
         if len(field_rows) > 1 or any(n > 1 for n in targets.values()):
-            numbers = ", ".join(str(p.row) for p in rows)
+            where = (f"rows {', '.join(str(p.row) for p in rows)}" if sheet.labels is None else
+                     f"the rows labelled {', '.join(repr(sheet.label(p.row)) for p in rows)}")
             for plan in rows:
-                plan.fail(CUSTOMER_KEY, f"customer_id appears in rows {numbers}; each customer may be changed "
+                plan.fail(CUSTOMER_KEY, f"customer_id appears in {where}; each customer may be changed "
                                         "by one row per file, so nothing is sent for it")
 
 
@@ -293,4 +294,4 @@ def sheet_from_frame(frame: pd.DataFrame, name: str = "<DataFrame>") -> Sheet:
         cells = {c: "" if is_missing(v) else excel_text(v).strip() for c, v in zip(columns, values, strict=True)}
         rows.append(SheetRow(number, cells))
     digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-    return Sheet(Path(name), columns, rows, digest)
+    return Sheet(Path(name), columns, rows, digest, labels=frame.index.tolist())

@@ -254,7 +254,8 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
     if plan.emptied_note:
         print(f"  {plan.emptied_note}")
     errors = plan.errors
-    for row, column, value, message in errors.head(limit).itertuples(index=False, name=None):
+    shown = errors[["row", "column", "value", "message"]].head(limit)
+    for row, column, value, message in shown.itertuples(index=False, name=None):
         where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
         print(f"  {where}: {message}", file=sys.stderr)
     if len(errors) > limit:
