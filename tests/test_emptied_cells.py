@@ -13,7 +13,7 @@ import openpyxl
 from drframe import bulk
 from drframe.sandbox import Sandbox
 
-NOTE = "3 emptied cells left unchanged (an empty cell keeps the field's value; type <clear> to clear it)"
+NOTE = "3 empty cells where the customers have values: left unchanged (an empty cell changes nothing; <clear> clears)"
 
 
 def test_the_plan_counts_emptied_cells_and_says_clear_clears(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_the_plan_counts_emptied_cells_and_says_clear_clears(tmp_path: Path) -> 
         dry = subprocess.run([sys.executable, "-m", "drframe.cli", "apply", str(path), "--dry-run", *key],
                              capture_output=True, text=True, timeout=300)
         assert dry.returncode == 0, dry.stderr
-        assert dry.stdout.count("emptied cells") == 1 and f"  {NOTE}\n" in dry.stdout
+        assert dry.stdout.count("left unchanged") == 1 and f"  {NOTE}\n" in dry.stdout
         assert "rows: unchanged 19, update 1\n" in dry.stdout, dry.stdout
 
         plan = bulk.plan(path, client)
@@ -57,7 +57,7 @@ def test_no_note_when_no_cell_was_emptied(shared_sandbox: Sandbox, tmp_path: Pat
     path = tmp_path / "new.csv"  # a create's empty cells, and a column the customer has no value in, are no news
     path.write_text(f"customer_id,email,shipping.address.line2\r\n{customer['id']},,\r\nnew-1,,\r\n", "utf-8")
     plan = bulk.plan(path, client)
-    assert plan.emptied_cells == 1 and "1 emptied cell left unchanged" in repr(plan)  # the existing email
+    assert plan.emptied_cells == 1 and "1 empty cell where the customer has a value: left unchanged" in repr(plan)  # the existing email
     path.write_text(f"customer_id,shipping.address.line2\r\n{customer['id']},\r\nnew-1,\r\n", "utf-8")
     plan = bulk.plan(path, client)
-    assert plan.emptied_cells == 0 and "emptied" not in repr(plan)
+    assert plan.emptied_cells == 0 and "left unchanged" not in repr(plan)

@@ -190,9 +190,9 @@ class Plan:
         """What the plan did with emptied cells, once per file (empty when there are none)."""
         if not self.emptied_cells:
             return ""
-        cells = "cell" if self.emptied_cells == 1 else "cells"
-        return (f"{self.emptied_cells} emptied {cells} left unchanged (an empty cell keeps the field's value; "
-                f"type {CLEAR} to clear it)")
+        cells = "cell where the customer has a value" if self.emptied_cells == 1 else \
+            "cells where the customers have values"
+        return f"{self.emptied_cells} empty {cells}: left unchanged (an empty cell changes nothing; {CLEAR} clears)"
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
