@@ -43,6 +43,30 @@ def looks_rounded(text: str) -> bool:
         and not digits[SIGNIFICANT_DIGITS:].strip("0")
 
 
+#: Last path segments of columns whose text must stay exactly as typed (ids, postal codes, phones): a spreadsheet
+#: that takes ``02108`` for a number stores 2108.
+_EXACT_NAMES = frozenset({"id", "postalCode", "phone", "phoneNumber", "lastFourDigits"})
+
+
+def is_exact_column(column: str) -> bool:
+    """Whether ``column`` holds ids, postal codes or phone numbers (``customer_id``, ``defaultSourceId``,
+    ``shipping.address.postalCode``, ``shipping.phone``...): text a spreadsheet must not take for a number."""
+    last = column.rsplit(".", 1)[-1]
+    return last in _EXACT_NAMES or last.endswith(("_id", "Id"))
+
+
+def is_digits(text: object) -> bool:
+    """Whether ``text`` is a text made only of ASCII digits (``"02108"``), which a spreadsheet takes for a number."""
+    return isinstance(text, str) and text.isascii() and text.isdigit()
+
+
+def drops_leading_zeros(before: object, after: object) -> bool:
+    """Whether the only difference from ``before`` to ``after`` is leading zeros dropped from a text of digits
+    (``'02108'`` -> ``'2108'``): what a spreadsheet does to such text it reads as a number."""
+    return (is_digits(before) and is_digits(after) and before != after and str(before).startswith("0")
+            and str(before).lstrip("0") == str(after).lstrip("0") and len(str(after)) < len(str(before)))
+
+
 def needs_quote(text: str) -> bool:
     """Whether an export must mark ``text`` as literal text (a leading apostrophe in CSV, Excel's quote prefix in
     xlsx): a formula start, a leading apostrophe, or a text the reader would otherwise take for an error cell,

@@ -18,13 +18,18 @@ from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, column_path, is_missing,
 from ._models import CustomerCreate, CustomerUpdate, validate_payload
 from ._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
 
-_TRUE = frozenset({"true", "yes", "y", "1", "t"})
-_FALSE = frozenset({"false", "no", "n", "0", "f"})
+#: What spreadsheets write for a boolean cell, in English, German, French, Spanish, Italian and Dutch.
+_SHEET_TRUE = frozenset({"true", "wahr", "vrai", "verdadero", "vero", "waar"})
+_SHEET_FALSE = frozenset({"false", "falsch", "faux", "falso", "onwaar"})
+_TRUE = _SHEET_TRUE | {"yes", "y", "1", "t"}
+_FALSE = _SHEET_FALSE | {"no", "n", "0", "f"}
 _INTEGER = re.compile(r"^-?\d+$")
 
 
 def parse_bool(text: str) -> bool | None:
-    """``TRUE``/``FALSE``, yes/no, y/n, t/f and 1/0 (any case) as a boolean; None for anything else."""
+    """``TRUE``/``FALSE`` (also as German, French, Spanish, Italian and Dutch spreadsheets write them: WAHR/FALSCH,
+    VRAI/FAUX, VERDADERO/FALSO, VERO/FALSO, WAAR/ONWAAR), yes/no, y/n, t/f and 1/0 (any case) as a boolean; None
+    for anything else."""
     folded = text.casefold()
     if folded in _TRUE:
         return True
@@ -40,7 +45,7 @@ def _coerce_metadata(text: Any, current: Any) -> Any:
         return text
     if isinstance(current, bool):
         parsed = parse_bool(text)
-        return parsed if parsed is not None and text.casefold() in {"true", "false"} else text
+        return parsed if parsed is not None and text.casefold() in _SHEET_TRUE | _SHEET_FALSE else text
     if isinstance(current, int) and _INTEGER.match(text):
         return int(text)
     return current if _same_text(text, current) else text

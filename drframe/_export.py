@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._cells import masker_for, needs_quote, neutralise
+from ._cells import is_digits, is_exact_column, masker_for, needs_quote, neutralise
 from ._errors import ExportError
 from ._frames import EMPTY_VALUES_COLUMN
 
@@ -91,6 +91,8 @@ UTC_SUFFIX = " (UTC)"
 #: Excel formats: datetimes keep milliseconds; amounts show two decimals with thousands separators.
 _DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss.000"
 _AMOUNT_FORMAT = "#,##0.00"
+#: Excel's Text format: what is typed into such a cell stays text (``02108`` keeps its zero).
+TEXT_FORMAT = "@"
 #: The hidden sheet that keeps each table's ``_empty_values`` bookkeeping out of the analyst's way.
 EMPTY_VALUES_SHEET = "_empty_values"
 _MAX_WIDTH, _MIN_WIDTH, _WIDTH_SAMPLE = 60, 8, 2000
@@ -153,11 +155,13 @@ def _write_sheet(sheet: Any, data: pd.DataFrame, table: str, cell_type: Any, *, 
 
     columns = _header(data, table)
     titles = [c + UTC_SUFFIX if is_time else c for c, is_time in zip(columns, datetimes, strict=True)]
-    formats = [_DATETIME_FORMAT if is_time else _AMOUNT_FORMAT if _is_amount(c, data[c]) else None
-               for c, is_time in zip(columns, datetimes, strict=True)]
+    formats = [_column_format(c, data[c], is_time) for c, is_time in zip(columns, datetimes, strict=True)]
     if header:
-        for index, width in enumerate(_widths(data, titles), start=1):
-            sheet.column_dimensions[column_letter(index)].width = width
+        for index, (width, number_format) in enumerate(zip(_widths(data, titles), formats, strict=True), start=1):
+            dimension = sheet.column_dimensions[column_letter(index)]
+            dimension.width = width
+            if number_format == TEXT_FORMAT:  # a value typed into the column later stays text too
+                dimension.number_format = TEXT_FORMAT
         cells = []
         for title in titles:
             cell = cell_type(sheet, value=title)
@@ -169,6 +173,18 @@ def _write_sheet(sheet: Any, data: pd.DataFrame, table: str, cell_type: Any, *, 
             sheet.append([_excel_value(sheet, v, cell_type, f) for v, f in zip(values, formats, strict=True)])
     except _Unstorable:
         raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
+
+
+def _column_format(column: str, series: pd.Series, is_time: bool) -> str | None:
+    """The number format of a column's cells: datetimes, amounts, and Text for ids, postal codes and phones, and
+    for metadata holding a text of digits (a spreadsheet would drop a typed ``02108``'s zero in General)."""
+    if is_time:
+        return _DATETIME_FORMAT
+    if _is_amount(column, series):
+        return _AMOUNT_FORMAT
+    if is_exact_column(column) or (column.startswith("metadata.") and any(map(is_digits, series.tolist()))):
+        return TEXT_FORMAT
+    return None
 
 
 def _is_amount(column: str, series: pd.Series) -> bool:
@@ -209,9 +225,13 @@ def _excel_value(sheet: Any, value: Any, cell_type: Any, number_format: str | No
             cell.data_type = "s"
             cell.style = "Normal"
             cell.quotePrefix = True
+            if number_format == TEXT_FORMAT:
+                cell.number_format = TEXT_FORMAT
             return cell
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    if number_format == TEXT_FORMAT and not isinstance(value, str):
+        number_format = None  # a metadata number in a Text column stays a number
     if number_format is not None:
         cell = cell_type(sheet, value=value)
         cell.number_format = number_format

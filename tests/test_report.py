@@ -71,8 +71,8 @@ def test_change_audit_of_a_run(tmp_path: Path) -> None:
     changes = {(r[1], r[3], r[5]) for r in book["Changes"].iter_rows(min_row=2, values_only=True)}
     assert changes == {("a", "email", "b@example.com"), ("a", "locale", "fr_FR")}
     errors = list(book["Errors"].iter_rows(min_row=2, values_only=True))
-    assert errors[0][:3] == (3, "email", "+1 555 0100")
-    assert book["Errors"]["C2"].quotePrefix, "'+1 555 0100' must stay text"
+    assert errors[0][:4] == (3, "b", "email", "+1 555 0100")
+    assert book["Errors"]["D2"].quotePrefix, "'+1 555 0100' must stay text"
 
 
 def test_audit_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._errors import SheetError
 
@@ -49,6 +50,12 @@ class Sheet:
     """How the file was read, e.g. ``CSV, delimiter ';', UTF-8 with BOM`` or ``xlsx, sheet 'customers'``."""
     delimiter: str | None = None
     """The CSV delimiter used (None for workbooks)."""
+    labels: list[Any] | None = None
+    """A DataFrame input's index labels, one per row in order (None for a file): rows are named by them."""
+
+    def label(self, row: int) -> Any:
+        """How a user names row ``row``: a DataFrame's index label, else the spreadsheet row number."""
+        return row if self.labels is None else self.labels[row - 2]
 
 
 @dataclass(frozen=True, slots=True)

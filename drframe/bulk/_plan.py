@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._cells import CLEAR, drops_leading_zeros
 from .._concurrency import release_memory
 from .._editing import edit_customer
 from .._errors import InvalidRequest
@@ -21,16 +22,18 @@ from .._frames import column_path, to_frames
 from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, open_sheet
-from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, Action, Status
+from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, TAX_VALUE_COLUMN, Action, Status
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
-from ._rows import RowPlan, check_columns, flag_duplicates, interpret, read_edits, sheet_from_frame
+from ._rows import RowPlan, check_columns, emptied_cells, flag_duplicates, interpret, read_edits, sheet_from_frame
 from ._run import run_plan
 
 if TYPE_CHECKING:
     from .._client import Client
 
 _NO_COLUMNS: frozenset[str] = frozenset()
+#: The field a tax number change is listed under in a plan's changes.
+TAX_FIELD = "tax_identifier"
 
 
 def _payload_errors(plan: RowPlan, exc: InvalidRequest) -> None:
@@ -53,6 +56,19 @@ def _payload_errors(plan: RowPlan, exc: InvalidRequest) -> None:
         if column == "id":
             column = CUSTOMER_KEY
         plan.fail(column, message)
+
+
+def _refuse_dropped_zeros(plan: RowPlan) -> None:
+    """A change whose only effect is to drop leading zeros from a text of digits (``'02108'`` -> ``'2108'``) makes
+    the row invalid: a spreadsheet read the text as a number, and the analyst most likely never meant it."""
+    for column, before, after in plan.changes:
+        if column == TAX_FIELD:  # "<type> <value>": compare the values
+            before, after = (value.partition(" ")[2] if isinstance(value, str) else value for value in (before, after))
+        if drops_leading_zeros(before, after):
+            zeros = "zeros" if str(before).startswith("00") else "zero"
+            plan.fail(TAX_VALUE_COLUMN if column == TAX_FIELD else column,
+                      f"Excel dropped the leading {zeros} of {before!r}; format the column as Text and type it again, "
+                      "or pass --allow-dropped-zeros (allow_dropped_zeros=True) if you mean it")
 
 
 def _resolve(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str, Any] | None,
@@ -110,7 +126,7 @@ def _resolve_tax_identifier(plan: RowPlan, raw: Mapping[str, Any] | None) -> Non
         return
     plan.replaces_tax_id = str(held[0]["id"]) if held else None
     before = f"{kind} {held[0].get('value')}" if held else None
-    plan.changes.append(("tax_identifier", before, f"{kind} {value}"))
+    plan.changes.append((TAX_FIELD, before, f"{kind} {value}"))
 
 
 def _resolve_attachment(plan: RowPlan, raw: Mapping[str, Any] | None) -> None:
@@ -134,6 +150,8 @@ class Plan:
     client: Client
     sheet: Sheet
     rows: list[RowPlan]
+    emptied_cells: int = 0
+    """Empty cells of existing customers' rows whose field holds a value: left unchanged (``<clear>`` clears)."""
 
     @property
     def pending(self) -> list[RowPlan]:
@@ -147,7 +165,7 @@ class Plan:
 
     def frame(self) -> pd.DataFrame:
         """One row per input row: row, id, action, planned status, error, changes."""
-        return outcome_frame(self.rows, planned=True)
+        return outcome_frame(self.rows, planned=True, labels=self.sheet.labels)
 
     def errors_file(self, path: str | Path) -> Path:
         """Write only the rows already known to be invalid or failed, as :meth:`BulkResult.errors_file` does."""
@@ -157,17 +175,29 @@ class Plan:
 
     @property
     def changes(self) -> pd.DataFrame:
-        """The field-level diff: row, id, action, field, before, after."""
-        return changes_frame(r for r in self.rows if r.pending)
+        """The field-level diff: row, id, action, field, before, after (``index``, the label, for a DataFrame
+        input instead of ``row``)."""
+        return changes_frame((r for r in self.rows if r.pending), labels=self.sheet.labels)
 
     @property
     def errors(self) -> pd.DataFrame:
-        """Every cell error: row, column, value, message."""
-        return errors_frame(self.rows)
+        """Every cell error: row, id, column, value, message (``index``, the label, for a DataFrame input instead of
+        ``row``)."""
+        return errors_frame(self.rows, labels=self.sheet.labels)
+
+    @property
+    def emptied_note(self) -> str:
+        """What the plan did with emptied cells, once per file (empty when there are none)."""
+        if not self.emptied_cells:
+            return ""
+        cells = "cell where the customer has a value" if self.emptied_cells == 1 else \
+            "cells where the customers have values"
+        return f"{self.emptied_cells} empty {cells}: left unchanged (an empty cell changes nothing; {CLEAR} clears)"
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
-        return f"<Plan {self.sheet.path.name}: {len(self.rows)} rows ({counts})>"
+        emptied = f"; {self.emptied_note}" if self.emptied_cells else ""
+        return f"<Plan {self.sheet.path.name}: {len(self.rows)} rows ({counts}){emptied}>"
 
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
@@ -196,12 +226,13 @@ class Plan:
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,
          encoding: str | None = None, columns: Mapping[str, str | None] | ColumnMapping | None = None,
-         workers: int | None = None, progress: bool = False) -> Plan:
+         workers: int | None = None, progress: bool = False, allow_dropped_zeros: bool = False) -> Plan:
     """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
     against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
     UTF-8 nor UTF-16 with BOM; ``columns`` maps the file's headers to drframe columns (``{"E-mail": "email"}``,
-    None ignores a header; or a :class:`ColumnMapping` with value maps). Raises SheetError (nothing sent) for an
-    unreadable file or unknown columns.
+    None ignores a header; or a :class:`ColumnMapping` with value maps). A change that only drops leading zeros from
+    a text of digits (``'02108'`` -> ``'2108'``, as Excel does to such text) makes its row invalid unless
+    ``allow_dropped_zeros``. Raises SheetError (nothing sent) for an unreadable file or unknown columns.
 
     Memory stays small for big files: a CSV is read row by row, each row keeps only its cells (in a compact,
     read-only mapping) and outcome, and the current state is fetched on ``workers`` threads (default: enough for
@@ -224,12 +255,12 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         stream = iter(data.rows)
     check_columns(data.columns, str(data.path))
     data.rows = []  # the rows are the plan's: each sheet row is dropped once interpreted
-    reader = _RowReader(data)
+    reader = _RowReader(data, allow_dropped_zeros=allow_dropped_zeros)
     with _collecting_young_only():
         rows = reader.read(stream, progress)
-        flag_duplicates(rows)
+        flag_duplicates(rows, data)
         reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
-    return Plan(client, data, rows)
+    return Plan(client, data, rows, emptied_cells=reader.emptied_cells)
 
 
 @contextmanager
@@ -252,8 +283,10 @@ def _collecting_young_only() -> Iterator[None]:
 class _RowReader:
     """Rows interpreted as they are read, kept small, and resolved a fetched group at a time."""
 
-    def __init__(self, sheet: Sheet) -> None:
+    def __init__(self, sheet: Sheet, *, allow_dropped_zeros: bool = False) -> None:
         self.sheet = sheet
+        self.allow_dropped_zeros = allow_dropped_zeros
+        self.emptied_cells = 0
         self.compact = _CompactCells(sheet.columns)
         # The current state an edit can read: the sheet's columns and all of shipping, from these top-level fields.
         self.columns = {CUSTOMER_KEY, *sheet.columns}
@@ -300,12 +333,17 @@ class _RowReader:
                 release_memory()
             current_rows = self.current_rows(current_raw)
             for row in group:
-                if row.action in FIELD_ACTIONS:
-                    read_edits(row, self.compact.expand(row.cells), self.literal.get(row.row, _NO_COLUMNS),
-                               _NO_COLUMNS)
                 customer_id = row.customer_id or ""
+                current = current_rows.get(customer_id)
+                if row.action in FIELD_ACTIONS:
+                    cells = self.compact.expand(row.cells)
+                    read_edits(row, cells, self.literal.get(row.row, _NO_COLUMNS), _NO_COLUMNS)
+                    if row.pending and current is not None:
+                        self.emptied_cells += emptied_cells(cells, current)
                 if row.pending:
-                    _resolve(row, current_rows.get(customer_id), current_raw.get(customer_id), created_in_file)
+                    _resolve(row, current, current_raw.get(customer_id), created_in_file)
+                    if row.pending and not self.allow_dropped_zeros:
+                        _refuse_dropped_zeros(row)
                 if row.pending and row.action is Action.CREATE:
                     created_in_file.add(customer_id)
                 elif not row.pending:

@@ -38,7 +38,17 @@ def resubmit_frame(rows: list[RowPlan]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=[ERROR_COLUMN, *columns]).astype("string")
 
 
-def outcome_frame(rows: list[RowPlan], *, planned: bool = False) -> pd.DataFrame:
+def _labelled(frame: pd.DataFrame, labels: list[Any] | None) -> pd.DataFrame:
+    """For a DataFrame input, an ``index`` column of its rows' index labels in place of ``row`` (the row number a
+    spreadsheet would show, which a DataFrame has not)."""
+    if labels is None:
+        return frame
+    numbers = frame.pop("row").tolist()
+    frame.insert(0, "index", pd.Series([labels[n - 2] for n in numbers], index=frame.index, dtype=object))
+    return frame
+
+
+def outcome_frame(rows: list[RowPlan], *, planned: bool = False, labels: list[Any] | None = None) -> pd.DataFrame:
     input_columns = [c for c in rows[0].cells if c != ACTION_COLUMN] if rows else []
     records = []
     for row in rows:
@@ -56,25 +66,26 @@ def outcome_frame(rows: list[RowPlan], *, planned: bool = False) -> pd.DataFrame
         *[c for c in input_columns if c not in {"row", "id", "status", "error", "note", "changes", "resumed"}]])
     dtypes: dict[str, str] = {c: "string" for c in frame.columns}
     dtypes.update(row="Int64", resumed="boolean")
-    return frame.astype(dtypes)
+    return _labelled(frame.astype(dtypes), labels)
 
 
-def changes_frame(rows: Iterable[RowPlan]) -> pd.DataFrame:
+def changes_frame(rows: Iterable[RowPlan], *, labels: list[Any] | None = None) -> pd.DataFrame:
     records = [
         {"row": r.row, "id": r.customer_id, "action": r.action, "field": column, "before": before, "after": after}
         for r in rows for column, before, after in r.changes
     ]
     frame = pd.DataFrame.from_records(records, columns=["row", "id", "action", "field", "before", "after"])
-    return frame.astype({"row": "Int64", "id": "string", "action": "string", "field": "string"})
+    return _labelled(frame.astype({"row": "Int64", "id": "string", "action": "string", "field": "string"}), labels)
 
 
-def errors_frame(rows: Iterable[RowPlan]) -> pd.DataFrame:
-    records = [{"row": e.row, "column": e.column, "value": e.value, "message": e.message}
+def errors_frame(rows: Iterable[RowPlan], *, labels: list[Any] | None = None) -> pd.DataFrame:
+    records = [{"row": e.row, "id": r.customer_id, "column": e.column, "value": e.value, "message": e.message}
                for r in rows for e in r.errors]
-    records += [{"row": r.row, "column": "", "value": "", "message": r.note}
+    records += [{"row": r.row, "id": r.customer_id, "column": "", "value": "", "message": r.note}
                 for r in rows if r.status is Status.FAILED and not r.errors]
-    frame = pd.DataFrame.from_records(records, columns=["row", "column", "value", "message"])
-    return frame.astype({"row": "Int64", "column": "string", "value": "string", "message": "string"})
+    frame = pd.DataFrame.from_records(records, columns=["row", "id", "column", "value", "message"])
+    return _labelled(frame.astype({"row": "Int64", "id": "string", "column": "string", "value": "string",
+                                   "message": "string"}), labels)
 
 
 def html_summary(title: str, tables: list[tuple[str, pd.DataFrame]], limit: int = 10) -> str:
@@ -104,18 +115,19 @@ class BulkResult:
 
     @property
     def results(self) -> pd.DataFrame:
-        """One row per input row: row, id, action, status, error, note, changes, resumed, then the input cells."""
-        return outcome_frame(self.rows)
+        """One row per input row: row, id, action, status, error, note, changes, resumed, then the input cells
+        (``index``, the label, for a DataFrame input instead of ``row``)."""
+        return outcome_frame(self.rows, labels=self.plan.sheet.labels)
 
     @property
     def changes(self) -> pd.DataFrame:
         """Field-level changes of the rows that were applied: row, id, action, field, before, after."""
-        return changes_frame(r for r in self.rows if r.status is Status.APPLIED)
+        return changes_frame((r for r in self.rows if r.status is Status.APPLIED), labels=self.plan.sheet.labels)
 
     @property
     def errors(self) -> pd.DataFrame:
-        """Every cell error and failure: row, column, value, message."""
-        return errors_frame(self.rows)
+        """Every cell error and failure: row, id, column, value, message (``index`` for a DataFrame input)."""
+        return errors_frame(self.rows, labels=self.plan.sheet.labels)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._cells import is_exact_column
 from .._editing import parse_bool
 from .._errors import InvalidRequest, SheetError
 from .._export import column_letter
@@ -39,9 +40,6 @@ from ._constants import (
     is_ignored_column,
 )
 
-#: Columns whose value must be exact digits: a spreadsheet number there may have been rounded.
-_EXACT_COLUMNS = frozenset({CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, "defaultSourceId"})
-_EXACT_SUFFIXES = ("postalCode", "phone")
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
 
@@ -151,7 +149,7 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
     for column in row.formulas:
         plan.fail(column, "a formula; enter the value itself (drframe never evaluates formulas)")
     for column, held in row.numeric.items():
-        if column in _EXACT_COLUMNS or column.endswith(_EXACT_SUFFIXES):
+        if is_exact_column(column):  # a spreadsheet number there may have been rounded
             why = number_problem(cells[column]) or number_problem(held)  # shown 02109, it may hold 2108.5
             if why:
                 plan.fail(column, f"stored as a number {why}; format the column as Text and type the value again")
@@ -254,13 +252,22 @@ def read_edits(plan: RowPlan, cells: Mapping[str, str], literal: AbstractSet[str
         elif kind == _BOOLEAN:
             value = parse_bool(text)
             if value is None:
-                plan.fail(column, "not a boolean: use TRUE/FALSE (yes/no and 1/0 are accepted)")
+                plan.fail(column, "not a boolean: use TRUE/FALSE (yes/no, 1/0 and WAHR/FALSCH, VRAI/FAUX, "
+                                  "VERDADERO/FALSO, VERO/FALSO, WAAR/ONWAAR are accepted)")
             edits[column] = value
         else:
             edits[column] = text
 
 
-def flag_duplicates(plans: list[RowPlan]) -> None:
+def emptied_cells(cells: Mapping[str, str], current: Mapping[str, Any]) -> int:
+    """How many of a field row's empty cells stand where the customer's field (``current``: its customers row)
+    holds a value: an empty cell leaves a field unchanged, which an analyst who emptied it may not expect."""
+    return sum(1 for column, text in cells.items()
+               if not text and _edit_kind(column) in (_BOOLEAN, _TEXT) and not is_missing(current.get(column))
+               and current.get(column) != "")
+
+
+def flag_duplicates(plans: list[RowPlan], sheet: Sheet) -> None:
     """An id named by two field rows (or the same attach twice): all its rows are invalid, nothing is sent."""
     named = [plan for plan in plans if plan.customer_id and plan.action]
     repeated = {customer_id for customer_id, n in Counter(p.customer_id for p in named).items() if n > 1}
@@ -272,9 +279,10 @@ def flag_duplicates(plans: list[RowPlan]) -> None:
         field_rows = [p for p in rows if p.action in FIELD_ACTIONS or p.action is Action.DELETE]
         targets = Counter((p.action, p.target) for p in rows if p.target)
         if len(field_rows) > 1 or any(n > 1 for n in targets.values()):
-            numbers = ", ".join(str(p.row) for p in rows)
+            where = (f"rows {', '.join(str(p.row) for p in rows)}" if sheet.labels is None else
+                     f"the rows labelled {', '.join(repr(sheet.label(p.row)) for p in rows)}")
             for plan in rows:
-                plan.fail(CUSTOMER_KEY, f"customer_id appears in rows {numbers}; each customer may be changed "
+                plan.fail(CUSTOMER_KEY, f"customer_id appears in {where}; each customer may be changed "
                                         "by one row per file, so nothing is sent for it")
 
 
@@ -286,4 +294,4 @@ def sheet_from_frame(frame: pd.DataFrame, name: str = "<DataFrame>") -> Sheet:
         cells = {c: "" if is_missing(v) else excel_text(v).strip() for c, v in zip(columns, values, strict=True)}
         rows.append(SheetRow(number, cells))
     digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-    return Sheet(Path(name), columns, rows, digest)
+    return Sheet(Path(name), columns, rows, digest, labels=frame.index.tolist())

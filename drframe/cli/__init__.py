@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM (e.g. cp1252)")
     apply.add_argument("--map", default=None, metavar="MAPPING.yml",
                        help="map the file's headers (and values) to drframe columns; 'drframe map FILE' proposes one")
+    apply.add_argument("--allow-dropped-zeros", action="store_true",
+                       help="send changes that only drop leading zeros ('02108' -> '2108'), which are refused "
+                            "otherwise as Excel's doing")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
     apply.set_defaults(func=_apply)

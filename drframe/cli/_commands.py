@@ -138,7 +138,7 @@ def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.
     from .._concurrency import paced
 
     plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding, columns=mapping,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, allow_dropped_zeros=args.allow_dropped_zeros)
     _print_plan(plan)
     return plan
 
@@ -293,8 +293,11 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
         return
     counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
     print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
+    if plan.emptied_note:
+        print(f"  {plan.emptied_note}")
     errors = plan.errors
-    for row, column, value, message in errors.head(limit).itertuples(index=False, name=None):
+    shown = errors[["row", "column", "value", "message"]].head(limit)
+    for row, column, value, message in shown.itertuples(index=False, name=None):
         where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
         print(f"  {where}: {message}", file=sys.stderr)
     if len(errors) > limit:
