@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file", help="input .csv, .xlsx or .ods (columns of the customers table, plus 'action')")
     _add_connection_options(apply)
     apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
+    apply.add_argument("--action", type=_action, default=None, metavar="ACTION",
+                       help="the action of rows without one: create, update, upsert, delete, ... (default: upsert, "
+                            "which updates a customer that exists; 'create' imports only new customers). Refused "
+                            "when the file's 'action' column names another")
     apply.add_argument("--yes", "-y", action="store_true",
                        help="apply with a live key without asking for confirmation")
     apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
@@ -170,6 +174,17 @@ def _suffixed(*suffixes: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def _action(text: str) -> str:
+    """An argparse type for a bulk action (imported only when given: the bulk layer loads pandas)."""
+    from ..bulk import ACTIONS
+    from ..bulk._rows import parse_action
+
+    action = parse_action(text)
+    if action is None:
+        raise argparse.ArgumentTypeError(f"unknown action {text!r}; use one of {', '.join(ACTIONS)}")
+    return str(action)
 
 
 def _utc_time(text: str) -> str:

@@ -82,7 +82,7 @@ def _apply(args: argparse.Namespace) -> int:
     with _connect(args) as client:
         # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
         plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
-                         columns=mapping, progress=not args.no_progress)
+                         columns=mapping, progress=not args.no_progress, action=args.action)
         _print_plan(plan)
         if args.dry_run:
             from .._export import write_table
@@ -90,7 +90,7 @@ def _apply(args: argparse.Namespace) -> int:
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
             _write_errors_file(plan, args.errors)
-            return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
+            return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("failed") else EXIT_OK
         if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
             return EXIT_USAGE
         journal = Path(args.journal) if args.journal else source.with_name(
@@ -250,6 +250,8 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
         return
     counts = ", ".join(f"{name} {n}" for name, n in sorted(plan.counts.items()))
     print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
+    if plan.upsert_note:
+        print(f"  {plan.upsert_note}")
     errors = plan.errors
     for row, column, value, message in errors.head(limit).itertuples(index=False, name=None):
         where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
