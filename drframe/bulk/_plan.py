@@ -19,6 +19,7 @@ from .._editing import edit_customer
 from .._errors import InvalidRequest
 from .._frames import column_path, to_frames
 from .._models import CustomerUpdate, validate_payload
+from .._progress import progress as progress_of
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, open_sheet
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, Action, Status
@@ -249,7 +250,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
     read-only mapping) and outcome, and the current state is fetched on ``workers`` threads (default: enough for
     the client's rate limit, 8 without one) under the client's rate limiter a bounded way ahead of the rows
     being resolved, ``FETCH_GROUP`` customers at a time, in file order.  Typed ``edits`` and ``payload`` are
-    kept for the rows that will be sent.  ``progress`` shows tqdm bars of rows read and ids fetched."""
+    kept for the rows that will be sent.  ``progress`` reports rows read and ids fetched."""
     chosen = None if action is None else parse_action(str(action))
     if action is not None and chosen is None:
         raise ValueError(f"unknown action {action!r}; use one of {', '.join(Action)}")
@@ -309,15 +310,15 @@ class _RowReader:
         self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
 
     def read(self, stream: Iterator[SheetRow], progress: bool) -> list[RowPlan]:
-        from tqdm.auto import tqdm
-
         rows = []
-        for sheet_row in tqdm(stream, unit=" rows", desc="reading rows", disable=not progress):
-            row = interpret(sheet_row, self.sheet.sha256, self.action)
-            row.cells, row.edits = self.compact(sheet_row.cells), {}  # edits are made again when resolving
-            if sheet_row.literal:
-                self.literal[row.row] = sheet_row.literal
-            rows.append(row)
+        with progress_of("reading rows", "rows", enabled=progress) as bar:
+            for sheet_row in stream:
+                row = interpret(sheet_row, self.sheet.sha256, self.action)
+                row.cells, row.edits = self.compact(sheet_row.cells), {}  # edits are made again when resolving
+                if sheet_row.literal:
+                    self.literal[row.row] = sheet_row.literal
+                rows.append(row)
+                bar.update(1)
         return rows
 
     def current_rows(self, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
