@@ -27,6 +27,7 @@ from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
 from ._rows import (
     GENERATED_ID_PREFIX,
+    CellError,
     RowPlan,
     check_action_column,
     check_columns,
@@ -64,6 +65,21 @@ def _payload_errors(plan: RowPlan, exc: InvalidRequest) -> None:
         if column == "id":
             column = CUSTOMER_KEY
         plan.fail(column, message)
+
+
+def refused_values(sheet: Sheet) -> list[CellError]:
+    """The cell errors of ``sheet``'s rows that no current state can cure, each row checked as bulk checks it and
+    its field edits validated as a create by the same models. No network (``drframe map`` flags them)."""
+    errors: list[CellError] = []
+    for sheet_row in sheet.rows:
+        row = interpret(sheet_row, sheet.sha256)
+        if row.action in FIELD_ACTIONS:  # also when another cell of the row is refused already
+            try:
+                edit_customer(None, row.edits, customer_id=row.customer_id)
+            except InvalidRequest as exc:
+                _payload_errors(row, exc)
+        errors += row.errors
+    return errors
 
 
 def _resolve(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str, Any] | None,
