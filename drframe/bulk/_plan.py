@@ -316,7 +316,7 @@ def _collecting_young_only() -> Iterator[None]:
 class _RowReader:
     """Rows interpreted as they are read, kept small, and resolved a fetched group at a time."""
 
-    def __init__(self, sheet: Sheet, action: Action) -> None:
+    def __init__(self, sheet: Sheet, action: Action = Action.UPSERT) -> None:
         self.sheet = sheet
         self.action = action
         self.compact = _CompactCells(sheet.columns)
