@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._errors import APIError
+from ._progress import progress as progress_of
 from ._ranges import Range, RangeKey, TimeFilter, micros, whole_ms
 
 if TYPE_CHECKING:
@@ -374,11 +375,9 @@ class Listing:
 
 
 def iter_customers(listing: Listing, *, progress: bool = False) -> Iterator[dict[str, Any]]:
-    """Every customer of ``listing``, newest first; a tqdm bar counts them if ``progress``."""
-    from tqdm.auto import tqdm
-
+    """Every customer of ``listing``, newest first; ``progress`` counts them (:func:`drframe._progress.progress`)."""
     try:
-        with tqdm(unit=" customers", desc="listing customers", disable=not progress) as bar:
+        with progress_of("listing customers", "customers", enabled=progress) as bar:
             for page in listing.pages():
                 yield from page
                 bar.update(len(page))
@@ -393,12 +392,10 @@ def segments(pages: Iterable[tuple[RangeKey, int, list[dict[str, Any]] | None]],
     :meth:`Listing.pages_as_fetched` arrive: ``((range key, first page number), customers)``, keys sorting in
     listing order.  So a caller transforming customers (flattening) need not wait for a range's turn, the way
     :meth:`Listing.pages` makes it wait.  With ``limit``, once more customers than that wait in unfinished
-    segments, the biggest is given early (bounded memory).  ``progress`` shows a tqdm bar of customers."""
-    from tqdm.auto import tqdm
-
+    segments, the biggest is given early (bounded memory).  ``progress`` counts customers."""
     buffers: dict[RangeKey, tuple[int, list[dict[str, Any]]]] = {}
     held = 0
-    with tqdm(unit=" customers", desc=desc, disable=not progress) as bar:
+    with progress_of(desc, "customers", enabled=progress) as bar:
         for key, number, customers in pages:
             if customers is None:  # the range is complete
                 ready = key if key in buffers else None

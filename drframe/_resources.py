@@ -150,7 +150,8 @@ class Customers:
         in exactly the order of the sequential listing (``workers=1`` is that listing).  Not a snapshot:
         customers created after the listing started are left out, customers deleted while it runs may or may
         not be in it, every other customer is in it exactly once (see :mod:`drframe._listing`).  ``progress``
-        shows a tqdm bar of customers listed.  Filters as for :meth:`list_raw`, except ``ending_before``."""
+        reports customers listed (:mod:`drframe._progress`).  Filters as for :meth:`list_raw`, except
+        ``ending_before``."""
         from ._listing import iter_customers
 
         return iter_customers(self._listing(workers, page_size, filters), progress=progress)
@@ -183,9 +184,8 @@ class Customers:
         ``MAX_IDS_PER_CALL`` ids per call; calls run concurrently (``workers`` threads under the client's rate
         limiter) a bounded way ahead, so a long stream of groups is never all in memory.  ``progress`` shows a
         bar of ids fetched."""
-        from tqdm.auto import tqdm
-
         from ._concurrency import default_workers, ordered_map
+        from ._progress import progress as progress_of
 
         def calls() -> Iterator[tuple[int, list[str]]]:
             for number, group in enumerate(groups):
@@ -203,7 +203,7 @@ class Customers:
 
         current: int | None = None
         found: dict[str, dict[str, Any]] = {}
-        with tqdm(unit=" ids", desc="fetching current state", disable=not progress) as bar:
+        with progress_of("fetching current state", "ids", enabled=progress) as bar:
             for number, asked, batch in ordered_map(fetch, calls(), workers=workers or default_workers(self._client)):
                 if number != current and current is not None:
                     yield found

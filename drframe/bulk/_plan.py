@@ -20,12 +20,25 @@ from .._editing import edit_customer
 from .._errors import InvalidRequest
 from .._frames import column_path, to_frames
 from .._models import CustomerUpdate, validate_payload
+from .._progress import progress as progress_of
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, open_sheet
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, TAX_VALUE_COLUMN, Action, Status
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
-from ._rows import RowPlan, check_columns, emptied_cells, flag_duplicates, interpret, read_edits, sheet_from_frame
+from ._rows import (
+    GENERATED_ID_PREFIX,
+    CellError,
+    RowPlan,
+    check_action_column,
+    check_columns,
+    emptied_cells,
+    flag_duplicates,
+    interpret,
+    parse_action,
+    read_edits,
+    sheet_from_frame,
+)
 from ._run import run_plan
 
 if TYPE_CHECKING:
@@ -69,6 +82,19 @@ def _refuse_dropped_zeros(plan: RowPlan) -> None:
             plan.fail(TAX_VALUE_COLUMN if column == TAX_FIELD else column,
                       f"Excel dropped the leading {zeros} of {before!r}; format the column as Text and type it again, "
                       "or pass --allow-dropped-zeros (allow_dropped_zeros=True) if you mean it")
+def refused_values(sheet: Sheet) -> list[CellError]:
+    """The cell errors of ``sheet``'s rows that no current state can cure, each row checked as bulk checks it and
+    its field edits validated as a create by the same models. No network (``drframe map`` flags them)."""
+    errors: list[CellError] = []
+    for sheet_row in sheet.rows:
+        row = interpret(sheet_row, sheet.sha256)
+        if row.action in FIELD_ACTIONS:  # also when another cell of the row is refused already
+            try:
+                edit_customer(None, row.edits, customer_id=row.customer_id)
+            except InvalidRequest as exc:
+                _payload_errors(row, exc)
+        errors += row.errors
+    return errors
 
 
 def _resolve(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str, Any] | None,
@@ -76,6 +102,7 @@ def _resolve(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mapping[str,
     """Decide what ``plan`` sends, given the customer's current row (None when it does not exist)."""
     if plan.action is Action.UPSERT:
         plan.action = Action.UPDATE if current is not None else Action.CREATE
+        plan.upserted = True
     action = plan.action
     if action in {Action.CREATE, Action.UPDATE}:
         _resolve_fields(plan, current, raw)
@@ -102,15 +129,28 @@ def _resolve_fields(plan: RowPlan, current: Mapping[str, Any] | None, raw: Mappi
     fields_change = bool(plan.changes)
     if current is not None and not fields_change:
         plan.payload = None  # nothing to update: only the tax identifier, if anything, is sent
-    if plan.action is Action.CREATE and current is not None and fields_change:
-        plan.fail(CUSTOMER_KEY, "already exists with other values (use 'update' or 'upsert' to change it)",
-                  Status.FAILED)
-        return
     _resolve_tax_identifier(plan, raw)
+    if plan.action is Action.CREATE and current is not None and plan.changes:
+        if fields_change or not (plan.customer_id or "").startswith(GENERATED_ID_PREFIX):
+            _refuse_create_of_existing(plan)
+            return
+        # An id derived from this file exists only because an earlier run of it created the customer (and stopped
+        # before its tax identifier): finish the row.
+        plan.action, plan.note = Action.UPDATE, "created by an earlier run of this file; its tax identifier is left"
     if not plan.changes:
         plan.status = Status.UNCHANGED
         if plan.action is Action.CREATE and current is not None:
             plan.note = "already exists with these values"
+
+
+def _refuse_create_of_existing(plan: RowPlan) -> None:
+    """A create whose customer exists and would change: failed before sending (the API refuses it with 409
+    already_exists), with the changes it would have made, so that customer is left as it is."""
+    changed = ", ".join(f"{name} {before!r} -> {after!r}" for name, before, after in plan.changes)
+    plan.changes, plan.payload, plan.tax_identifier, plan.replaces_tax_id = [], None, None, None
+    plan.fail(CUSTOMER_KEY, f"already exists, and this create would change it ({changed}); a create of an "
+                            "existing id is refused (HTTP 409 already_exists), so nothing is sent for this row "
+                            "(action 'update' or 'upsert' changes existing customers)", Status.FAILED)
 
 
 def _resolve_tax_identifier(plan: RowPlan, raw: Mapping[str, Any] | None) -> None:
@@ -159,6 +199,22 @@ class Plan:
         return [r for r in self.rows if r.pending]
 
     @property
+    def upsert_updates(self) -> list[RowPlan]:
+        """The ``upsert`` rows whose customer exists, so they will change it (``action="create"`` refuses them)."""
+        return [r for r in self.rows if r.pending and r.upserted and r.action is Action.UPDATE]
+
+    @property
+    def upsert_note(self) -> str:
+        """How many upsert rows will change existing customers, as the plan's header says it ("" for none)."""
+        rows = self.upsert_updates
+        if not rows:
+            return ""
+        ids = ", ".join(str(r.customer_id) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        matches = "row matches an existing customer and will update it" if len(rows) == 1 else \
+            "rows match existing customers and will update them"
+        return f"upsert: {len(rows)} {matches} ({ids}); to import only new customers, use the action 'create'"
+
+    @property
     def counts(self) -> dict[str, int]:
         """Rows per planned outcome: each action still to send, plus unchanged / invalid / failed / skipped."""
         return dict(Counter(str(r.action if r.pending else r.status) for r in self.rows))
@@ -196,8 +252,9 @@ class Plan:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
-        emptied = f"; {self.emptied_note}" if self.emptied_cells else ""
-        return f"<Plan {self.sheet.path.name}: {len(self.rows)} rows ({counts}){emptied}>"
+        notes = [note for note in (self.emptied_note if self.emptied_cells else "", self.upsert_note) if note]
+        note = "".join(f"; {n}" for n in notes)
+        return f"<Plan {self.sheet.path.name}: {len(self.rows)} rows ({counts}){note}>"
 
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
@@ -226,19 +283,26 @@ class Plan:
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,
          encoding: str | None = None, columns: Mapping[str, str | None] | ColumnMapping | None = None,
-         workers: int | None = None, progress: bool = False, allow_dropped_zeros: bool = False) -> Plan:
+         workers: int | None = None, progress: bool = False, action: Action | str | None = None,
+         allow_dropped_zeros: bool = False) -> Plan:
     """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
     against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
     UTF-8 nor UTF-16 with BOM; ``columns`` maps the file's headers to drframe columns (``{"E-mail": "email"}``,
-    None ignores a header; or a :class:`ColumnMapping` with value maps). A change that only drops leading zeros from
-    a text of digits (``'02108'`` -> ``'2108'``, as Excel does to such text) makes its row invalid unless
-    ``allow_dropped_zeros``. Raises SheetError (nothing sent) for an unreadable file or unknown columns.
+    None ignores a header; or a :class:`ColumnMapping` with value maps). ``action`` is the action of every row
+    whose ``action`` cell is empty (default ``upsert``: create or update, whichever the customer's existence asks;
+    ``create`` imports only new customers, a row whose customer exists ends ``failed`` and leaves it as it is).
+    A change that only drops leading zeros from a text of digits (``'02108'`` -> ``'2108'``, as Excel does to such
+    text) makes its row invalid unless ``allow_dropped_zeros``. Raises SheetError (nothing sent) for an unreadable
+    file, unknown columns, or an ``action`` column naming another action than ``action``.
 
     Memory stays small for big files: a CSV is read row by row, each row keeps only its cells (in a compact,
     read-only mapping) and outcome, and the current state is fetched on ``workers`` threads (default: enough for
     the client's rate limit, 8 without one) under the client's rate limiter a bounded way ahead of the rows
     being resolved, ``FETCH_GROUP`` customers at a time, in file order.  Typed ``edits`` and ``payload`` are
-    kept for the rows that will be sent.  ``progress`` shows tqdm bars of rows read and ids fetched."""
+    kept for the rows that will be sent.  ``progress`` reports rows read and ids fetched."""
+    chosen = None if action is None else parse_action(str(action))
+    if action is not None and chosen is None:
+        raise ValueError(f"unknown action {action!r}; use one of {', '.join(Action)}")
     if client is None:
         from .._connect import connect
 
@@ -255,9 +319,11 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         stream = iter(data.rows)
     check_columns(data.columns, str(data.path))
     data.rows = []  # the rows are the plan's: each sheet row is dropped once interpreted
-    reader = _RowReader(data, allow_dropped_zeros=allow_dropped_zeros)
+    reader = _RowReader(data, chosen or Action.UPSERT, allow_dropped_zeros=allow_dropped_zeros)
     with _collecting_young_only():
         rows = reader.read(stream, progress)
+        if chosen is not None:
+            check_action_column(rows, chosen, str(data.path))
         flag_duplicates(rows, data)
         reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
     return Plan(client, data, rows, emptied_cells=reader.emptied_cells)
@@ -283,8 +349,9 @@ def _collecting_young_only() -> Iterator[None]:
 class _RowReader:
     """Rows interpreted as they are read, kept small, and resolved a fetched group at a time."""
 
-    def __init__(self, sheet: Sheet, *, allow_dropped_zeros: bool = False) -> None:
+    def __init__(self, sheet: Sheet, action: Action = Action.UPSERT, *, allow_dropped_zeros: bool = False) -> None:
         self.sheet = sheet
+        self.action = action
         self.allow_dropped_zeros = allow_dropped_zeros
         self.emptied_cells = 0
         self.compact = _CompactCells(sheet.columns)
@@ -294,15 +361,15 @@ class _RowReader:
         self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
 
     def read(self, stream: Iterator[SheetRow], progress: bool) -> list[RowPlan]:
-        from tqdm.auto import tqdm
-
         rows = []
-        for sheet_row in tqdm(stream, unit=" rows", desc="reading rows", disable=not progress):
-            row = interpret(sheet_row, self.sheet.sha256)
-            row.cells, row.edits = self.compact(sheet_row.cells), {}  # edits are made again when resolving
-            if sheet_row.literal:
-                self.literal[row.row] = sheet_row.literal
-            rows.append(row)
+        with progress_of("reading rows", "rows", enabled=progress) as bar:
+            for sheet_row in stream:
+                row = interpret(sheet_row, self.sheet.sha256, self.action)
+                row.cells, row.edits = self.compact(sheet_row.cells), {}  # edits are made again when resolving
+                if sheet_row.literal:
+                    self.literal[row.row] = sheet_row.literal
+                rows.append(row)
+                bar.update(1)
         return rows
 
     def current_rows(self, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -42,6 +42,8 @@ from ._constants import (
 
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
+#: How the ids drframe derives for creates without ``customer_id`` start.
+GENERATED_ID_PREFIX = "drf-"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class RowPlan:
     """The (type, value) of a tax number the customer must hold after this row (``tax_identifier.*`` columns)."""
     replaces_tax_id: str | None = None
     """The id of the customer's tax identifier of that type with another value, deleted before the new one."""
+    upserted: bool = False
+    """The row asked for ``upsert`` and the plan resolved it (to update when the customer exists)."""
 
     @property
     def pending(self) -> bool:
@@ -136,13 +140,19 @@ def check_columns(columns: Iterable[str], source: str) -> None:
         raise SheetError(f"{source}: " + "; ".join(problems) + ". Nothing was sent.")
 
 
-def interpret(row: SheetRow, sha256: str) -> RowPlan:
-    """Turn one sheet row into a RowPlan: action, id, typed edits, or cell errors. No network."""
+def parse_action(text: str) -> Action | None:
+    """The action a cell (or an option) names, in any case, with ``-`` or a space for ``_``; None if unknown."""
+    return _ACTIONS.get(text.casefold().replace("-", "_").replace(" ", "_"))
+
+
+def interpret(row: SheetRow, sha256: str, default: Action = Action.UPSERT) -> RowPlan:
+    """Turn one sheet row into a RowPlan: action (``default`` when its cell is empty), id, typed edits, or cell
+    errors. No network."""
     cells = row.cells
     if row.blank:
         return RowPlan(row.number, cells, None, status=Status.SKIPPED, note="blank row")
-    raw_action = cells.get(ACTION_COLUMN, "").casefold().replace("-", "_").replace(" ", "_") or Action.UPSERT
-    action = _ACTIONS.get(raw_action)
+    raw_action = cells.get(ACTION_COLUMN, "")
+    action = parse_action(raw_action) if raw_action else default
     plan = RowPlan(row.number, cells, action)
     for column, error in row.errors.items():
         plan.fail(column, f"the cell shows the error {error}; correct the cell or clear it")
@@ -162,12 +172,12 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
         plan.customer_id = customer_id
     if action is None:
         names = [str(a) for a in Action]
-        close = difflib.get_close_matches(raw_action, names, n=1)
+        close = difflib.get_close_matches(raw_action.casefold(), names, n=1)
         plan.fail(ACTION_COLUMN, f"unknown action; use one of {', '.join(names)}"
                   + (f" (did you mean {close[0]!r}?)" if close else ""))
         return plan
     if not customer_id and action in {Action.UPSERT, Action.CREATE}:
-        plan.customer_id = "drf-" + uuid.uuid5(_ID_NAMESPACE, f"{sha256}:{row.number}").hex
+        plan.customer_id = GENERATED_ID_PREFIX + uuid.uuid5(_ID_NAMESPACE, f"{sha256}:{row.number}").hex
         plan.note = "id generated from the file and row (safe to re-run)"
     elif not customer_id:
         plan.fail(CUSTOMER_KEY, f"required for action {str(action)!r}")
@@ -187,6 +197,19 @@ def interpret(row: SheetRow, sha256: str) -> RowPlan:
             if cells.get(column):
                 plan.fail(column, f"only used by upsert, create and update rows, not by {str(action)!r}")
     return plan
+
+
+def check_action_column(rows: Iterable[RowPlan], action: Action, source: str) -> None:
+    """With an action given for the rows without one: raise SheetError when the ``action`` column names another
+    action in some row, so an option never silently loses to a cell (or a cell to an option)."""
+    others = [(row.row, row.cells.get(ACTION_COLUMN, "")) for row in rows
+              if row.cells.get(ACTION_COLUMN) and parse_action(row.cells[ACTION_COLUMN]) is not action]
+    if others:
+        shown = ", ".join(f"{number} ({text!r})" for number, text in others[:5])
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        raise SheetError(f"{source}: the action {str(action)!r} was given for the rows without one, but the "
+                         f"'action' column names another in row {shown}{more}; empty those cells or leave out the "
+                         "action option. Nothing was sent.")
 
 
 def _read_tax_identifier(plan: RowPlan, unusable: set[str]) -> None:

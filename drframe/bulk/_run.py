@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import APIError, ConnectionFailed, DRError
+from .._progress import progress as progress_of
 from .._retry import retry_waits
 from ._constants import (
     CLEAR,
@@ -201,8 +202,6 @@ class _Runner:
         return todo
 
     def run(self) -> BulkResult:
-        from tqdm.auto import tqdm
-
         started = time.monotonic()
         stats_before = dict(self.client.stats)
         todo = self._settle_from_journal()
@@ -214,7 +213,6 @@ class _Runner:
         queue = iter(list(groups.values()))
         queue_lock = threading.Lock()
         places = _Places(self.workers)
-        bar = tqdm(total=len(todo), unit="row", desc="applying", disable=not self.progress or not todo)
 
         def work() -> None:
             places.take()
@@ -233,7 +231,8 @@ class _Runner:
         interrupted = False
         # As many stand-ins as workers: each can cover a worker waiting to retry.
         threads = min(2 * self.workers, len(groups))
-        with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="drframe-apply") as pool:
+        with progress_of("applying", "rows", total=len(todo), enabled=self.progress and bool(todo)) as bar, \
+                ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="drframe-apply") as pool:
             futures = {pool.submit(work) for _ in range(threads)}
             try:
                 while futures:
@@ -247,9 +246,7 @@ class _Runner:
             except BaseException:  # a worker failed (the journal could not be written...): send nothing more
                 self.stop.set()
                 places.open()
-                bar.close()
                 raise
-        bar.close()
         for row in todo:
             if row.pending:
                 row.status, row.note = Status.SKIPPED, "not sent: the run was interrupted (re-run to continue)"

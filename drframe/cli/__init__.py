@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import APIError, ConnectionFailed, DRError, Unauthorized
+from .._progress import progress_style
 from ._commands import _apply, _audit, _demo, _export, _map, _sandbox, _sync
 from ._common import EXIT_API, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file", help="input .csv, .xlsx or .ods (columns of the customers table, plus 'action')")
     _add_connection_options(apply)
     apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
+    apply.add_argument("--action", type=_action, default=None, metavar="ACTION",
+                       help="the action of rows without one: create, update, upsert, delete, ... (default: upsert, "
+                            "which updates a customer that exists; 'create' imports only new customers). Refused "
+                            "when the file's 'action' column names another")
     apply.add_argument("--yes", "-y", action="store_true",
                        help="apply with a live key without asking for confirmation")
     apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
@@ -106,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="send changes that only drop leading zeros ('02108' -> '2108'), which are refused "
                             "otherwise as Excel's doing")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
-    apply.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_options(apply)
     apply.set_defaults(func=_apply)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
@@ -117,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "seen this way)")
     syncer.add_argument("--overlap", type=_positive(float), default=10.0, metavar="MINUTES",
                         help="re-read customers updated this long before the last sync's newest change")
-    syncer.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_options(syncer)
     syncer.set_defaults(func=_sync)
 
     mapper = command("map", "propose a column mapping for a file's headers and values, for review")
@@ -147,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="drframe-demo", help="output directory")
     demo.add_argument("--seed-customers", type=int, default=300, help="customers seeded into the sandbox")
     demo.add_argument("--rate", type=_positive(float), default=50.0, metavar="RPS", help="requests per second")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_options(demo)
     demo.set_defaults(func=_demo)
     return parser
 
@@ -185,6 +190,17 @@ def _suffixed(*suffixes: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def _action(text: str) -> str:
+    """An argparse type for a bulk action (imported only when given: the bulk layer loads pandas)."""
+    from ..bulk import ACTIONS
+    from ..bulk._rows import parse_action
+
+    action = parse_action(text)
+    if action is None:
+        raise argparse.ArgumentTypeError(f"unknown action {text!r}; use one of {', '.join(ACTIONS)}")
+    return str(action)
 
 
 def _utc_time(text: str) -> str:
@@ -226,7 +242,15 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
                              "unlimited on the embedded sandbox)")
     parser.add_argument("--workers", type=_positive(int), default=None, metavar="N",
                         help="concurrent requests (default: a quarter of the rate + 2, at most 32; 8 unlimited)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_options(parser)
+
+
+def _add_progress_options(parser: argparse.ArgumentParser) -> None:
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true",
+                       help="progress bars even when stderr is not a terminal (default: bars on a terminal, "
+                            "otherwise a plain line every few seconds)")
+    shown.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -274,9 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         parser.exit(EXIT_USAGE, f"drframe {args.command}: error: {problem}\n")
     if args.quiet and hasattr(args, "no_progress"):
-        args.no_progress = True
+        args.no_progress, args.progress = True, False
     try:
-        with _verbose_logging(args.verbose), \
+        with _verbose_logging(args.verbose), progress_style("bars" if getattr(args, "progress", False) else None), \
                 contextlib.redirect_stdout(io.StringIO()) if args.quiet else contextlib.nullcontext():
             return int(args.func(args))
     except (APIError, ConnectionFailed) as exc:

@@ -87,7 +87,7 @@ def _apply(args: argparse.Namespace) -> int:
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
             _write_errors_file(plan, args.errors)
-            return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
+            return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("failed") else EXIT_OK
         sha256 = _file_sha256(source)
         journal = Path(args.journal) if args.journal else source.with_name(f"{source.name}.{sha256[:12]}.journal")
         # Held from before the plan: a plan made while another run of this journal writes would be stale.
@@ -138,7 +138,8 @@ def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.
     from .._concurrency import paced
 
     plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding, columns=mapping,
-                     progress=not args.no_progress, allow_dropped_zeros=args.allow_dropped_zeros)
+                     progress=not args.no_progress, action=args.action,
+                     allow_dropped_zeros=args.allow_dropped_zeros)
     _print_plan(plan)
     return plan
 
@@ -295,6 +296,8 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
     print(f"plan for {plan.sheet.path.name}: {len(plan.rows)} rows: {counts}")
     if plan.emptied_note:
         print(f"  {plan.emptied_note}")
+    if plan.upsert_note:
+        print(f"  {plan.upsert_note}")
     errors = plan.errors
     shown = errors[["row", "column", "value", "message"]].head(limit)
     for row, column, value, message in shown.itertuples(index=False, name=None):
