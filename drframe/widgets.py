@@ -336,8 +336,7 @@ def _shown(value: Any) -> str:
 #: What a search can meet that the widget shows instead of raising.
 _SEARCH_ERRORS = (APIError, ConnectionFailed, InvalidRequest, QueryError)
 #: The columns a match shows (those the frame has).
-_MATCH_COLUMNS = ("customer_id", "email", "locale", "type", "enabled", "shipping.name", "shipping.address.country",
-                  "createdTime")
+_MATCH_COLUMNS = ("customer_id", "email", "locale", "type", "enabled", "shipping.name", "shipping.address.country")
 _SEARCH_MODES = ("auto", "email", "ids", "query")
 _QUERY_SIGNS = re.compile(r"==|!=|<|>|\.str\.|`|\b(and|or|not|in)\b")
 
@@ -569,6 +568,8 @@ class CustomerGrid:
         text = "" if value is None or is_missing(value) else str(value).strip()
         if column not in self.writable:  # read-only (or the problems column): put back what it held
             held = str(self._original.at[row, column]) if column in self._original else self._problems_text(row)
+            if text == held:  # the browser echoing a value set here
+                return
             self._set(row, column, held)
             self._show(f"{column} is read-only: the edit was undone.", ok=False)
             return
@@ -668,7 +669,7 @@ class CustomerGrid:
         """Apply the last plan (``plan.apply(**options)``: workers, rate, journal ...); shows the outcome, and the
         applied rows become the grid's new starting point."""
         plan = self.current_plan or self.plan()
-        self.apply_button.disabled = True
+        self.apply_button.disabled, self.apply_button.description = True, "Apply"
         options.setdefault("progress", False)
         try:
             result = plan.apply(**options)
