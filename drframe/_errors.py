@@ -11,7 +11,8 @@
     ├── SheetError                an input file as a whole cannot be used; nothing was sent
     ├── JournalError              a bulk run's journal is damaged or cannot be written
     │   └── JournalLocked         another run holds the journal's lock; nothing was sent
-    └── ExportError               a value cannot be exported without changing it; nothing was written
+    ├── ExportError               a value cannot be exported without changing it; nothing was written
+    └── QueryError                a finder's pandas query cannot run on the frame
 
     UserWarning
     └── UnknownFieldWarning       a response carried fields drframe does not declare (kept as object columns)
@@ -47,6 +48,10 @@ class SheetError(DRError):
 
 class ExportError(DRError):
     """A value cannot be stored in the chosen format without changing it; nothing was written."""
+
+
+class QueryError(DRError):
+    """A search's pandas query cannot run on the frame it was given (the message says why)."""
 
 
 class UnknownFieldWarning(UserWarning):

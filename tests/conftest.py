@@ -11,8 +11,8 @@ from drframe import Client
 from drframe.sandbox import Sandbox
 
 DATA = Path(__file__).parent / "data"
-# The Voila app notebook is served by test_browser.py; it needs the test's sandbox, so nbval must not run it.
-collect_ignore = ["data/form_app.ipynb"]
+# The Voila app notebooks are served by test_browser.py; they need the test's sandbox, so nbval must not run them.
+collect_ignore = ["data/form_app.ipynb", "data/grid_app.ipynb"]
 
 #: The slow part of the suite, in one place: `pytest -m "not slow"` is the fast loop, `pytest` runs everything.
 SLOW_FILES = frozenset({"test_browser.py", "test_schemathesis.py", "test_quality.py"})

@@ -183,6 +183,16 @@ def _resolve_attachment(plan: RowPlan, raw: Mapping[str, Any] | None) -> None:
     plan.changes = [(column, None, plan.target) if attaching else (column, plan.target, None)]
 
 
+def check_row(number: int, cells: Mapping[str, str], current: Mapping[str, Any] | None) -> RowPlan:
+    """One row checked as :func:`plan` checks it, against a ``current`` customers row the caller already holds
+    (None: the customer does not exist), with no call: the same cell errors and field changes (a tax number's
+    change is left to the plan, which fetches the identifiers)."""
+    row = interpret(SheetRow(number, dict(cells)), "")
+    if row.pending and row.action in FIELD_ACTIONS:
+        _resolve(row, current, None, set())
+    return row
+
+
 @dataclass
 class Plan:
     """What a bulk run will do: one :class:`RowPlan` per input row. ``apply()`` carries it out."""

@@ -309,12 +309,17 @@ def flag_duplicates(plans: list[RowPlan], sheet: Sheet) -> None:
                                         "by one row per file, so nothing is sent for it")
 
 
+def cell_text(value: Any) -> str:
+    """A DataFrame cell as a sheet cell's text: NA -> empty, booleans TRUE/FALSE, numbers as Excel shows them."""
+    return "" if is_missing(value) else excel_text(value).strip()
+
+
 def sheet_from_frame(frame: pd.DataFrame, name: str = "<DataFrame>") -> Sheet:
     """A DataFrame as text cells (NA -> empty), row numbers as a spreadsheet would show them."""
     columns = [str(c) for c in frame.columns]
     rows = []
     for number, values in enumerate(frame.itertuples(index=False, name=None), start=2):
-        cells = {c: "" if is_missing(v) else excel_text(v).strip() for c, v in zip(columns, values, strict=True)}
+        cells = {c: cell_text(v) for c, v in zip(columns, values, strict=True)}
         rows.append(SheetRow(number, cells))
     digest = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
     return Sheet(Path(name), columns, rows, digest, labels=frame.index.tolist())
