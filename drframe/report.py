@@ -24,7 +24,7 @@ from .bulk._constants import OUTCOMES
 
 if TYPE_CHECKING:
     from ._client import Client
-    from .bulk import BulkResult
+    from .bulk import BulkResult, Plan
 
 __all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues", "snapshot_audit", "snapshot_changes"]
 
@@ -92,34 +92,48 @@ def _save(workbook: Any, path: str | Path) -> Path:
     return path
 
 
-def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False) -> Path:
+def change_audit(outcome: BulkResult | Plan, path: str | Path, *, mask_pii: bool = False) -> Path:
     """Write the change audit of a bulk run: Summary (counts, chart, run metadata without secrets), Changes
-    (id, field, before, after), Errors (row, column, value, message) and the per-row Results."""
+    (id, field, before, after), Errors (row, column, value, message) and the per-row Results. Given a
+    :class:`~drframe.bulk.Plan` (a dry run), the same audit of what the plan would send: planned counts, the
+    Changes and Errors, and the Plan."""
     from openpyxl import Workbook
 
-    plan = result.plan
+    from .bulk import BulkResult
+
+    plan = outcome.plan if isinstance(outcome, BulkResult) else outcome
     client = plan.client
-    metadata = {
+    metadata: dict[str, Any] = {
         "input file": plan.sheet.path.name,
         "input sha256": plan.sheet.sha256,
-        "finished (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        "elapsed (s)": f"{result.elapsed:.1f}",
-        "rows": len(result.rows),
+        "rows": len(plan.rows),
         "API base URL": client.base_url,
         "API key": f"{client.key_kind} key (not recorded)",
-        "requests sent": result.stats.get("requests", 0),
-        "retries": result.stats.get("retries", 0),
-        "throttled (429)": result.stats.get("throttled", 0),
-        "interrupted": "yes" if result.interrupted else "no",
         "drframe": f"{__version__} (Python {platform.python_version()})",
     }
     workbook = Workbook()
-    labels = {str(status): status.description for status in OUTCOMES}
-    _summary_sheet(workbook, "drframe change audit", result.counts, labels, metadata, "Rows by outcome",
-                   "Status")
-    _table_sheet(workbook, "Changes", result.changes, mask_pii=mask_pii)
-    _table_sheet(workbook, "Errors", result.errors, mask_pii=mask_pii)
-    _table_sheet(workbook, "Results", result.results, mask_pii=mask_pii)
+    if isinstance(outcome, BulkResult):
+        metadata.update({
+            "finished (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "elapsed (s)": f"{outcome.elapsed:.1f}",
+            "requests sent": outcome.stats.get("requests", 0),
+            "retries": outcome.stats.get("retries", 0),
+            "throttled (429)": outcome.stats.get("throttled", 0),
+            "interrupted": "yes" if outcome.interrupted else "no",
+        })
+        labels = {str(status): status.description for status in OUTCOMES}
+        _summary_sheet(workbook, "drframe change audit", outcome.counts, labels, metadata, "Rows by outcome",
+                       "Status")
+        rows_sheet, rows = "Results", outcome.results
+    else:
+        metadata["planned (UTC)"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        labels = {str(status): status.description for status in OUTCOMES}
+        _summary_sheet(workbook, "drframe change audit of a dry run: nothing was sent",
+                       dict(sorted(plan.counts.items())), labels, metadata, "Rows by planned outcome", "Planned")
+        rows_sheet, rows = "Plan", plan.frame()
+    _table_sheet(workbook, "Changes", outcome.changes, mask_pii=mask_pii)
+    _table_sheet(workbook, "Errors", outcome.errors, mask_pii=mask_pii)
+    _table_sheet(workbook, rows_sheet, rows, mask_pii=mask_pii)
     return _save(workbook, path)
 
 
