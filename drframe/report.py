@@ -6,6 +6,7 @@ and mask emails and phone numbers when asked (``mask_pii=True``).
 
 from __future__ import annotations
 
+import glob
 import platform
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -262,18 +263,59 @@ def _comparable(value: Any) -> Any:
     return str(value)
 
 
-def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
-    """(customer id, field) -> which drframe run applied it, from results files (``drframe apply --results``)."""
-    applied: dict[tuple[str, str], str] = {}
+#: The columns that make a table a drframe results file (``drframe apply --results``, ``BulkResult.to_file``).
+_RESULTS_COLUMNS = frozenset({"row", "id", "status", "changes"})
+#: A run's change to these columns shows in a snapshot as this field.
+_RUN_FIELDS = {"tax_id": "tax_identifier"}
+
+
+def _results_table(path: Path) -> pd.DataFrame | None:
+    """The results table in ``path``, or None when it is not a drframe results file."""
+    try:
+        if path.suffix.lower() == ".xlsx":
+            frame = pd.read_excel(path, dtype=str, engine="openpyxl")
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return None
+    return frame if set(map(str, frame.columns)) >= _RESULTS_COLUMNS else None
+
+
+def _run_files(runs: Iterable[str | Path]) -> list[Path]:
+    """The results files that ``runs`` name, oldest first: files, folders (each results file in it, other files
+    passed over) and globs (``runs/*.results*.csv``). Raises ConfigurationError for a named file that is not a
+    results file, or a folder or glob with none."""
+    found: dict[Path, None] = {}
     for run in runs:
-        run = Path(run)
-        frame = pd.read_excel(run, dtype=str) if run.suffix.lower() == ".xlsx" else pd.read_csv(run, dtype=str)
-        for record in frame.fillna("").to_dict("records"):
+        text = str(run)
+        path = Path(text)
+        if path.is_file():
+            if _results_table(path) is None:
+                raise ConfigurationError(f"--runs {text}: not a drframe results file (it needs the columns "
+                                         f"{', '.join(sorted(_RESULTS_COLUMNS))})")
+            found[path] = None
+            continue
+        candidates = path.iterdir() if path.is_dir() else (Path(p) for p in glob.glob(text, recursive=True))
+        matches = [p for p in candidates
+                   if p.is_file() and p.suffix.lower() in {".csv", ".xlsx"} and _results_table(p) is not None]
+        if not matches:
+            raise ConfigurationError(f"--runs {text}: no drframe results files there")
+        found.update(dict.fromkeys(matches))
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+
+
+def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
+    """(customer id, field) -> which drframe run applied it (the latest), from results files, folders or globs."""
+    applied: dict[tuple[str, str], str] = {}
+    for run in _run_files(runs):
+        frame = _results_table(run)
+        for record in (frame.fillna("").to_dict("records") if frame is not None else ()):
             if record.get("status") != "applied":
                 continue
             for change in str(record.get("changes", "")).split("; "):
                 field, _, _ = change.partition(": ")
                 if field:
+                    field = _RUN_FIELDS.get(field, field)
                     applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}"
     return applied
 
@@ -311,7 +353,7 @@ def snapshot_audit(before: str | Path, after: str | Path, path: str | Path, *, r
     before, after, by), Added and Removed customers."""
     from openpyxl import Workbook
 
-    runs = list(runs)
+    runs = _run_files(runs)
     found = snapshot_changes(before, after, runs=runs)
     changes = found["changes"]
     counts = {"changed": len(changes), "added": len(found["added"]), "removed": len(found["removed"])}
@@ -320,7 +362,7 @@ def snapshot_audit(before: str | Path, after: str | Path, path: str | Path, *, r
         counts["outside drframe"] = int((changes["by"] == "outside drframe").sum())
     metadata = {
         "before": Path(before).name, "after": Path(after).name,
-        "drframe runs": ", ".join(Path(r).name for r in runs) or "none given",
+        "drframe runs": ", ".join(p.name for p in runs) or "none given",
         "customers changed": changes[CUSTOMER_KEY].nunique(),
         "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "drframe": __version__,
