@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import glob
 import platform
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._cells import unneutralise
 from ._errors import ConfigurationError
-from ._export import UTC_SUFFIX, fill_sheet
-from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, Frames, is_missing, to_frames
-from ._models import LOCALES, format_datetime, is_valid_email
+from ._export import fill_sheet
+from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, Frames, to_frames
+from ._models import LOCALES, is_valid_email
+from ._snapshots import comparable, read_snapshot
 from ._version import __version__
 from .bulk._constants import OUTCOMES
 
@@ -221,7 +222,7 @@ def quality_audit(source: Client | Frames | Iterable[Mapping[str, Any]], path: s
 # -- snapshot audit -------------------------------------------------------------------------------------------
 
 #: Columns that change on every write, or are bookkeeping: not reported as field changes.
-_SNAPSHOT_SKIP = frozenset({"updatedTime", EMPTY_VALUES_COLUMN})
+_SNAPSHOT_SKIP = frozenset({"updatedTime", EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, "position"})
 _SNAPSHOT_LABELS = {
     "changed": "A field's value differs between the two exports",
     "added": "A customer only in the later export",
@@ -229,38 +230,6 @@ _SNAPSHOT_LABELS = {
     "by drframe": "Changes a given drframe run applied",
     "outside drframe": "Changes no given drframe run explains",
 }
-
-
-def _snapshot_customers(path: str | Path) -> pd.DataFrame:
-    """The customers table of an export: a Parquet file or directory (``drframe export --format parquet``), an
-    xlsx workbook, or a CSV directory."""
-    path = Path(path)
-    if path.suffix.lower() == ".xlsx":
-        frame = pd.read_excel(path, sheet_name="customers", dtype=object)
-        frame.columns = [str(c).removesuffix(UTC_SUFFIX) for c in frame.columns]
-        return frame
-    for candidate in (path, path / "customers.parquet", path / "customers"):
-        if candidate.suffix == ".parquet" or (candidate.is_dir() and any(candidate.glob("*.parquet"))):
-            return pd.read_parquet(candidate)
-    if (path / "customers.csv").exists():
-        frame = pd.read_csv(path / "customers.csv", dtype=str, keep_default_na=False)
-        return frame.map(lambda v: None if v == "" else unneutralise(v))
-    raise ConfigurationError(f"{path}: not a drframe export (a .parquet file or directory, an .xlsx workbook, or a "
-                             "directory with customers.csv)")
-
-
-def _comparable(value: Any) -> Any:
-    """One canonical form per value, so the same data read from Parquet, xlsx or CSV compares equal."""
-    if is_missing(value):
-        return None
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return format_datetime(aware)
-    if isinstance(value, bool) or str(value) in {"True", "False"}:
-        return str(value).lower()
-    if hasattr(value, "item") and not isinstance(value, str):
-        return _comparable(value.item())
-    return str(value)
 
 
 #: The columns that make a table a drframe results file (``drframe apply --results``, ``BulkResult.to_file``).
@@ -320,29 +289,86 @@ def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
     return applied
 
 
-def snapshot_changes(before: str | Path | pd.DataFrame, after: str | Path | pd.DataFrame, *,
+Row = dict[str, str | None]
+
+
+def _canonical_rows(frame: pd.DataFrame) -> list[Row]:
+    """Each row of ``frame`` as column -> :func:`comparable` text, bookkeeping columns left out."""
+    columns = [str(c) for c in frame.columns if str(c) not in _SNAPSHOT_SKIP]
+    values = [[comparable(v) for v in frame[c].tolist()] for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _field_changes(customer_id: str, prefix: str, was: Row, now: Row) -> list[tuple[str, str, Any, Any]]:
+    fields = [f for f in dict.fromkeys([*was, *now]) if f not in {CUSTOMER_KEY, "source_id", "tax_id"}]
+    return [(customer_id, prefix + f, was.get(f), now.get(f)) for f in fields if was.get(f) != now.get(f)]
+
+
+def _child_changes(old: pd.DataFrame, new: pd.DataFrame, key: str, customers: set[str], field: str,
+                   label: Callable[[Row], str], table: str) -> list[tuple[str, str, Any, Any]]:
+    """A child table's differences for ``customers`` (those in both snapshots): a child attached or added
+    (``field``: None -> its label), detached or removed (label -> None), or with a field changed
+    (``<table>[<id>].<field>``, e.g. ``tax_identifiers[<id>].state``)."""
+    was = {r[key]: r for r in _canonical_rows(old) if r.get(CUSTOMER_KEY) in customers}
+    now = {r[key]: r for r in _canonical_rows(new) if r.get(CUSTOMER_KEY) in customers}
+    found: list[tuple[str, str, Any, Any]] = []
+    for child, row in was.items():
+        moved = child in now and now[child].get(CUSTOMER_KEY) != row.get(CUSTOMER_KEY)
+        if child not in now or moved:
+            found.append((str(row[CUSTOMER_KEY]), field, label(row), None))
+    for child, row in now.items():
+        moved = child in was and was[child].get(CUSTOMER_KEY) != row.get(CUSTOMER_KEY)
+        if child not in was or moved:
+            found.append((str(row[CUSTOMER_KEY]), field, None, label(row)))
+        elif child in was:
+            found += _field_changes(str(row[CUSTOMER_KEY]), f"{table}[{child}].", was[child], row)
+    return found
+
+
+def _certificate_changes(old: pd.DataFrame, new: pd.DataFrame, customers: set[str]) -> list[tuple[str, str, Any, Any]]:
+    """Tax certificates have no id: per customer, the certificates only in one snapshot."""
+    def held(frame: pd.DataFrame) -> Counter[tuple[str, str]]:
+        return Counter((str(r[CUSTOMER_KEY]), "; ".join(f"{k}={v}" for k, v in r.items() if v and k != CUSTOMER_KEY))
+                       for r in _canonical_rows(frame) if r.get(CUSTOMER_KEY) in customers)
+
+    was, now = held(old), held(new)
+    return ([(c, "tax_certificate", text, None) for c, text in (was - now).elements()]
+            + [(c, "tax_certificate", None, text) for c, text in (now - was).elements()])
+
+
+def _snapshot(source: str | Path | Frames | pd.DataFrame) -> Frames:
+    if isinstance(source, Frames):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return Frames(source, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    return read_snapshot(source)
+
+
+def snapshot_changes(before: str | Path | Frames | pd.DataFrame, after: str | Path | Frames | pd.DataFrame, *,
                      runs: Iterable[str | Path] = ()) -> dict[str, pd.DataFrame]:
-    """Compare two exports' customers: ``changes`` (customer_id, field, before, after, by), ``added`` and
-    ``removed`` (the customers themselves). With ``runs`` (drframe results files), each change says which run
-    applied it, or ``outside drframe``."""
-    old = before if isinstance(before, pd.DataFrame) else _snapshot_customers(before)
-    new = after if isinstance(after, pd.DataFrame) else _snapshot_customers(after)
-    old_rows = {str(r[CUSTOMER_KEY]): r for r in old.to_dict("records")}
-    new_rows = {str(r[CUSTOMER_KEY]): r for r in new.to_dict("records")}
-    applied = _applied_fields(runs)
-    fields = [c for c in dict.fromkeys([*map(str, old.columns), *map(str, new.columns)])
-              if c not in _SNAPSHOT_SKIP and c != CUSTOMER_KEY]
-    records = []
-    for customer_id in [i for i in new_rows if i in old_rows]:
-        was, now = old_rows[customer_id], new_rows[customer_id]
-        for field in fields:
-            a, b = _comparable(was.get(field)), _comparable(now.get(field))
-            if a != b:
-                by = applied.get((customer_id, field), "outside drframe") if runs else ""
-                records.append({CUSTOMER_KEY: customer_id, "field": field, "before": a, "after": b, "by": by})
+    """Compare two snapshots (an xlsx export, a CSV or Parquet export folder, a sync mirror, :class:`Frames`, or
+    a customers DataFrame): ``changes`` (customer_id, field, before, after, by), ``added`` and ``removed`` (the
+    customers themselves). Child tables count: a source attached or detached (``source_id``), a tax identifier
+    added or removed (``tax_identifier``, as ``type value``), a tax certificate added or removed, and a child's
+    changed field (``tax_identifiers[<id>].state``). With ``runs`` (drframe results files, folders holding them,
+    globs), each change says which run applied it, or ``outside drframe``."""
+    old, new = _snapshot(before), _snapshot(after)
+    old_rows = {str(r[CUSTOMER_KEY]): r for r in _canonical_rows(old.customers)}
+    new_rows = {str(r[CUSTOMER_KEY]): r for r in _canonical_rows(new.customers)}
+    both = {i for i in new_rows if i in old_rows}
+    found = [change for i in new_rows if i in both for change in _field_changes(i, "", old_rows[i], new_rows[i])]
+    found += _child_changes(old.sources, new.sources, "source_id", both, "source_id", lambda r: str(r["source_id"]),
+                            "sources")
+    found += _child_changes(old.tax_identifiers, new.tax_identifiers, "tax_id", both, "tax_identifier",
+                            lambda r: f"{r.get('type')} {r.get('value')}", "tax_identifiers")
+    found += _certificate_changes(old.tax_certificates, new.tax_certificates, both)
+    applied = _applied_fields(runs) if runs else {}
+    records = [{CUSTOMER_KEY: customer_id, "field": field, "before": a, "after": b,
+                "by": applied.get((customer_id, field), "outside drframe") if runs else ""}
+               for customer_id, field, a, b in found]
     changes = pd.DataFrame.from_records(records, columns=[CUSTOMER_KEY, "field", "before", "after", "by"])
-    added = new[new[CUSTOMER_KEY].astype(str).isin(set(new_rows) - set(old_rows))]
-    removed = old[old[CUSTOMER_KEY].astype(str).isin(set(old_rows) - set(new_rows))]
+    added = new.customers[new.customers[CUSTOMER_KEY].astype(str).isin(set(new_rows) - set(old_rows))]
+    removed = old.customers[old.customers[CUSTOMER_KEY].astype(str).isin(set(old_rows) - set(new_rows))]
     return {"changes": changes.astype("string"), "added": added.reset_index(drop=True),
             "removed": removed.reset_index(drop=True)}
 
