@@ -6,25 +6,27 @@ and mask emails and phone numbers when asked (``mask_pii=True``).
 
 from __future__ import annotations
 
+import glob
 import platform
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._cells import unneutralise
 from ._errors import ConfigurationError
-from ._export import UTC_SUFFIX, fill_sheet
-from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, Frames, is_missing, to_frames
-from ._models import LOCALES, format_datetime, is_valid_email
+from ._export import fill_sheet
+from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, Frames, to_frames
+from ._models import LOCALES, is_valid_email
+from ._snapshots import comparable, read_snapshot
 from ._version import __version__
 from .bulk._constants import OUTCOMES
 
 if TYPE_CHECKING:
     from ._client import Client
-    from .bulk import BulkResult
+    from .bulk import BulkResult, Plan
 
 __all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues", "snapshot_audit", "snapshot_changes"]
 
@@ -92,34 +94,48 @@ def _save(workbook: Any, path: str | Path) -> Path:
     return path
 
 
-def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False) -> Path:
+def change_audit(outcome: BulkResult | Plan, path: str | Path, *, mask_pii: bool = False) -> Path:
     """Write the change audit of a bulk run: Summary (counts, chart, run metadata without secrets), Changes
-    (id, field, before, after), Errors (row, column, value, message) and the per-row Results."""
+    (id, field, before, after), Errors (row, column, value, message) and the per-row Results. Given a
+    :class:`~drframe.bulk.Plan` (a dry run), the same audit of what the plan would send: planned counts, the
+    Changes and Errors, and the Plan."""
     from openpyxl import Workbook
 
-    plan = result.plan
+    from .bulk import BulkResult
+
+    plan = outcome.plan if isinstance(outcome, BulkResult) else outcome
     client = plan.client
-    metadata = {
+    metadata: dict[str, Any] = {
         "input file": plan.sheet.path.name,
         "input sha256": plan.sheet.sha256,
-        "finished (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        "elapsed (s)": f"{result.elapsed:.1f}",
-        "rows": len(result.rows),
+        "rows": len(plan.rows),
         "API base URL": client.base_url,
         "API key": f"{client.key_kind} key (not recorded)",
-        "requests sent": result.stats.get("requests", 0),
-        "retries": result.stats.get("retries", 0),
-        "throttled (429)": result.stats.get("throttled", 0),
-        "interrupted": "yes" if result.interrupted else "no",
         "drframe": f"{__version__} (Python {platform.python_version()})",
     }
     workbook = Workbook()
-    labels = {str(status): status.description for status in OUTCOMES}
-    _summary_sheet(workbook, "drframe change audit", result.counts, labels, metadata, "Rows by outcome",
-                   "Status")
-    _table_sheet(workbook, "Changes", result.changes, mask_pii=mask_pii)
-    _table_sheet(workbook, "Errors", result.errors, mask_pii=mask_pii)
-    _table_sheet(workbook, "Results", result.results, mask_pii=mask_pii)
+    if isinstance(outcome, BulkResult):
+        metadata.update({
+            "finished (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "elapsed (s)": f"{outcome.elapsed:.1f}",
+            "requests sent": outcome.stats.get("requests", 0),
+            "retries": outcome.stats.get("retries", 0),
+            "throttled (429)": outcome.stats.get("throttled", 0),
+            "interrupted": "yes" if outcome.interrupted else "no",
+        })
+        labels = {str(status): status.description for status in OUTCOMES}
+        _summary_sheet(workbook, "drframe change audit", outcome.counts, labels, metadata, "Rows by outcome",
+                       "Status")
+        rows_sheet, rows = "Results", outcome.results
+    else:
+        metadata["planned (UTC)"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        labels = {str(status): status.description for status in OUTCOMES}
+        _summary_sheet(workbook, "drframe change audit of a dry run: nothing was sent",
+                       dict(sorted(plan.counts.items())), labels, metadata, "Rows by planned outcome", "Planned")
+        rows_sheet, rows = "Plan", plan.frame()
+    _table_sheet(workbook, "Changes", outcome.changes, mask_pii=mask_pii)
+    _table_sheet(workbook, "Errors", outcome.errors, mask_pii=mask_pii)
+    _table_sheet(workbook, rows_sheet, rows, mask_pii=mask_pii)
     return _save(workbook, path)
 
 
@@ -206,7 +222,7 @@ def quality_audit(source: Client | Frames | Iterable[Mapping[str, Any]], path: s
 # -- snapshot audit -------------------------------------------------------------------------------------------
 
 #: Columns that change on every write, or are bookkeeping: not reported as field changes.
-_SNAPSHOT_SKIP = frozenset({"updatedTime", EMPTY_VALUES_COLUMN})
+_SNAPSHOT_SKIP = frozenset({"updatedTime", EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, "position"})
 _SNAPSHOT_LABELS = {
     "changed": "A field's value differs between the two exports",
     "added": "A customer only in the later export",
@@ -216,77 +232,143 @@ _SNAPSHOT_LABELS = {
 }
 
 
-def _snapshot_customers(path: str | Path) -> pd.DataFrame:
-    """The customers table of an export: a Parquet file or directory (``drframe export --format parquet``), an
-    xlsx workbook, or a CSV directory."""
-    path = Path(path)
-    if path.suffix.lower() == ".xlsx":
-        frame = pd.read_excel(path, sheet_name="customers", dtype=object)
-        frame.columns = [str(c).removesuffix(UTC_SUFFIX) for c in frame.columns]
-        return frame
-    for candidate in (path, path / "customers.parquet", path / "customers"):
-        if candidate.suffix == ".parquet" or (candidate.is_dir() and any(candidate.glob("*.parquet"))):
-            return pd.read_parquet(candidate)
-    if (path / "customers.csv").exists():
-        frame = pd.read_csv(path / "customers.csv", dtype=str, keep_default_na=False)
-        return frame.map(lambda v: None if v == "" else unneutralise(v))
-    raise ConfigurationError(f"{path}: not a drframe export (a .parquet file or directory, an .xlsx workbook, or a "
-                             "directory with customers.csv)")
+#: The columns that make a table a drframe results file (``drframe apply --results``, ``BulkResult.to_file``).
+_RESULTS_COLUMNS = frozenset({"row", "id", "status", "changes"})
+#: A run's change to these columns shows in a snapshot as this field.
+_RUN_FIELDS = {"tax_id": "tax_identifier"}
 
 
-def _comparable(value: Any) -> Any:
-    """One canonical form per value, so the same data read from Parquet, xlsx or CSV compares equal."""
-    if is_missing(value):
+def _results_table(path: Path) -> pd.DataFrame | None:
+    """The results table in ``path``, or None when it is not a drframe results file."""
+    try:
+        if path.suffix.lower() == ".xlsx":
+            frame = pd.read_excel(path, dtype=str, engine="openpyxl")
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, UnicodeDecodeError):
         return None
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return format_datetime(aware)
-    if isinstance(value, bool) or str(value) in {"True", "False"}:
-        return str(value).lower()
-    if hasattr(value, "item") and not isinstance(value, str):
-        return _comparable(value.item())
-    return str(value)
+    return frame if set(map(str, frame.columns)) >= _RESULTS_COLUMNS else None
+
+
+def _run_files(runs: Iterable[str | Path]) -> list[Path]:
+    """The results files that ``runs`` name, oldest first: files, folders (each results file in it, other files
+    passed over) and globs (``runs/*.results*.csv``). Raises ConfigurationError for a named file that is not a
+    results file, or a folder or glob with none."""
+    found: dict[Path, None] = {}
+    for run in runs:
+        text = str(run)
+        path = Path(text)
+        if path.is_file():
+            if _results_table(path) is None:
+                raise ConfigurationError(f"--runs {text}: not a drframe results file (it needs the columns "
+                                         f"{', '.join(sorted(_RESULTS_COLUMNS))})")
+            found[path] = None
+            continue
+        candidates = path.iterdir() if path.is_dir() else (Path(p) for p in glob.glob(text, recursive=True))
+        matches = [p for p in candidates
+                   if p.is_file() and p.suffix.lower() in {".csv", ".xlsx"} and _results_table(p) is not None]
+        if not matches:
+            raise ConfigurationError(f"--runs {text}: no drframe results files there")
+        found.update(dict.fromkeys(matches))
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, str(p)))
 
 
 def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
-    """(customer id, field) -> which drframe run applied it, from results files (``drframe apply --results``)."""
+    """(customer id, field) -> which drframe run applied it (the latest), from results files, folders or globs."""
     applied: dict[tuple[str, str], str] = {}
-    for run in runs:
-        run = Path(run)
-        frame = pd.read_excel(run, dtype=str) if run.suffix.lower() == ".xlsx" else pd.read_csv(run, dtype=str)
-        for record in frame.fillna("").to_dict("records"):
+    for run in _run_files(runs):
+        frame = _results_table(run)
+        for record in (frame.fillna("").to_dict("records") if frame is not None else ()):
             if record.get("status") != "applied":
                 continue
             for change in str(record.get("changes", "")).split("; "):
                 field, _, _ = change.partition(": ")
                 if field:
+                    field = _RUN_FIELDS.get(field, field)
                     applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}"
     return applied
 
 
-def snapshot_changes(before: str | Path | pd.DataFrame, after: str | Path | pd.DataFrame, *,
+Row = dict[str, str | None]
+
+
+def _canonical_rows(frame: pd.DataFrame) -> list[Row]:
+    """Each row of ``frame`` as column -> :func:`comparable` text, bookkeeping columns left out."""
+    columns = [str(c) for c in frame.columns if str(c) not in _SNAPSHOT_SKIP]
+    values = [[comparable(v) for v in frame[c].tolist()] for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _field_changes(customer_id: str, prefix: str, was: Row, now: Row) -> list[tuple[str, str, Any, Any]]:
+    fields = [f for f in dict.fromkeys([*was, *now]) if f not in {CUSTOMER_KEY, "source_id", "tax_id"}]
+    return [(customer_id, prefix + f, was.get(f), now.get(f)) for f in fields if was.get(f) != now.get(f)]
+
+
+def _child_changes(old: pd.DataFrame, new: pd.DataFrame, key: str, customers: set[str], field: str,
+                   label: Callable[[Row], str], table: str) -> list[tuple[str, str, Any, Any]]:
+    """A child table's differences for ``customers`` (those in both snapshots): a child attached or added
+    (``field``: None -> its label), detached or removed (label -> None), or with a field changed
+    (``<table>[<id>].<field>``, e.g. ``tax_identifiers[<id>].state``)."""
+    was = {r[key]: r for r in _canonical_rows(old) if r.get(CUSTOMER_KEY) in customers}
+    now = {r[key]: r for r in _canonical_rows(new) if r.get(CUSTOMER_KEY) in customers}
+    found: list[tuple[str, str, Any, Any]] = []
+    for child, row in was.items():
+        moved = child in now and now[child].get(CUSTOMER_KEY) != row.get(CUSTOMER_KEY)
+        if child not in now or moved:
+            found.append((str(row[CUSTOMER_KEY]), field, label(row), None))
+    for child, row in now.items():
+        moved = child in was and was[child].get(CUSTOMER_KEY) != row.get(CUSTOMER_KEY)
+        if child not in was or moved:
+            found.append((str(row[CUSTOMER_KEY]), field, None, label(row)))
+        elif child in was:
+            found += _field_changes(str(row[CUSTOMER_KEY]), f"{table}[{child}].", was[child], row)
+    return found
+
+
+def _certificate_changes(old: pd.DataFrame, new: pd.DataFrame, customers: set[str]) -> list[tuple[str, str, Any, Any]]:
+    """Tax certificates have no id: per customer, the certificates only in one snapshot."""
+    def held(frame: pd.DataFrame) -> Counter[tuple[str, str]]:
+        return Counter((str(r[CUSTOMER_KEY]), "; ".join(f"{k}={v}" for k, v in r.items() if v and k != CUSTOMER_KEY))
+                       for r in _canonical_rows(frame) if r.get(CUSTOMER_KEY) in customers)
+
+    was, now = held(old), held(new)
+    return ([(c, "tax_certificate", text, None) for c, text in (was - now).elements()]
+            + [(c, "tax_certificate", None, text) for c, text in (now - was).elements()])
+
+
+def _snapshot(source: str | Path | Frames | pd.DataFrame) -> Frames:
+    if isinstance(source, Frames):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return Frames(source, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    return read_snapshot(source)
+
+
+def snapshot_changes(before: str | Path | Frames | pd.DataFrame, after: str | Path | Frames | pd.DataFrame, *,
                      runs: Iterable[str | Path] = ()) -> dict[str, pd.DataFrame]:
-    """Compare two exports' customers: ``changes`` (customer_id, field, before, after, by), ``added`` and
-    ``removed`` (the customers themselves). With ``runs`` (drframe results files), each change says which run
-    applied it, or ``outside drframe``."""
-    old = before if isinstance(before, pd.DataFrame) else _snapshot_customers(before)
-    new = after if isinstance(after, pd.DataFrame) else _snapshot_customers(after)
-    old_rows = {str(r[CUSTOMER_KEY]): r for r in old.to_dict("records")}
-    new_rows = {str(r[CUSTOMER_KEY]): r for r in new.to_dict("records")}
-    applied = _applied_fields(runs)
-    fields = [c for c in dict.fromkeys([*map(str, old.columns), *map(str, new.columns)])
-              if c not in _SNAPSHOT_SKIP and c != CUSTOMER_KEY]
-    records = []
-    for customer_id in [i for i in new_rows if i in old_rows]:
-        was, now = old_rows[customer_id], new_rows[customer_id]
-        for field in fields:
-            a, b = _comparable(was.get(field)), _comparable(now.get(field))
-            if a != b:
-                by = applied.get((customer_id, field), "outside drframe") if runs else ""
-                records.append({CUSTOMER_KEY: customer_id, "field": field, "before": a, "after": b, "by": by})
+    """Compare two snapshots (an xlsx export, a CSV or Parquet export folder, a sync mirror, :class:`Frames`, or
+    a customers DataFrame): ``changes`` (customer_id, field, before, after, by), ``added`` and ``removed`` (the
+    customers themselves). Child tables count: a source attached or detached (``source_id``), a tax identifier
+    added or removed (``tax_identifier``, as ``type value``), a tax certificate added or removed, and a child's
+    changed field (``tax_identifiers[<id>].state``). With ``runs`` (drframe results files, folders holding them,
+    globs), each change says which run applied it, or ``outside drframe``."""
+    old, new = _snapshot(before), _snapshot(after)
+    old_rows = {str(r[CUSTOMER_KEY]): r for r in _canonical_rows(old.customers)}
+    new_rows = {str(r[CUSTOMER_KEY]): r for r in _canonical_rows(new.customers)}
+    both = {i for i in new_rows if i in old_rows}
+    found = [change for i in new_rows if i in both for change in _field_changes(i, "", old_rows[i], new_rows[i])]
+    found += _child_changes(old.sources, new.sources, "source_id", both, "source_id", lambda r: str(r["source_id"]),
+                            "sources")
+    found += _child_changes(old.tax_identifiers, new.tax_identifiers, "tax_id", both, "tax_identifier",
+                            lambda r: f"{r.get('type')} {r.get('value')}", "tax_identifiers")
+    found += _certificate_changes(old.tax_certificates, new.tax_certificates, both)
+    applied = _applied_fields(runs) if runs else {}
+    records = [{CUSTOMER_KEY: customer_id, "field": field, "before": a, "after": b,
+                "by": applied.get((customer_id, field), "outside drframe") if runs else ""}
+               for customer_id, field, a, b in found]
     changes = pd.DataFrame.from_records(records, columns=[CUSTOMER_KEY, "field", "before", "after", "by"])
-    added = new[new[CUSTOMER_KEY].astype(str).isin(set(new_rows) - set(old_rows))]
-    removed = old[old[CUSTOMER_KEY].astype(str).isin(set(old_rows) - set(new_rows))]
+    added = new.customers[new.customers[CUSTOMER_KEY].astype(str).isin(set(new_rows) - set(old_rows))]
+    removed = old.customers[old.customers[CUSTOMER_KEY].astype(str).isin(set(old_rows) - set(new_rows))]
     return {"changes": changes.astype("string"), "added": added.reset_index(drop=True),
             "removed": removed.reset_index(drop=True)}
 
@@ -297,7 +379,7 @@ def snapshot_audit(before: str | Path, after: str | Path, path: str | Path, *, r
     before, after, by), Added and Removed customers."""
     from openpyxl import Workbook
 
-    runs = list(runs)
+    runs = _run_files(runs)
     found = snapshot_changes(before, after, runs=runs)
     changes = found["changes"]
     counts = {"changed": len(changes), "added": len(found["added"]), "removed": len(found["removed"])}
@@ -306,7 +388,7 @@ def snapshot_audit(before: str | Path, after: str | Path, path: str | Path, *, r
         counts["outside drframe"] = int((changes["by"] == "outside drframe").sum())
     metadata = {
         "before": Path(before).name, "after": Path(after).name,
-        "drframe runs": ", ".join(Path(r).name for r in runs) or "none given",
+        "drframe runs": ", ".join(p.name for p in runs) or "none given",
         "customers changed": changes[CUSTOMER_KEY].nunique(),
         "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "drframe": __version__,

@@ -24,12 +24,13 @@ def test_errors_file_round_trip(client: Client, tmp_path: Path) -> None:
     errors_path = result.errors_file(tmp_path / "errors.xlsx")
     sheet = openpyxl.load_workbook(errors_path)["errors"]
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
-    assert rows[0] == ["error", "customer_id", "action", "email", "locale"]
-    by_id = {r[1]: r for r in rows[1:]}
+    assert rows[0] == ["error", "source_row", "customer_id", "action", "email", "locale"]
+    by_id = {r[2]: r for r in rows[1:]}
     assert set(by_id) == {"ok-1x", "bad/id", result.rows[2].customer_id}, "only bad rows; generated id kept"
     assert "no such customer" in by_id["ok-1x"][0]
     assert "not a valid email" in by_id[result.rows[2].customer_id][0]
-    assert by_id["bad/id"][3] == "x@example.com", "original cells as they were"
+    assert by_id["bad/id"][4] == "x@example.com", "original cells as they were"
+    assert by_id["bad/id"][1] == "5", "the row's number in the original file"
 
     # Fix the cells in the workbook, as an analyst would, and apply the errors file itself.
     for row in sheet.iter_rows(min_row=2):
@@ -58,7 +59,8 @@ def test_cli_errors_option(client: Client, tmp_path: Path) -> None:
     assert "nope" in errors.read_text(encoding="utf-8")
     good = write_rows(tmp_path / "in.csv", ["customer_id", "email"], [["a-1", "yes@example.com"]])
     assert main(["apply", str(good), *key, "--errors", str(errors)]) == 0
-    assert not errors.exists(), "no stale errors file after a clean run"
+    assert "nope" in errors.read_text(encoding="utf-8"), "a file the user may have edited is never deleted"
+    assert not (tmp_path / "fix-me.2.csv").exists(), "a clean run writes no errors file"
 
 
 def test_a_resumed_run_still_shows_what_earlier_runs_changed(client: Client, tmp_path: Path) -> None:

@@ -65,8 +65,11 @@ TARGET_COLUMNS = {Action.ATTACH_SOURCE: SOURCE_COLUMN, Action.DETACH_SOURCE: SOU
                   Action.ATTACH_TAX_IDENTIFIER: TAX_COLUMN}
 #: The column an errors file (``--errors``) explains each row in; ignored when the file is applied again.
 ERROR_COLUMN = "error"
+#: The row number in the file first applied, which an errors file carries through every round of fixes.
+SOURCE_ROW_COLUMN = "source_row"
 #: Read-only columns of an exported sheet (and an errors file's explanation): accepted in an input and ignored.
-IGNORED_COLUMNS = frozenset({"createdTime", "updatedTime", "liveMode", EMPTY_VALUES_COLUMN, ERROR_COLUMN})
+IGNORED_COLUMNS = frozenset({"createdTime", "updatedTime", "liveMode", EMPTY_VALUES_COLUMN, ERROR_COLUMN,
+                             SOURCE_ROW_COLUMN})
 
 
 def is_ignored_column(column: str) -> bool:
@@ -74,5 +77,5 @@ def is_ignored_column(column: str) -> bool:
     return column in IGNORED_COLUMNS or column.removesuffix(UTC_SUFFIX) in IGNORED_COLUMNS
 
 __all__ = ["ACTION_COLUMN", "CLEAR", "CUSTOMER_KEY", "ERROR_COLUMN", "FIELD_ACTIONS", "IGNORED_COLUMNS", "OUTCOMES", "SOURCE_COLUMN",
-           "TARGET_COLUMNS", "TAX_COLUMN", "TAX_TYPE_COLUMN", "TAX_VALUE_COLUMN", "Action", "Status",
+           "SOURCE_ROW_COLUMN", "TARGET_COLUMNS", "TAX_COLUMN", "TAX_TYPE_COLUMN", "TAX_VALUE_COLUMN", "Action", "Status",
            "is_ignored_column"]

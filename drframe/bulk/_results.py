@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._constants import ACTION_COLUMN, CUSTOMER_KEY, ERROR_COLUMN, OUTCOMES, Status
+from ._constants import ACTION_COLUMN, CUSTOMER_KEY, ERROR_COLUMN, OUTCOMES, SOURCE_ROW_COLUMN, Status
 
 if TYPE_CHECKING:
     from ._plan import Plan
@@ -22,9 +22,12 @@ def _change_text(changes: list[tuple[str, Any, Any]]) -> str:
 
 
 def resubmit_frame(rows: list[RowPlan]) -> pd.DataFrame:
-    """The invalid and failed rows as an input file again: an ``error`` column (ignored when the file is read
-    back), then every original cell. A generated id is written into ``customer_id`` so a fixed create keeps it."""
-    columns = list(rows[0].cells) if rows else []
+    """The invalid and failed rows as an input file again: an ``error`` column and a ``source_row`` column (the
+    row's number in the file first applied, carried through every round; both ignored when the file is read
+    back), then every input cell, read-only columns included. A generated id is written into ``customer_id`` so a
+    fixed create keeps it."""
+    explained = {ERROR_COLUMN, SOURCE_ROW_COLUMN}
+    columns = [c for c in (rows[0].cells if rows else ()) if c not in explained]
     if CUSTOMER_KEY not in columns:
         columns.insert(0, CUSTOMER_KEY)
     records = []
@@ -34,8 +37,9 @@ def resubmit_frame(rows: list[RowPlan]) -> pd.DataFrame:
         cells = {c: row.cells.get(c, "") for c in columns}
         if not cells[CUSTOMER_KEY] and row.customer_id and CUSTOMER_KEY not in {e.column for e in row.errors}:
             cells[CUSTOMER_KEY] = row.customer_id
-        records.append({ERROR_COLUMN: row.error_text, **cells})
-    return pd.DataFrame.from_records(records, columns=[ERROR_COLUMN, *columns]).astype("string")
+        source_row = row.cells.get(SOURCE_ROW_COLUMN) or str(row.row)
+        records.append({ERROR_COLUMN: row.error_text, SOURCE_ROW_COLUMN: source_row, **cells})
+    return pd.DataFrame.from_records(records, columns=[ERROR_COLUMN, SOURCE_ROW_COLUMN, *columns]).astype("string")
 
 
 def _labelled(frame: pd.DataFrame, labels: list[Any] | None) -> pd.DataFrame:

@@ -58,6 +58,8 @@ class CellError:
     def __str__(self) -> str:
         if not self.column:
             return self.message
+        if repr(self.value) in self.message:  # the message quotes the value already
+            return f"{self.column}: {self.message}"
         return f"{self.column}={self.value!r}: {self.message}"
 
 

@@ -75,12 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--updated-since", type=_utc_time, default=None, metavar="TIME",
                          help="only customers updated at or after TIME")
     _add_read_options(export)
-    export.set_defaults(func=_export, check=_check_export_out)
+    export.set_defaults(func=_export, check=_check_export)
 
     apply = command("apply", "validate, plan and apply customer changes from a .csv, .xlsx or .ods file")
     apply.add_argument("file", help="input .csv, .xlsx or .ods (columns of the customers table, plus 'action')")
     _add_connection_options(apply)
-    apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="validate and plan only; send nothing (writes the plan to FILE.plan.csv, or --results; "
+                            "--errors and --report work as in a run)")
     apply.add_argument("--action", type=_action, default=None, metavar="ACTION",
                        help="the action of rows without one: create, update, upsert, delete, ... (default: upsert, "
                             "which updates a customer that exists; 'create' imports only new customers). Refused "
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--yes", "-y", action="store_true",
                        help="apply with a live key without asking for confirmation")
     apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
-    apply.add_argument("--workers", type=_positive(int), default=8, help="concurrent requests")
+    apply.add_argument("--workers", type=_positive(int), default=None,
+                       help="concurrent requests (default: 8; the plan's reads: enough for --rate)")
     apply.add_argument("--journal", default=None,
                        help="resume journal (default: FILE.<sha>.journal next to the input)")
     apply.add_argument("--keep-journal", action="store_true",
@@ -96,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
                        help="wait up to SECONDS for another run of the same journal to end (0: exit 2 at once)")
     apply.add_argument("--results", type=_suffixed(".csv", ".xlsx"), default=None,
-                       help="per-row results .csv/.xlsx (default: FILE.results.csv)")
+                       help="per-row results .csv/.xlsx (default: FILE.results.csv). An existing results, "
+                            "errors or report file is never replaced: the run writes NAME.2.csv, NAME.3.csv... "
+                            "beside it and prints the name")
     apply.add_argument("--report", type=_suffixed(".xlsx"), default=None, metavar="PATH.xlsx",
                        help="also write the change audit")
     apply.add_argument("--errors", type=_suffixed(".csv", ".xlsx"), default=None, metavar="PATH",
@@ -110,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--allow-dropped-zeros", action="store_true",
                        help="send changes that only drop leading zeros ('02108' -> '2108'), which are refused "
                             "otherwise as Excel's doing")
-    apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
+    apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the --report workbook")
     _add_progress_options(apply)
-    apply.set_defaults(func=_apply)
+    apply.set_defaults(func=_apply, check=_check_apply)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
     syncer.add_argument("directory", help="the mirror's directory (created on the first run)")
@@ -120,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     syncer.add_argument("--full", action="store_true",
                         help="list every customer and drop the ones the API no longer has (deletions are only "
                              "seen this way)")
-    syncer.add_argument("--overlap", type=_positive(float), default=10.0, metavar="MINUTES",
-                        help="re-read customers updated this long before the last sync's newest change")
+    syncer.add_argument("--overlap", type=_positive(float), default=None, metavar="MINUTES",
+                        help="re-read customers updated this long before the last sync's newest change "
+                             "(default: 10; not with --full, which reads everything)")
     _add_progress_options(syncer)
-    syncer.set_defaults(func=_sync)
+    syncer.set_defaults(func=_sync, check=_check_sync)
 
     mapper = command("map", "propose a column mapping for a file's headers and values, for review")
     mapper.add_argument("file", help="input .csv, .xlsx or .ods whose headers are not drframe's")
@@ -143,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="instead of a quality audit, list what changed between two exports (parquet "
                             "directories or files, xlsx workbooks, or csv directories); needs no target")
     audit.add_argument("--runs", nargs="+", default=None, metavar="RESULTS",
-                       help="with --compare: drframe results files, to tell their changes from changes made "
-                            "outside drframe")
+                       help="with --compare: drframe results files, folders holding them, or globs "
+                            "('runs/*.results*.csv'), to tell drframe's changes from changes made outside drframe")
     _add_read_options(audit)
-    audit.set_defaults(func=_audit)
+    audit.set_defaults(func=_audit, check=_check_audit)
 
     demo = command("demo", "the main job end to end on an embedded sandbox, into ./drframe-demo/")
     demo.add_argument("--out", default="drframe-demo", help="output directory")
@@ -215,6 +221,56 @@ def _utc_time(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2024-03-05 or "
                                          "2024-03-05T06:07:08Z)") from None
     return format_datetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    """The options among ``names`` (argparse dests) that the command line gave, as typed."""
+    return ["--" + name.replace("_", "-") for name in names if getattr(args, name, None) not in (None, False)]
+
+
+def _no_effect(options: list[str], mode: str, why: str) -> str | None:
+    """The refusal of options that would do nothing in ``mode`` (a silent no-op misleads), or None."""
+    if not options:
+        return None
+    verb = "has" if len(options) == 1 else "have"
+    return f"{', '.join(options)} {verb} no effect {mode} ({why}); leave {'it' if len(options) == 1 else 'them'} out"
+
+
+def _check_apply(args: argparse.Namespace) -> str | None:
+    """Options a dry run, or a run without a report, would ignore."""
+    if args.dry_run:
+        problem = _no_effect(_given(args, ("yes", "journal", "keep_journal")), "with --dry-run",
+                             "nothing is sent, so nothing is confirmed or journaled")
+        if problem:
+            return problem
+    if args.mask_pii and not args.report:
+        return "--mask-pii masks the --report workbook only; add --report PATH.xlsx or leave it out"
+    return None
+
+
+def _check_sync(args: argparse.Namespace) -> str | None:
+    problem = _no_effect(_given(args, ("overlap",)) if args.full else [], "with --full",
+                         "a full sync reads every customer")
+    if args.overlap is None:
+        args.overlap = 10.0
+    return problem
+
+
+def _check_audit(args: argparse.Namespace) -> str | None:
+    """``--compare`` reads two snapshots and talks to no API; ``--runs`` only explains a comparison."""
+    if args.compare:
+        return _no_effect(_given(args, ("sandbox", "base_url", "api_key", "seed_customers", "rate", "workers")),
+                          "with --compare", "it compares two snapshots and talks to no API")
+    return _no_effect(_given(args, ("runs",)), "without --compare", "it explains a comparison's changes")
+
+
+def _check_export(args: argparse.Namespace) -> str | None:
+    """Resolve ``--format`` from ``--out``; the problem with the pair, or None when it is clear."""
+    problem = _check_export_out(args)
+    if problem is None and args.format == "parquet" and args.mask_pii:
+        return ("--mask-pii is not supported with --format parquet (the Parquet files would hold the emails "
+                "and phones unmasked); export xlsx or csv to mask them")
+    return problem
 
 
 def _check_export_out(args: argparse.Namespace) -> str | None:

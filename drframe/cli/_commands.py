@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,17 +77,10 @@ def _apply(args: argparse.Namespace) -> int:
     from ..bulk._lock import journal_lock
 
     source = Path(args.file)
-    results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _connect(args) as client:
         if args.dry_run:
-            plan = _plan(args, client, source, mapping)
-            from .._export import write_table
-
-            write_table(results_path, plan.frame(), sheet="plan")
-            print(f"dry run: nothing sent; the plan is in {results_path}")
-            _write_errors_file(plan, args.errors)
-            return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("failed") else EXIT_OK
+            return _report_dry_run(_plan(args, client, source, mapping), args)
         sha256 = _file_sha256(source)
         journal = Path(args.journal) if args.journal else source.with_name(f"{source.name}.{sha256[:12]}.journal")
         # Held from before the plan: a plan made while another run of this journal writes would be stale.
@@ -100,23 +93,18 @@ def _apply(args: argparse.Namespace) -> int:
                 raise UsageError(f"{source} changed while it was read; nothing was sent: run again")
             if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
                 return EXIT_USAGE
-            result = plan.apply(workers=args.workers, rate=args.rate, journal=journal,
+            result = plan.apply(workers=args.workers or 8, rate=args.rate, journal=journal,
                                 progress=not args.no_progress, keep_journal=args.keep_journal)
-    result.to_file(results_path)
-    written = [str(results_path)]
-    if _write_errors_file(result, args.errors):
-        written.append(str(args.errors))
-    if args.report:
-        from ..report import change_audit
-
-        written.append(str(change_audit(result, args.report, mask_pii=args.mask_pii)))
+    # The writes went out: from here on, every outcome is reported even when writing a file fails.
     kept = f"; journal {journal}" if journal.exists() else ""
     print(f"{_run_counts(result)} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
-    print(f"wrote {', '.join(written)}")
+    written = _write_outputs(result, args, _default_output(source, "results"))
     if result.interrupted:
         print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not written:
+        return EXIT_USAGE
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
 
 
@@ -138,7 +126,7 @@ def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.
     from .._concurrency import paced
 
     plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding, columns=mapping,
-                     progress=not args.no_progress, action=args.action,
+                     workers=args.workers, progress=not args.no_progress, action=args.action,
                      allow_dropped_zeros=args.allow_dropped_zeros)
     _print_plan(plan)
     return plan
@@ -158,6 +146,66 @@ def _file_sha256(path: Path) -> str:
     except OSError as exc:
         raise SheetError(f"cannot read {path}: {exc.strerror or exc}") from None
     return digest.hexdigest()
+
+
+def _report_dry_run(plan: bulk.Plan, args: argparse.Namespace) -> int:
+    """A dry run's outputs: the plan (one row per input row), the rows to fix, and with ``--report`` the plan's
+    audit (Changes and Errors)."""
+    if not _write_outputs(plan, args, _default_output(Path(args.file), "plan")):
+        return EXIT_USAGE
+    print("dry run: nothing sent")
+    return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("failed") else EXIT_OK
+
+
+def _default_output(source: Path, kind: str) -> Path:
+    """``FILE.results.csv`` (a run) or ``FILE.plan.csv`` (a dry run) next to the input."""
+    return source.with_name(f"{source.stem}.{kind}.csv")
+
+
+def _unused_path(path: Path) -> Path:
+    """``path`` when nothing is there, else the first free ``NAME.2.ext``, ``NAME.3.ext``... beside it: a run never
+    replaces an earlier run's results, report or errors file."""
+    number = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+        number += 1
+    return candidate
+
+
+def _write_outputs(outcome: bulk.Plan | bulk.BulkResult, args: argparse.Namespace, default: Path) -> bool:
+    """Write the results (or plan), errors and report files a run asked for, each under an unused name, and say
+    where. A file that cannot be written is named on stderr and the others are still written; False then."""
+    from .._export import write_table
+    from ..bulk import BulkResult, Status
+    from ..report import change_audit
+
+    def results(path: Path) -> Path:
+        if isinstance(outcome, BulkResult):
+            return outcome.to_file(path)
+        return write_table(path, outcome.frame(), sheet="plan")
+
+    jobs: list[tuple[str, str | Path, Callable[[Path], Path]]] = [
+        ("results" if isinstance(outcome, BulkResult) else "plan", args.results or default, results)]
+    if args.errors:
+        if any(row.status in {Status.INVALID, Status.FAILED} for row in outcome.rows):
+            jobs.append(("rows to fix", args.errors, outcome.errors_file))
+        else:
+            print("no rows to fix: no errors file written")
+    if args.report:
+        jobs.append(("report", args.report, lambda path: change_audit(outcome, path, mask_pii=args.mask_pii)))
+    ok = True
+    for what, asked, write in jobs:
+        path = _unused_path(Path(asked))
+        try:
+            write(path)
+        except Exception as exc:  # whatever went wrong, the other files and the summary still go out
+            print(f"drframe: error: could not write the {what} file {path}: {exc}", file=sys.stderr)
+            ok = False
+            continue
+        note = " (fix the cells, then apply that file)" if what == "rows to fix" else ""
+        print(f"{what}: {path}{note}")
+    return ok
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -190,21 +238,6 @@ def _map(args: argparse.Namespace) -> int:
         print(f"  check: {note}")
     print(f"wrote {out}: review it, set 'reviewed: true', then: drframe apply {source} --map {out} --dry-run")
     return EXIT_OK
-
-
-def _write_errors_file(outcome: bulk.Plan | bulk.BulkResult, path: str | None) -> bool:
-    """With ``--errors``: the invalid and failed rows, ready to fix and apply again; an old file is removed when
-    no row needs fixing, so it never shows stale errors."""
-    from ..bulk import Status
-
-    if path is None:
-        return False
-    if any(row.status in {Status.INVALID, Status.FAILED} for row in outcome.rows):
-        outcome.errors_file(path)
-        print(f"rows to fix: {path} (fix the cells, then apply that file)")
-        return True
-    Path(path).unlink(missing_ok=True)
-    return False
 
 
 def _confirmed(plan: bulk.Plan, client: Client) -> bool:
@@ -301,7 +334,8 @@ def _print_plan(plan: bulk.Plan, limit: int = 20) -> None:
     errors = plan.errors
     shown = errors[["row", "column", "value", "message"]].head(limit)
     for row, column, value, message in shown.itertuples(index=False, name=None):
-        where = f"row {row}" + (f", column {column} ({value!r})" if column else "")
+        quoted = column and repr(value) not in message  # a message that quotes the value says it once
+        where = f"row {row}" + (f", column {column}" if column else "") + (f" ({value!r})" if quoted else "")
         print(f"  {where}: {message}", file=sys.stderr)
     if len(errors) > limit:
         print(f"  ... and {len(errors) - limit} more (see the results file)", file=sys.stderr)
