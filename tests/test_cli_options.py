@@ -30,7 +30,8 @@ def test_a_dry_run_writes_the_plan_audit(sandbox: Sandbox, tmp_path: Path) -> No
     changes = list(book["Changes"].iter_rows(values_only=True))
     assert changes[1][1:] == ("d-1", "update", "locale", "en_US", "fr_FR")
     errors = list(book["Errors"].iter_rows(values_only=True))
-    assert errors[1][1:3] == ("email", "not-an-email")
+    error = dict(zip(errors[0], errors[1], strict=True))
+    assert (error["id"], error["column"], error["value"]) == ("d-2", "email", "not-an-email")
     assert "nothing was sent" in str(book["Summary"]["A1"].value)
     assert (tmp_path / "in.plan.csv").exists() and not (tmp_path / "in.results.csv").exists()
     assert (tmp_path / "fix-me.csv").exists(), "--errors works in a dry run"
