@@ -48,5 +48,5 @@ def test_environment_yml_has_every_dependency_from_conda_forge() -> None:
               if r.specifier and specs[_conda_name(r)] != r.specifier]
     assert not differ, differ
     for name in ("pandas", "pyarrow", "openpyxl", "ipywidgets", "pydantic", "requests", "fastapi", "uvicorn", "tqdm",
-                 "pyyaml", "filelock", "python-calamine", "ipydatagrid"):
+                 "pyyaml", "filelock", "babel", "ipydatagrid"):
         assert name in specs, name
