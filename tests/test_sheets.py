@@ -16,6 +16,7 @@ from openpyxl import Workbook
 
 from drframe import Client, bulk
 from drframe._sheets import Sheet, SheetError, excel_text, format_number, open_sheet, read_sheet
+from drframe.cli import main
 
 SHEETS = Path(__file__).parent / "data" / "sheets"
 ROUNDED = "format the column as Text and type the value again"
@@ -385,3 +386,94 @@ def test_ids_and_metadata_errors_name_their_own_column(client: Client, tmp_path:
         6: [("metadata.a", long, "Metadata value for 'a' is longer than 500 characters."),
             ("metadata.c", long, "Metadata value for 'c' is longer than 500 characters.")],
     }
+
+
+# -- xlsx as Excel and other writers store it ----------------------------------------------------------------
+
+XLSX_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+XLSX_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def xlsx(path: Path, sheet_xml: str, *, strings: str = "", styles: str = "", date1904: bool = False) -> Path:
+    """A minimal workbook as Excel lays it out: shared strings, a style sheet, one sheet ``data``."""
+    part = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("_rels/.rels", f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                         f'relationships"><Relationship Id="rId1" Type="{part}officeDocument" '
+                         f'Target="xl/workbook.xml"/></Relationships>')
+        archive.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="http://schemas.openxmlformats.org/'
+                         f'package/2006/relationships"><Relationship Id="rId1" Type="{part}worksheet" '
+                         f'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{part}styles" '
+                         f'Target="/xl/styles.xml"/><Relationship Id="rId3" Type="{part}sharedStrings" '
+                         f'Target="sharedStrings.xml"/></Relationships>')
+        archive.writestr("xl/workbook.xml", f'<workbook xmlns="{XLSX_MAIN}" xmlns:r="{XLSX_RELS}">'
+                         f'<workbookPr date1904="{int(date1904)}"/><sheets><sheet name="data" sheetId="1" '
+                         f'r:id="rId1"/></sheets></workbook>')
+        archive.writestr("xl/styles.xml", f'<styleSheet xmlns="{XLSX_MAIN}">{styles}</styleSheet>')
+        archive.writestr("xl/sharedStrings.xml", f'<sst xmlns="{XLSX_MAIN}">{strings}</sst>')
+        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    return path
+
+
+def test_an_xlsx_read_from_its_xml_in_small_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared strings (rich text runs, phonetic guides, escapes), a namespace prefix, cells without a reference
+    or with attributes in another order, the quote prefix, a custom number format, the 1904 calendar, shared
+    formulas and cached results, blank rows, all cut into 40-byte chunks (a UTF-8 character split across two)."""
+    from drframe._sheets import _xlsx
+
+    monkeypatch.setattr(_xlsx, "_CHUNK", 40)
+    strings = ("<si><t>customer_id</t></si><si><t>shipping.address.postalCode</t></si><si><t>metadata.a</t></si>"
+               "<si><t>metadata.b</t></si><si><t>enabled</t></si>"
+               '<si><r><rPr><b/></rPr><t xml:space="preserve">José </t></r><r><t>&amp; Müller</t></r>'
+               "<rPh sb='0' eb='1'><t>ignored</t></rPh></si>"
+               "<si><t>line_x000D_\r\nbreak</t></si><si><t>&lt;clear&gt;</t></si><si/>")
+    styles = ('<numFmts count="2"><numFmt numFmtId="164" formatCode="00000"/>'
+              '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts><cellXfs count="4">'
+              '<xf numFmtId="0"/><xf numFmtId="164"/><xf numFmtId="165"/><xf numFmtId="49" quotePrefix="1"/>'
+              "</cellXfs>")
+    header = "".join(f'<x:c r="{c}1" t="s"><x:v>{i}</x:v></x:c>' for i, c in enumerate("ABCDE"))
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8"?><x:worksheet xmlns:x="{XLSX_MAIN}"><x:sheetData>'
+        f'<x:row r="1">{header}</x:row>'
+        '<x:row r="2"><x:c t="s"><x:v>5</x:v></x:c><x:c s="1"><x:v>2108</x:v></x:c>'
+        '<x:c t="s" r="C2"><x:v>6</x:v></x:c><x:c r="D2" s="2"><x:v>1</x:v></x:c>'
+        '<x:c r="E2" t="b"><x:f>TRUE()</x:f><x:v>1</x:v></x:c></x:row>'
+        '<x:row r="3" spans="1:5"/>'
+        '<x:row r="5"><x:c r="A5" t="s" s="3"><x:v>7</x:v></x:c><x:c r="B5" s="1"><x:f t="shared" ref="B5:B6" '
+        'si="0">B2+1</x:f><x:v>2109</x:v></x:c><x:c r="C5" t="e"><x:f>NA()</x:f><x:v>#N/A</x:v></x:c>'
+        '<x:c r="D5" t="inlineStr"><x:is><x:t xml:space="preserve">  a &amp; b  </x:t></x:is></x:c>'
+        '<x:c r="E5" t="b"><x:v>0</x:v></x:c></x:row>'
+        '<x:row r="6"><x:c r="A6" t="s"><x:v>8</x:v></x:c><x:c r="B6" s="1"><x:f t="shared" si="0"/>'
+        '<x:v>2110</x:v></x:c><x:c r="C6" t="str"><x:f>"#"&amp;"N/A"</x:f><x:v>#N/A</x:v></x:c>'
+        '<x:c r="E6" t="n"><x:f>FALSE()</x:f><x:v>1</x:v></x:c></x:row>'
+        '<x:row r="7"><x:c r="A7" s="2"/></x:row>'
+        "</x:sheetData></x:worksheet>")
+    read = read_sheet(xlsx(tmp_path / "excel.xlsx", sheet, strings=strings, styles=styles, date1904=True))
+    assert read.format_note == "xlsx, sheet 'data'"
+    assert read.columns == ["customer_id", "shipping.address.postalCode", "metadata.a", "metadata.b", "enabled"]
+    assert cells_of(read) == {
+        2: ({"customer_id": "José & Müller", "shipping.address.postalCode": "02108", "metadata.a": "line\nbreak",
+             "metadata.b": "1904-01-02", "enabled": "TRUE"}, {}, {},
+            {"shipping.address.postalCode", "metadata.b"}),
+        3: ({}, {}, {}, set()),
+        4: ({}, {}, {}, set()),
+        5: ({"customer_id": "<clear>", "shipping.address.postalCode": "=B2+1", "metadata.a": "#N/A",
+             "metadata.b": "a & b", "enabled": "FALSE"}, {"shipping.address.postalCode": "=B2+1"},
+            {"metadata.a": "#N/A"}, set()),
+        6: ({"shipping.address.postalCode": "=B3+1", "metadata.a": "#N/A", "enabled": "=FALSE()"},
+            {"shipping.address.postalCode": "=B3+1", "enabled": "=FALSE()"}, {"metadata.a": "#N/A"}, set()),
+    }
+    assert read.rows[3].literal == {"customer_id"}, "the quote prefix: the text <clear>, not the clear token"
+
+
+@pytest.mark.parametrize("name", ["customers.xls", "customers.xlsb"])
+def test_legacy_excel_is_refused_with_save_as_xlsx(tmp_path: Path, name: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """LibreOffice's .xls of the customers sheet holds #N/A, =1+1 and 01234; its readers would show an empty cell,
+    2 and 1234, so the file is refused (LibreOffice cannot write .xlsb: the same bytes stand in for one)."""
+    path = tmp_path / name
+    path.write_bytes((SHEETS / "customers.xls").read_bytes())
+    assert main(["apply", str(path), "--sandbox", "--dry-run", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert f"{path}: .{name.split('.')[1]} workbooks are not read" in error
+    assert error.rstrip().endswith("open the file in Excel or LibreOffice and save as .xlsx")

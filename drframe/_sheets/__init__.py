@@ -16,9 +16,11 @@ rest of drframe imports; :mod:`._model` holds the table shape, :mod:`._numbers` 
 * Error cells (``#N/A``, ``#DIV/0!``, ..., also as the cached result of a formula) are kept in
   :attr:`SheetRow.errors`. Formulas are reported in :attr:`SheetRow.formulas`, never evaluated; the one exception
   is LibreOffice's ``TRUE()``/``FALSE()``, which is how it stores a boolean.
-* ``.ods`` is parsed from its XML with the standard library (streamed), with the same rules. CSV delimiters
-  (``, ; tab |``) are detected from the header line; CSV text is UTF-8 (with or without BOM), UTF-16 with BOM, or
-  the ``encoding`` given; anything else is refused, never guessed.
+* ``.xlsx`` and ``.ods`` are parsed from their XML (streamed), with the same rules. Legacy ``.xls`` and
+  ``.xlsb`` are refused ("save as .xlsx"): the readers available for them (calamine) report an error cell as an
+  empty one, a formula as its last result and no number formats, so three of these rules could not be kept.
+* CSV delimiters (``, ; tab |``) are detected from the header line; CSV text is UTF-8 (with or without BOM),
+  UTF-16 with BOM, or the ``encoding`` given; anything else is refused, never guessed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from ._model import CUSTOMERS_SHEET, Sheet, SheetRow
 from ._numbers import excel_text, format_number, number_problem
 from ._ods import read_ods
 from ._xlsx import read_xlsx
+
+#: Excel's binary workbooks, refused with a pointer to .xlsx (see :func:`open_sheet`).
+_LEGACY_EXCEL = frozenset({".xls", ".xlsb"})
 
 __all__ = ["CUSTOMERS_SHEET", "Sheet", "SheetError", "SheetRow", "excel_text", "format_number", "number_problem",
            "open_sheet", "read_sheet"]
@@ -73,6 +78,10 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
         sha256 = hashlib.sha256(content).hexdigest()
     elif suffix in {".csv", ".txt", ".tsv"}:
         columns, rows, delimiter, note, sha256 = open_csv(path, head, encoding)
+    elif suffix in _LEGACY_EXCEL:
+        raise SheetError(f"{path}: {suffix} workbooks are not read, because their error cells, formulas and number "
+                         f"formats cannot be seen (#N/A would read as an empty cell, 01234 as 1234); open the file "
+                         f"in Excel or LibreOffice and save as .xlsx")
     else:
         raise SheetError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .xlsx or .ods")
     return Sheet(path, columns, [], sha256, note, delimiter), _without_trailing_blanks(rows)

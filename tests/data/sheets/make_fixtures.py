@@ -7,7 +7,9 @@ number formats (``00000``, ``0%``, ``#,##0.00``, ``0.00E+00``, dates, times), a 
 ``=FALSE()``, ``=NA()``, ``=1/0``, ``=1+1``, a 19-digit number and blank rows. LibreOffice loads it, recalculates
 every formula and saves it the way a user's LibreOffice would: ``customers.ods``, ``customers.xlsx`` (the
 ``TRUE()``/``FALSE()`` formulas with cached booleans, errors cached as ``#N/A``/``#DIV/0!``, the 19-digit number
-rounded to 15 digits), and the ``customers`` sheet "as shown" as CSV: ``;``-delimited UTF-8 (the German-locale
+rounded to 15 digits), ``customers.xls`` (Excel 97, which drframe refuses: its readers cannot show the error
+cells, formulas and number formats; LibreOffice has no .xlsb export, its "Calc MS Excel 2007 Binary" filter only
+imports), and the ``customers`` sheet "as shown" as CSV: ``;``-delimited UTF-8 (the German-locale
 export), tab-delimited UTF-16 with BOM (Excel's "Unicode Text") and comma-delimited cp1252. The tests only read
 the generated files; they never need LibreOffice.
 """
@@ -137,6 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as profile:
         convert(source, "ods", "customers.ods", Path(profile))
         convert(source, "xlsx:Calc MS Excel 2007 XML", "customers.xlsx", Path(profile))
+        convert(source, "xls:MS Excel 97", "customers.xls", Path(profile))
         # Filter options: delimiter, quote, encoding, first line, cell format, language, quoted as text,
         # detect special numbers, save as shown, formulas, remove space, sheet number (2 = customers).
         csv_filter = "csv:Text - txt - csv (StarCalc):{sep},34,{enc},1,,0,false,true,true,false,false,2"
