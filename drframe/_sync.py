@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ._core._models import format_datetime, parse_datetime
 from ._errors import ConfigurationError
-from ._frames import CUSTOMER_KEY, PARENT_ROW_COLUMN, Frames
-from ._models import format_datetime, parse_datetime
-from ._parquet import read_parquet, write_frames
+from ._files._parquet import read_parquet, write_frames
+from ._tables._frames import CUSTOMER_KEY, PARENT_ROW_COLUMN, Frames
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._api._client import Client
 
 STATE_FILE = "drframe-sync.json"
 TABLES = ("customers", "sources", "tax_identifiers", "tax_certificates")

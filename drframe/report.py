@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._cells import unneutralise
+from ._core._models import LOCALES, format_datetime, is_valid_email
+from ._core._text import unneutralise
 from ._errors import ConfigurationError
-from ._export import UTC_SUFFIX, fill_sheet
-from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, Frames, is_missing, to_frames
-from ._models import LOCALES, format_datetime, is_valid_email
+from ._files._export import UTC_SUFFIX, fill_sheet
+from ._tables._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, Frames, is_missing, to_frames
 from ._version import __version__
 from .bulk._constants import OUTCOMES
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._api._client import Client
     from .bulk import BulkResult
 
 __all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues", "snapshot_audit", "snapshot_changes"]
@@ -179,7 +179,7 @@ def quality_audit(source: Client | Frames | Iterable[Mapping[str, Any]], path: s
     chart, Issues (one row per finding), and the Customers table."""
     from openpyxl import Workbook
 
-    from ._client import Client
+    from ._api._client import Client
 
     if isinstance(source, Client):
         frames = source.customers.to_frames()

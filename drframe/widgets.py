@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ._editing import edit_customer
+from ._core._models import CUSTOMER_TYPES, LOCALES
+from ._core._schema import CUSTOMER_PATHS
 from ._errors import APIError, ConnectionFailed, InvalidRequest, NotFound, RateLimited
-from ._frames import CUSTOMER_KEY, is_missing, to_frames
-from ._models import CUSTOMER_TYPES, LOCALES
-from ._schema import CUSTOMER_PATHS
+from ._tables._editing import edit_customer
+from ._tables._frames import CUSTOMER_KEY, is_missing, to_frames
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._api._client import Client
 
 __all__ = ["NOT_IN_FORM", "SHIPPING_FIELDS", "CustomerForm"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import drframe
 from drframe import Client, bulk
-from drframe._frames import column_path
-from drframe._models import CustomerCreate, CustomerUpdate
-from drframe._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
+from drframe._core._models import CustomerCreate, CustomerUpdate
+from drframe._core._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
+from drframe._tables._frames import column_path
 from drframe.bulk._constants import IGNORED_COLUMNS
 from drframe.widgets import NOT_IN_FORM, CustomerForm
 
@@ -72,7 +72,7 @@ def test_one_list_of_writable_fields_that_models_bulk_columns_and_form_agree_on(
 
 def test_every_public_function_class_and_method_has_a_docstring() -> None:
     from drframe import report, sandbox, testing, widgets
-    from drframe._resources import Customers, Sources, TaxIdentifiers
+    from drframe._api._resources import Customers, Sources, TaxIdentifiers
 
     classes = [drframe.Client, Customers, Sources, TaxIdentifiers, drframe.Frames, drframe.Page, drframe.RetryPolicy,
                bulk.Plan, bulk.BulkResult, bulk.RowPlan, bulk.CellError, widgets.CustomerForm, sandbox.Sandbox]

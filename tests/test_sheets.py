@@ -15,7 +15,7 @@ import pytest
 from openpyxl import Workbook
 
 from drframe import Client, bulk
-from drframe._sheets import Sheet, SheetError, excel_text, format_number, open_sheet, read_sheet
+from drframe._files._sheets import Sheet, SheetError, excel_text, format_number, open_sheet, read_sheet
 
 SHEETS = Path(__file__).parent / "data" / "sheets"
 ROUNDED = "format the column as Text and type the value again"

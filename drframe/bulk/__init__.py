@@ -22,9 +22,9 @@ The package: ``_rows`` reads and checks rows, ``_plan`` resolves them against cu
 them through the journal (``_journal``), ``_results`` builds the outcome tables.
 """
 
-from .._cells import CLEAR
+from .._core._text import CLEAR
 from .._errors import JournalError, SheetError
-from .._sheets import read_sheet
+from .._files._sheets import read_sheet
 from ._constants import OUTCOMES, Action, Status
 from ._mapping import ColumnMapping, propose_mapping
 from ._plan import Plan, plan

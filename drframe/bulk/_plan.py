@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._concurrency import release_memory
-from .._editing import edit_customer
+from .._api._pacing import release_memory
+from .._core._models import CustomerUpdate, validate_payload
+from .._core._schema import CUSTOMER_PATHS
 from .._errors import InvalidRequest
-from .._frames import column_path, to_frames
-from .._models import CustomerUpdate, validate_payload
-from .._schema import CUSTOMER_PATHS
-from .._sheets import Sheet, SheetRow, open_sheet
+from .._files._sheets import Sheet, SheetRow, open_sheet
+from .._tables._editing import edit_customer
+from .._tables._frames import column_path, to_frames
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, Action, Status
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
@@ -28,7 +28,7 @@ from ._rows import RowPlan, check_columns, flag_duplicates, interpret, read_edit
 from ._run import run_plan
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from .._api._client import Client
 
 _NO_COLUMNS: frozenset[str] = frozenset()
 
@@ -151,7 +151,7 @@ class Plan:
 
     def errors_file(self, path: str | Path) -> Path:
         """Write only the rows already known to be invalid or failed, as :meth:`BulkResult.errors_file` does."""
-        from .._export import write_table
+        from .._files._export import write_table
 
         return write_table(path, resubmit_frame(self.rows), sheet="errors")
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from .._errors import NotFound
 
 if TYPE_CHECKING:
-    from .._client import Client
-    from .._models import TaxIdentifier
+    from .._api._client import Client
+    from .._core._models import TaxIdentifier
     from ._rows import RowPlan
 
 

@@ -176,7 +176,7 @@ def _utc_time(text: str) -> str:
     """An argparse type for a point in time: ISO 8601, UTC when no offset is given, as the API's text."""
     from datetime import UTC, datetime
 
-    from .._models import format_datetime
+    from .._core._models import format_datetime
 
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -13,7 +13,7 @@ from ._common import EXIT_API, EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK, EXIT
 
 if TYPE_CHECKING:
     from .. import bulk
-    from .._client import Client
+    from .._api._client import Client
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -65,7 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sample_file(out: Path) -> Path:
     """data/customer-updates.xlsx from a source checkout, else the same sample written into ``out``."""
-    from .._samples import write_samples
+    from .._files._samples import write_samples
 
     shipped = Path(__file__).resolve().parents[2] / "data" / "customer-updates.xlsx"
     return shipped if shipped.exists() else write_samples(out)[0]
@@ -74,7 +74,7 @@ def _sample_file(out: Path) -> Path:
 def _apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
-    from .._concurrency import paced
+    from .._api._pacing import paced
 
     source = Path(args.file)
     results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
@@ -85,7 +85,7 @@ def _apply(args: argparse.Namespace) -> int:
                          columns=mapping, progress=not args.no_progress)
         _print_plan(plan)
         if args.dry_run:
-            from .._export import write_table
+            from .._files._export import write_table
 
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
@@ -185,7 +185,7 @@ def _confirmed(plan: bulk.Plan, client: Client) -> bool:
 
 def _audit(args: argparse.Namespace) -> int:
     """Write the data-quality audit of every customer, or (``--compare``) what changed between two exports."""
-    from .._concurrency import paced
+    from .._api._pacing import paced
     from ..report import quality_audit, quality_issues, snapshot_audit
 
     if args.compare:
@@ -205,12 +205,12 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .._concurrency import paced
+    from .._api._pacing import paced
 
     with _connect(args) as client:
         customers = paced(client, args.rate).customers
         if args.format == "parquet":
-            from .._parquet import row_counts
+            from .._files._parquet import row_counts
 
             written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress,
                                            **_filters(args))
@@ -228,7 +228,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
     """The export's list filters, as :meth:`Customers.list_raw` takes them."""
-    from .._ids import check_id
+    from .._core._ids import check_id
 
     filters: dict[str, Any] = {}
     if args.ids:

@@ -28,7 +28,7 @@ from ._gateway import SandboxConfig
 from ._store import Store
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from .._api._client import Client
 
 __all__ = ["REQUEST_ID_HEADER", "Sandbox", "SandboxConfig", "Store", "StoreError", "create_app", "serve"]
 
@@ -109,7 +109,7 @@ class Sandbox:
 
     def client(self, **kwargs: Any) -> Client:
         """A :class:`drframe.Client` for this sandbox (keyword arguments pass through)."""
-        from .._client import Client
+        from .._api._client import Client
 
         kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("base_url", self.base_url)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from .._models import parse_datetime
+from .._core._models import parse_datetime
 from ._errors import not_found, unknown_cursor
 
 #: ``PRAGMA user_version`` of the current layout; in 0, customer rows did not embed their children and texts were

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from .._models import (
+from .._core._models import (
     STRICT,
     Customer,
     CustomerCreate,

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from .._models import format_datetime
+from .._core._models import format_datetime
 from ._db import (
     CHILDREN,
     connect,

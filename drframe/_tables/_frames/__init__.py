@@ -20,7 +20,7 @@ Records are flattened a chunk at a time, two ways that give the same frames:
 The package's modules: :mod:`._tables` (table specs, column paths), :mod:`._dtypes` (typed columns),
 :mod:`._walk` (the Python walk), :mod:`._arrow` (the arrow path), :mod:`._build` (a table's DataFrame and its
 ``_empty_values``) and :mod:`._payloads` (:class:`Frames` and the way back).  :func:`to_frames` lives here so
-that ``drframe._frames._add_arrow`` is the name it calls (the tests patch it to force the Python walk).
+that ``drframe._tables._frames._add_arrow`` is the name it calls (the tests patch it to force the Python walk).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .._cells import REDACTED
+from ..._core._text import REDACTED
 from ._arrow import _add_arrow
 from ._build import _Table
 from ._dtypes import _ARROW_STRINGS
 from ._payloads import Frames, is_missing, plain_value, set_path
-from ._tables import (
+from ._specs import (
     _CHUNK,
     CUSTOMER_KEY,
     CUSTOMERS,

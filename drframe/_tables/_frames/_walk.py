@@ -11,9 +11,9 @@ from itertools import compress, repeat
 from operator import is_
 from typing import TYPE_CHECKING, Any
 
-from .._schema import FREE_FORM_PREFIXES
+from ..._core._schema import FREE_FORM_PREFIXES
 from ._dtypes import _NONE
-from ._tables import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS
+from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS
 
 if TYPE_CHECKING:
     from ._build import _Table

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ._errors import APIError, NotFound
-from ._ids import check_id, path
-from ._models import (
+from .._core._ids import check_id, path
+from .._core._models import (
     Customer,
     CustomerCreate,
     CustomerUpdate,
@@ -25,11 +24,12 @@ from ._models import (
     format_datetime,
     validate_payload,
 )
+from .._errors import APIError, NotFound
 from ._retry import Safety
 
 if TYPE_CHECKING:
+    from .._tables._frames import Frames
     from ._client import Client
-    from ._frames import Frames
     from ._listing import Listing
 
 MAX_IDS_PER_CALL = 100
@@ -149,15 +149,15 @@ class Customers:
         threads (default: enough for the client's rate limit, 8 without one) under the client's rate limiter,
         in exactly the order of the sequential listing (``workers=1`` is that listing).  Not a snapshot:
         customers created after the listing started are left out, customers deleted while it runs may or may
-        not be in it, every other customer is in it exactly once (see :mod:`drframe._listing`).  ``progress``
+        not be in it, every other customer is in it exactly once (see :mod:`drframe._api._listing`).  ``progress``
         shows a tqdm bar of customers listed.  Filters as for :meth:`list_raw`, except ``ending_before``."""
         from ._listing import iter_customers
 
         return iter_customers(self._listing(workers, page_size, filters), progress=progress)
 
     def _listing(self, workers: int | None, page_size: int, filters: dict[str, Any]) -> Listing:
-        from ._concurrency import default_workers
         from ._listing import Listing
+        from ._pacing import default_workers
 
         return Listing(self.list_raw, workers=workers or default_workers(self._client), limiter=self._client.limiter,
                        page_size=page_size, **filters)
@@ -185,7 +185,7 @@ class Customers:
         bar of ids fetched."""
         from tqdm.auto import tqdm
 
-        from ._concurrency import default_workers, ordered_map
+        from ._pacing import default_workers, ordered_map
 
         def calls() -> Iterator[tuple[int, list[str]]]:
             for number, group in enumerate(groups):
@@ -263,7 +263,7 @@ class Customers:
         # The first pages are under way while pandas and pyarrow are imported; pages are flattened as they
         # arrive, a range's pages without waiting for the ranges before it, and joined in listing order.
         with self._listing(workers, MAX_PAGE_SIZE, filters) as listing:
-            from ._frames import CHUNK, frames_in_order
+            from .._tables._frames import CHUNK, frames_in_order
 
             return frames_in_order(segments(listing.pages_as_fetched(), size=CHUNK, progress=progress),
                                    redact=redact)
@@ -274,9 +274,9 @@ class Customers:
         """Stream every matching customer into ``directory`` as one Parquet file per table (what
         ``to_frames().to_parquet(directory)`` writes), in bounded memory: pages are flattened ``chunk_size``
         customers at a time as they arrive, and the files are assembled in listing order once every column is
-        known (see :mod:`drframe._parquet`)."""
+        known (see :mod:`drframe._files._parquet`)."""
         with self._listing(workers, page_size, filters) as listing:  # under way while pyarrow is imported
-            from ._parquet import write_parquet_stream
+            from .._files._parquet import write_parquet_stream
 
             return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
                                         chunk_size=chunk_size)

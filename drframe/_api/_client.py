@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from ._errors import APIError, ConfigurationError, ConnectionFailed, api_error_from_body
+from .._errors import APIError, ConfigurationError, ConnectionFailed, api_error_from_body
+from .._version import __version__
 from ._ratelimit import RateLimiter
 from ._resources import Customers, Sources, TaxIdentifiers
 from ._retry import RetryPolicy, Safety, parse_retry_after, wait_before_retry
-from ._version import __version__
 
 log = logging.getLogger("drframe")
 

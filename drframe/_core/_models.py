@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ._errors import InvalidRequest
+from .._errors import InvalidRequest
 from ._ids import customer_id_problem
 
 STRICT: dict[str, bool] = {"strict_request": True}

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .._models import PAYMENT_TYPES
-from .._schema import (
+from ..._core._models import PAYMENT_TYPES
+from ..._core._schema import (
     CUSTOMER_PATHS,
     FREE_FORM_PREFIXES,
     SOURCE_PATHS,

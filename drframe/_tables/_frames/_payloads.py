@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from .._models import format_datetime
-from ._tables import _NESTED, CUSTOMER_KEY, CUSTOMERS, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, TableSpec, column_path
+from ..._core._models import format_datetime
+from ._specs import _NESTED, CUSTOMER_KEY, CUSTOMERS, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, TableSpec, column_path
 
 
 @dataclass
@@ -71,13 +71,13 @@ class Frames:
 
     def to_excel(self, path: str | Path, *, mask_pii: bool = False) -> Path:
         """One sheet per table, header frozen, filters on; formula-like cells neutralised."""
-        from .._export import write_excel
+        from ..._files._export import write_excel
 
         return write_excel(path, self.tables(), mask_pii=mask_pii)
 
     def to_csv(self, directory: str | Path, *, mask_pii: bool = False) -> list[Path]:
         """One CSV per table in ``directory`` (formula-like cells neutralised)."""
-        from .._export import write_csv
+        from ..._files._export import write_csv
 
         return write_csv(directory, self.tables(), mask_pii=mask_pii)
 
@@ -85,7 +85,7 @@ class Frames:
         """One Parquet file per table in ``directory`` (dtypes preserved), as ``client.customers.to_parquet``
         writes them: an object column (metadata values...) holding values of several types is stored as JSON
         text, which :func:`drframe.read_parquet` gives back as values."""
-        from .._parquet import write_frames
+        from ..._files._parquet import write_frames
 
         return write_frames(directory, self)
 

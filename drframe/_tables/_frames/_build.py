@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._errors import UnknownFieldWarning
-from .._schema import FREE_FORM_PREFIXES
+from ..._core._schema import FREE_FORM_PREFIXES
+from ..._errors import UnknownFieldWarning
 from ._dtypes import (
     _ARROW_STRINGS,
     _POOL,
@@ -30,7 +30,7 @@ from ._dtypes import (
     _typed_datetimes,
     _undeclared,
 )
-from ._tables import _PARENT, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, TableSpec, column_order, column_path
+from ._specs import _PARENT, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, TableSpec, column_order, column_path
 
 if TYPE_CHECKING:
     from ._walk import _Chunk

@@ -1,4 +1,4 @@
-"""The pieces a :class:`drframe._listing.Listing` pages: ``createdTime`` ranges with their cursors, and the caller's
+"""The pieces a :class:`drframe._api._listing.Listing` pages: ``createdTime`` ranges with their cursors, and the caller's
 time filter that bounds them.  Times are whole microseconds since the epoch; split points are whole milliseconds."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ._models import format_datetime, parse_datetime
+from .._core._models import format_datetime, parse_datetime
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = 1000

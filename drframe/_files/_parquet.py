@@ -5,7 +5,7 @@ A Parquet file has one schema, fixed before its first row group, but the columns
 its data (``metadata.<key>`` columns, payment-method columns, undeclared fields).  So the export runs in two
 passes over a spill directory inside the target directory: each chunk of up to ``chunk_size`` customers of one
 listing range is flattened with :func:`drframe.to_frames` and spilled; then each table's union schema is
-settled (columns in :func:`drframe._frames.column_order`, the frames' own order) and the chunks are written, in
+settled (columns in :func:`drframe._tables._frames.column_order`, the frames' own order) and the chunks are written, in
 listing order, as row groups of one ``<table>.parquet`` file each.  Memory holds the chunks being filled (one per
 range being listed, with a cap on their sum) and one chunk being written, whatever the number of customers.
 ``Frames.to_parquet`` (:func:`write_frames`) goes through the same writer with its frames as the one chunk, so
@@ -31,15 +31,24 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._concurrency import release_memory
-from ._errors import ExportError
-from ._frames import CUSTOMERS, PARENT_ROW_COLUMN, SPECS, Frames, column_order, is_missing, plain_value, to_frames
-from ._listing import segments
+from .._api._listing import segments
+from .._api._pacing import release_memory
+from .._errors import ExportError
+from .._tables._frames import (
+    CUSTOMERS,
+    PARENT_ROW_COLUMN,
+    SPECS,
+    Frames,
+    column_order,
+    is_missing,
+    plain_value,
+    to_frames,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ._listing import RangeKey
+    from .._api._listing import RangeKey
 
 #: Field metadata marking a column stored as JSON text.
 JSON_MARK = {b"drframe": b"json"}
@@ -170,7 +179,7 @@ def write_parquet_stream(directory: str | Path,
                          pages: Iterable[tuple[RangeKey, int, list[dict[str, Any]] | None]], *,
                          redact: bool = True, progress: bool = False, chunk_size: int = 2000) -> list[Path]:
     """Write the customers of ``pages`` (``(range key, page number, customers)``, None once a range is complete,
-    as :meth:`drframe._listing.Listing.pages_as_fetched` gives them) into ``directory``: one
+    as :meth:`drframe._api._listing.Listing.pages_as_fetched` gives them) into ``directory``: one
     ``<table>.parquet`` per table, rows in listing order.  Memory is bounded (see the module); files appear only
     once complete (written under a temporary name, then renamed)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import quote
 
-from ._errors import InvalidRequest
+from .._errors import InvalidRequest
 
 #: The longest customer id the API accepts (client-supplied ids are at most 40 characters).
 MAX_CUSTOMER_ID_LENGTH: Final = 40

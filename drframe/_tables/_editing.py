@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from ._cells import normalise_cell
+from .._core._models import CustomerCreate, CustomerUpdate, validate_payload
+from .._core._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
+from .._core._text import normalise_cell
 from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, column_path, is_missing, plain_value, set_path
-from ._models import CustomerCreate, CustomerUpdate, validate_payload
-from ._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
 
 _TRUE = frozenset({"true", "yes", "y", "1", "t"})
 _FALSE = frozenset({"false", "no", "n", "0", "f"})

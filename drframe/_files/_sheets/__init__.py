@@ -27,7 +27,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._errors import SheetError
+from ..._errors import SheetError
 from ._csv import open_csv
 from ._model import CUSTOMERS_SHEET, Sheet, SheetRow
 from ._numbers import excel_text, format_number, number_problem

@@ -14,8 +14,8 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._cells import is_error_value, looks_rounded, normalise_cell, unquote
-from .._errors import SheetError
+from ..._core._text import is_error_value, looks_rounded, normalise_cell, unquote
+from ..._errors import SheetError
 from ._model import Cell, PlainRow, SheetRow, stream_table
 
 _DELIMITERS = ",;\t|"

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._schema import FREE_FORM_PREFIXES
+from ..._core._schema import FREE_FORM_PREFIXES
 from ._dtypes import _ARROW_STRINGS, _CHECKED_KINDS, _FREE_CHECKED, _FREE_TYPES, _POOL
-from ._tables import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SPECS, TableSpec
+from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SPECS, TableSpec
 from ._walk import _JUST_DICT, _LIST_OR_NONE, _NO_OBJECT, _Chunk, _has_key
 
 if TYPE_CHECKING:

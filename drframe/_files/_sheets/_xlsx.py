@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._cells import is_error_value, normalise_cell
-from .._errors import SheetError
+from ..._core._text import is_error_value, normalise_cell
+from ..._errors import SheetError
 from ._model import BOOLEAN_FORMULA, EMPTY, Cell, SheetRow, held_as_shown, pick_sheet, stream_table
 from ._numbers import date_parts, format_number, general, temporal_text
 

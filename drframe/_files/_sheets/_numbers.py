@@ -13,8 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
-from .._cells import SIGNIFICANT_DIGITS
-from .._models import format_datetime
+from ..._core._models import format_datetime
+from ..._core._text import SIGNIFICANT_DIGITS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import SheetError
+from ..._errors import SheetError
 
 #: The sheet of an exported workbook that holds the customers table.
 CUSTOMERS_SHEET = "customers"

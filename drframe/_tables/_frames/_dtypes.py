@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import UnknownFieldWarning
+from ..._errors import UnknownFieldWarning
 
 _DTYPES = {"string": "string", "boolean": "boolean", "Int64": "Int64", "Float64": "Float64"}
 _DATETIME_DTYPE = pd.DatetimeTZDtype("ns", "UTC")

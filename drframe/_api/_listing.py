@@ -53,7 +53,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import APIError
+from .._errors import APIError
 from ._ranges import Range, RangeKey, TimeFilter, micros, whole_ms
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Writing tables to xlsx and csv: formula-like cells neutralised, datetimes as UTC, optional PII masking.
 
 Every stored string survives an export and a read back by :func:`drframe.bulk.plan` (up to the cell normalisation
-of :func:`drframe._cells.normalise_cell`), so an unedited export applies as all ``unchanged``.  A value a format
+of :func:`drframe._core._text.normalise_cell`), so an unedited export applies as all ``unchanged``.  A value a format
 cannot hold is refused with :class:`ExportError` naming the table, the customer and the column, before anything is
 written: never dropped or altered silently.
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from ._cells import masker_for, needs_quote, neutralise
-from ._errors import ExportError
-from ._frames import EMPTY_VALUES_COLUMN
+from .._core._text import masker_for, needs_quote, neutralise
+from .._errors import ExportError
+from .._tables._frames import EMPTY_VALUES_COLUMN
 
 # XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
 # writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.

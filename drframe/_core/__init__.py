@@ -1,0 +1,1 @@
+"""Customer rules: models, schema, ids, cell text."""
