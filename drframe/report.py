@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ._core._models import LOCALES, format_datetime, is_valid_email
-from ._core._text import unneutralise
+from ._core._text import UTC_SUFFIX, unneutralise
 from ._errors import ConfigurationError
-from ._files._export import UTC_SUFFIX, fill_sheet
+from ._files._export import fill_sheet
 from ._tables._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, Frames, is_missing, to_frames
 from ._version import __version__
-from .bulk._constants import OUTCOMES
+from .bulk import STATUSES
 
 if TYPE_CHECKING:
     from ._api._client import Client
@@ -114,7 +114,7 @@ def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False
         "drframe": f"{__version__} (Python {platform.python_version()})",
     }
     workbook = Workbook()
-    labels = {str(status): status.description for status in OUTCOMES}
+    labels = {str(status): status.description for status in STATUSES}
     _summary_sheet(workbook, "drframe change audit", result.counts, labels, metadata, "Rows by outcome",
                    "Status")
     _table_sheet(workbook, "Changes", result.changes, mask_pii=mask_pii)

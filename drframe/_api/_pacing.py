@@ -1,14 +1,13 @@
-"""How reads run concurrently: the API's rate limits by key, worker counts that keep a limit busy, calls mapped
-over a bounded pool of threads in input order, and heap memory that worker threads freed given back."""
+"""How fast calls run, decided here for every command and the Python API: the API's rate limits by key, worker
+counts that keep a limit busy (and the ``--rate``/``--workers`` help that describes both), and calls mapped over a
+bounded pool of threads in input order."""
 
 from __future__ import annotations
 
-import ctypes
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cache
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -19,8 +18,11 @@ R = TypeVar("R")
 
 #: Workers when the client has no rate limiter.
 DEFAULT_WORKERS = 8
-#: Most workers by default: the client's connection pool keeps 32 connections alive.
+#: Fewest and most workers by default: the client's connection pool keeps 32 connections alive.
+MIN_DEFAULT_WORKERS = 4
 MAX_DEFAULT_WORKERS = 32
+#: ``drframe demo``'s pace: the embedded sandbox has no limit, and the demo shows a paced run.
+DEMO_RATE = 50.0
 
 
 #: The API's rate limits by key mode (requests per second): what every read runs at unless told otherwise.
@@ -50,26 +52,20 @@ def default_workers(client: Client) -> int:
     limiter = client.limiter
     if limiter is None:
         return DEFAULT_WORKERS
-    return max(4, min(MAX_DEFAULT_WORKERS, math.ceil(limiter.max_rate / 3) + 2))
+    return max(MIN_DEFAULT_WORKERS,
+               min(MAX_DEFAULT_WORKERS, math.ceil(limiter.max_rate / 3) + 2))
 
 
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
+def _rps(rate: float) -> str:
+    return f"{rate:g}"
 
 
-def release_memory() -> None:
-    """Give freed heap memory back to the operating system (glibc only; elsewhere nothing).
-
-    Worker threads parse responses in their own malloc arenas, which glibc keeps once freed: a long read
-    would otherwise hold several megabytes per worker that Python no longer uses.  Called between chunks of
-    a long read, so its memory stays what it is using."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+#: ``--rate`` help of the commands that call the API, from the limits above.
+RATE_HELP = (f"requests per second (default: the API's limit for the key, {_rps(API_RATE_LIMITS['test'])} test / "
+             f"{_rps(API_RATE_LIMITS['live'])} live; unlimited on the embedded sandbox)")
+#: ``--workers`` help, from :func:`default_workers`'s constants.
+WORKERS_HELP = (f"concurrent requests (default: a third of the rate + 2, at least {MIN_DEFAULT_WORKERS}, at most "
+                f"{MAX_DEFAULT_WORKERS}; {DEFAULT_WORKERS} unlimited)")
 
 
 def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int,
@@ -92,5 +88,5 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], *, workers: int,
                 future.cancel()
 
 
-__all__ = ["API_RATE_LIMITS", "DEFAULT_WORKERS", "api_rate_limit", "default_workers", "ordered_map", "paced",
-           "release_memory"]
+__all__ = ["API_RATE_LIMITS", "DEFAULT_WORKERS", "DEMO_RATE", "MAX_DEFAULT_WORKERS", "MIN_DEFAULT_WORKERS", "RATE_HELP",
+           "WORKERS_HELP", "api_rate_limit", "default_workers", "ordered_map", "paced"]

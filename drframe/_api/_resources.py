@@ -59,7 +59,7 @@ def _customer_path(customer_id: str, kind: str | None = None, child_id: str = ""
     return path(*segments)
 
 
-def _time_filter(name: str, value: datetime | str | Mapping[str, datetime | str] | None) -> dict[str, str]:
+def _time_params(name: str, value: datetime | str | Mapping[str, datetime | str] | None) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -76,7 +76,7 @@ class Customers:
     def create(self, payload: Mapping[str, Any] | CustomerCreate | None = None, /, *, validate: bool = True,
                **fields: Any) -> Customer:
         """Create a customer (``id`` optional: the API generates one). Retried safely only with an ``id``."""
-        body = _merge(payload, fields)
+        body = _payload_with(payload, fields)
         if body.get("id") is not None:
             check_id(body["id"], "id", customer=True)
         if validate:
@@ -100,7 +100,7 @@ class Customers:
     def update(self, customer_id: str, payload: Mapping[str, Any] | CustomerUpdate | None = None, /, *,
                validate: bool = True, **fields: Any) -> Customer:
         """Partial update: metadata merges and ``""`` removes a metadata key."""
-        body = _merge(payload, fields)
+        body = _payload_with(payload, fields)
         if validate:
             validate_payload(CustomerUpdate, body)
         data = self._client.request("POST", _customer_path(customer_id), json=body, safety=Safety.IDEMPOTENT)
@@ -134,8 +134,8 @@ class Customers:
             params["email"] = email
         if request_to_be_forgotten is not None:
             params["requestToBeForgotten"] = "true" if request_to_be_forgotten else "false"
-        params.update(_time_filter("createdTime", created_time))
-        params.update(_time_filter("updatedTime", updated_time))
+        params.update(_time_params("createdTime", created_time))
+        params.update(_time_params("updatedTime", updated_time))
         return dict(self._client.request("GET", "/customers", params=params))
 
     def list(self, **filters: Any) -> Page:
@@ -258,15 +258,12 @@ class Customers:
                   **filters: Any) -> Frames:
         """Every matching customer in typed DataFrames (see :func:`drframe.to_frames`), listed concurrently by
         :meth:`iter_raw` (same order and guarantees; ``progress`` shows a bar of customers listed)."""
-        from ._listing import segments
-
-        # The first pages are under way while pandas and pyarrow are imported; pages are flattened as they
-        # arrive, a range's pages without waiting for the ranges before it, and joined in listing order.
+        # The first pages are under way while pandas and pyarrow are imported (as pandas' ``to_excel`` imports
+        # its writer, the bridge to the tables layer is imported here, not at the top).
         with self._listing(workers, MAX_PAGE_SIZE, filters) as listing:
-            from .._tables._frames import CHUNK, frames_in_order
+            from .._fetch import listing_frames
 
-            return frames_in_order(segments(listing.pages_as_fetched(), size=CHUNK, progress=progress),
-                                   redact=redact)
+            return listing_frames(listing, redact=redact, progress=progress)
 
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
                    progress: bool = False, chunk_size: int = 2000, page_size: int = MAX_PAGE_SIZE,
@@ -276,10 +273,9 @@ class Customers:
         customers at a time as they arrive, and the files are assembled in listing order once every column is
         known (see :mod:`drframe._files._parquet`)."""
         with self._listing(workers, page_size, filters) as listing:  # under way while pyarrow is imported
-            from .._files._parquet import write_parquet_stream
+            from .._fetch import listing_parquet
 
-            return write_parquet_stream(directory, listing.pages_as_fetched(), redact=redact, progress=progress,
-                                        chunk_size=chunk_size)
+            return listing_parquet(directory, listing, redact=redact, progress=progress, chunk_size=chunk_size)
 
 
 class Sources:
@@ -290,7 +286,7 @@ class Sources:
 
     def create(self, payload: Mapping[str, Any] | None = None, /, **fields: Any) -> Source:
         """Create a source (a public key may); never retried blindly, since the server names it."""
-        body = _merge(payload, fields)
+        body = _payload_with(payload, fields)
         validate_payload(SourceRequest, body)
         return Source.model_validate(self._client.request("POST", "/sources", json=body, safety=Safety.UNSAFE))
 
@@ -351,8 +347,8 @@ class TaxIdentifiers:
         if customer_id is not None:
             params["customerId"] = check_id(customer_id, "customerId", customer=True)
         params.update({k: v for k, v in (("type", type), ("value", value), ("state", state)) if v is not None})
-        params.update(_time_filter("createdTime", created_time))
-        params.update(_time_filter("updatedTime", updated_time))
+        params.update(_time_params("createdTime", created_time))
+        params.update(_time_params("updatedTime", updated_time))
         return dict(self._client.request("GET", "/tax-identifiers", params=params))
 
     def iter(self, *, page_size: int = MAX_PAGE_SIZE, **filters: Any) -> Iterator[TaxIdentifier]:
@@ -382,7 +378,7 @@ def _delete(client: Client, url_path: str) -> None:
             raise
 
 
-def _merge(payload: Mapping[str, Any] | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+def _payload_with(payload: Mapping[str, Any] | BaseModel | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     base = payload.model_dump(mode="json", exclude_unset=True) if isinstance(payload, BaseModel) else dict(payload or {})
     base.update(fields)
     return base

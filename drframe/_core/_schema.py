@@ -7,6 +7,8 @@ The source paths were generated from the vendor's OpenAPI ``Source`` schema (202
 
 from __future__ import annotations
 
+from ._models import CustomerUpdate
+
 CUSTOMER_PATHS: dict[str, str] = {
     "email": "string",
     "locale": "string",
@@ -150,7 +152,8 @@ TAX_CERTIFICATE_PATHS: dict[str, str] = {
 #: Paths whose dict value holds free-form keys: each key becomes a ``<prefix>.<key>`` column of kind object.
 FREE_FORM_PREFIXES: frozenset[str] = frozenset({"metadata"})
 
-#: Customer fields an update may carry (everything else in the customers table is read-only).
-WRITABLE_CUSTOMER_FIELDS: frozenset[str] = frozenset(
-    {"email", "shipping", "defaultSourceId", "metadata", "locale", "type", "enabled", "requestToBeForgotten"}
-)
+#: Fields of an update body that are no column of the customers table (a certificate is sent one at a time and
+#: comes back in the ``taxCertificates`` list).
+REQUEST_ONLY_FIELDS: frozenset[str] = frozenset({"taxCertificate"})
+#: Customer fields an update may carry (everything else in the customers table is read-only): the update model's.
+WRITABLE_CUSTOMER_FIELDS: frozenset[str] = frozenset(CustomerUpdate.model_fields) - REQUEST_ONLY_FIELDS

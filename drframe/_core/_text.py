@@ -16,6 +16,8 @@ ERROR_VALUES = frozenset({
     "#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA",
     "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#EXTERNAL!", "#PYTHON!",
 })
+#: The header suffix of datetime columns in xlsx: the values are UTC, which a spreadsheet cannot say itself.
+UTC_SUFFIX = " (UTC)"
 #: Spreadsheets hold numbers as IEEE doubles and show at most this many significant digits.
 SIGNIFICANT_DIGITS = 15
 _LIBREOFFICE_ERROR = re.compile(r"^Err:\d{3}$")

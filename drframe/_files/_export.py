@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._core._text import masker_for, needs_quote, neutralise
+from .._core._text import UTC_SUFFIX, masker_for, needs_quote, neutralise
 from .._errors import ExportError
 from .._tables._frames import EMPTY_VALUES_COLUMN
 
@@ -86,8 +86,6 @@ def _on_text(function: Callable[[str], str]) -> Callable[[Any], Any]:
     return lambda value: function(value) if isinstance(value, str) else value
 
 
-#: The header suffix of datetime columns in xlsx: the values are UTC, which a spreadsheet cannot say itself.
-UTC_SUFFIX = " (UTC)"
 #: Excel formats: datetimes keep milliseconds; amounts show two decimals with thousands separators.
 _DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss.000"
 _AMOUNT_FORMAT = "#,##0.00"

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._api._listing import segments
-from .._api._pacing import release_memory
 from .._errors import ExportError
+from .._memory import release_memory
 from .._tables._frames import (
     CUSTOMERS,
     PARENT_ROW_COLUMN,
@@ -48,7 +47,6 @@ from .._tables._frames import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .._api._listing import RangeKey
 
 #: Field metadata marking a column stored as JSON text.
 JSON_MARK = {b"drframe": b"json"}
@@ -80,7 +78,7 @@ class _Column:
 
 
 @dataclass
-class _Table:
+class _Census:
     """What one table's columns hold over the whole export (every chunk noted)."""
 
     columns: dict[str, _Column] = field(default_factory=dict)
@@ -100,13 +98,13 @@ class _Spill:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.chunks: list[tuple[tuple[RangeKey, int], Path]] = []
-        self.tables: dict[str, _Table] = {}
+        self.chunks: list[tuple[Any, Path]] = []
+        self.tables: dict[str, _Census] = {}
 
-    def add(self, key: tuple[RangeKey, int], frames: Frames) -> None:
+    def add(self, key: Any, frames: Frames) -> None:
         tables = frames.tables()
         for name, frame in tables.items():
-            self.tables.setdefault(name, _Table()).note(frame)
+            self.tables.setdefault(name, _Census()).note(frame)
         path = self.directory / f"chunk-{len(self.chunks):06d}.pickle"
         with path.open("wb") as out:
             pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -124,7 +122,7 @@ class _Spill:
 class _Layout:
     """One table's settled columns: order, how each is stored, and the Parquet schema."""
 
-    def __init__(self, name: str, table: _Table) -> None:
+    def __init__(self, name: str, table: _Census) -> None:
         self.name = name
         self.order = column_order(name, table.columns)
         self.columns = table.columns
@@ -175,21 +173,19 @@ def _plain(value: Any) -> Any:
     return str(plain) if plain is value else plain
 
 
-def write_parquet_stream(directory: str | Path,
-                         pages: Iterable[tuple[RangeKey, int, list[dict[str, Any]] | None]], *,
-                         redact: bool = True, progress: bool = False, chunk_size: int = 2000) -> list[Path]:
-    """Write the customers of ``pages`` (``(range key, page number, customers)``, None once a range is complete,
-    as :meth:`drframe._api._listing.Listing.pages_as_fetched` gives them) into ``directory``: one
-    ``<table>.parquet`` per table, rows in listing order.  Memory is bounded (see the module); files appear only
-    once complete (written under a temporary name, then renamed)."""
+def write_parquet_segments(directory: str | Path, segments: Iterable[tuple[Any, list[dict[str, Any]]]], *,
+                           redact: bool = True) -> list[Path]:
+    """Write the customers of ``segments`` (``(sort key, customers)``, in any order, as
+    :func:`drframe._fetch.to_parquet` gives them from a listing) into ``directory``: one ``<table>.parquet`` per
+    table, rows in key order.  Memory is bounded (see the module); files appear only once complete (written under
+    a temporary name, then renamed)."""
 
     _pyarrow()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".drframe-spill-") as tmp:
         spill = _Spill(Path(tmp))
-        for key, customers in segments(pages, size=chunk_size, limit=BUFFER_LIMIT, progress=progress,
-                                       desc="exporting customers"):
+        for key, customers in segments:
             spill.add(key, to_frames(customers, redact=redact))
             release_memory()
         if not spill.chunks:
@@ -198,19 +194,19 @@ def write_parquet_stream(directory: str | Path,
 
 
 def write_frames(directory: str | Path, frames: Frames) -> list[Path]:
-    """``Frames.to_parquet``: the files :func:`write_parquet_stream` writes for the same customers (same schema,
+    """``Frames.to_parquet``: the files :func:`write_parquet_segments` writes for the same customers (same schema,
     columns and values), ``frames`` being the one chunk."""
     _pyarrow()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tables = frames.tables()
-    census = {name: _Table() for name in tables}
+    census = {name: _Census() for name in tables}
     for name, frame in tables.items():
         census[name].note(frame)
     return _write(directory, census, [tables])
 
 
-def _write(directory: Path, census: Mapping[str, _Table], chunks: Iterable[dict[str, pd.DataFrame]]) -> list[Path]:
+def _write(directory: Path, census: Mapping[str, _Census], chunks: Iterable[dict[str, pd.DataFrame]]) -> list[Path]:
     """Write ``chunks`` (each the four tables of consecutive customers, in order) as row groups of one
     ``<table>.parquet`` per table, with the types ``census`` settled over all of them."""
     import pyarrow.parquet as pq

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .._core._text import CLEAR
-from .._files._export import UTC_SUFFIX
+from .._core._text import CLEAR, UTC_SUFFIX
 from .._tables._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN
 
 

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._api._pacing import release_memory
+from .._api import default_workers
 from .._core._models import CustomerUpdate, validate_payload
 from .._core._schema import CUSTOMER_PATHS
 from .._errors import InvalidRequest
 from .._files._sheets import Sheet, SheetRow, open_sheet
+from .._memory import release_memory
 from .._tables._editing import edit_customer
 from .._tables._frames import column_path, to_frames
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, Action, Status
@@ -175,20 +176,21 @@ class Plan:
     def apply(
         self,
         *,
-        workers: int = 8,
+        workers: int | None = None,
         rate: float | None = None,
         journal: str | Path | None = None,
         progress: bool = True,
         keep_journal: bool = False,
     ) -> BulkResult:
-        """Send the pending rows: at most ``workers`` requests in flight (up to twice as many threads, as a worker
+        """Send the pending rows: at most ``workers`` requests in flight (default: enough for the rate, as for every
+        read; see :func:`drframe._api._pacing.default_workers`) (up to twice as many threads, as a worker
         waiting out a Retry-After lends its place), sharing the client's rate limit (``rate`` req/s for this run
         only; the client keeps its own); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly:
         rows not yet sent are ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
         in flight, not interrupted) the journal is deleted, unless ``keep_journal``. Raises JournalError (nothing
         sent) when the journal is damaged, and stops with it when the journal cannot be written."""
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
-        return run_plan(self, client, workers=workers, journal=journal, progress=progress,
+        return run_plan(self, client, workers=workers or default_workers(client), journal=journal, progress=progress,
                         keep_journal=keep_journal)
 
 
@@ -252,7 +254,7 @@ class _RowReader:
 
     def __init__(self, sheet: Sheet) -> None:
         self.sheet = sheet
-        self.compact = _CompactCells(sheet.columns)
+        self.compact = _RowCompactor(sheet.columns)
         # The current state an edit can read: the sheet's columns and all of shipping, from these top-level fields.
         self.columns = {CUSTOMER_KEY, *sheet.columns}
         self.fields = {"id", "shipping", *(column_path(column)[0] for column in sheet.columns)}
@@ -310,30 +312,30 @@ class _RowReader:
                     row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
 
 
-class _CompactCells:
+class _RowCompactor:
     """Rows' cells as read-only mappings over one column index shared by every row of the sheet, each row's
     texts joined into one string: about a quarter of the memory of a dict of strings per row."""
 
     def __init__(self, columns: list[str]) -> None:
         self.index = {column: position for position, column in enumerate(columns)}
 
-    def __call__(self, cells: Mapping[str, str]) -> Cells:
+    def __call__(self, cells: Mapping[str, str]) -> CompactRow:
         values = tuple(map(cells.get, self.index, repeat("")))
         joined = _SEPARATOR.join(values)
         if joined.count(_SEPARATOR) != len(values) - 1:  # a text holds the separator
-            return Cells(self.index, values)
-        return Cells(self.index, joined)
+            return CompactRow(self.index, values)
+        return CompactRow(self.index, joined)
 
     @staticmethod
     def expand(cells: Mapping[str, str]) -> dict[str, str]:
-        return cells.to_dict() if isinstance(cells, Cells) else dict(cells)
+        return cells.to_dict() if isinstance(cells, CompactRow) else dict(cells)
 
 
 #: Joins a row's texts (ASCII's unit separator; a row whose cells hold it keeps them as a tuple).
 _SEPARATOR = "\x1f"
 
 
-class Cells(Mapping[str, str]):
+class CompactRow(Mapping[str, str]):
     """One row's cells: column -> text, read-only, over a column index shared by every row of the sheet."""
 
     __slots__ = ("_index", "_values")
@@ -355,7 +357,7 @@ class Cells(Mapping[str, str]):
         return len(self._index)
 
     def __repr__(self) -> str:
-        return f"Cells({self.to_dict()!r})"
+        return f"CompactRow({self.to_dict()!r})"
 
     def to_dict(self) -> dict[str, str]:
         """The cells as a plain dict (one split, not one per column)."""

@@ -15,15 +15,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._api import DEMO_RATE, RATE_HELP, WORKERS_HELP
 from .._errors import APIError, ConnectionFailed, DRError, Unauthorized
-from ._commands import _apply, _audit, _demo, _export, _map, _sandbox, _sync
+from ._commands import run_apply, run_audit, run_demo, run_export, run_map, run_sandbox, run_sync
 from ._common import EXIT_API, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_API", "EXIT_CODES_HELP", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Shows an option's default once: argparse's "(default: X)" only where the help names none itself and there
+    is one to name (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help = action.help or ""
+        if "default" in help or action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--fault-rate", type=float, default=0.0, metavar="F", help="inject faults in a fraction F")
     sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="added latency per request")
     sandbox.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for synthetic data and faults")
-    sandbox.set_defaults(func=_sandbox)
+    sandbox.set_defaults(func=run_sandbox)
 
     export = command("export", "export every customer into typed tables (xlsx, csv or parquet)")
     _add_connection_options(export)
@@ -74,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--updated-since", type=_utc_time, default=None, metavar="TIME",
                          help="only customers updated at or after TIME")
     _add_read_options(export)
-    export.set_defaults(func=_export, check=_check_export_out)
+    export.set_defaults(func=run_export, check=_check_export_out)
 
     apply = command("apply", "validate, plan and apply customer changes from a .csv, .xlsx or .ods file")
     apply.add_argument("file", help="input .csv, .xlsx or .ods (columns of the customers table, plus 'action')")
@@ -82,8 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="validate and plan only; send nothing")
     apply.add_argument("--yes", "-y", action="store_true",
                        help="apply with a live key without asking for confirmation")
-    apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
-    apply.add_argument("--workers", type=_positive(int), default=8, help="concurrent requests")
+    _add_pace_options(apply)
     apply.add_argument("--journal", default=None,
                        help="resume journal (default: FILE.<sha>.journal next to the input)")
     apply.add_argument("--keep-journal", action="store_true",
@@ -102,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="map the file's headers (and values) to drframe columns; 'drframe map FILE' proposes one")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
-    apply.set_defaults(func=_apply)
+    apply.set_defaults(func=run_apply)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
     syncer.add_argument("directory", help="the mirror's directory (created on the first run)")
@@ -113,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     syncer.add_argument("--overlap", type=_positive(float), default=10.0, metavar="MINUTES",
                         help="re-read customers updated this long before the last sync's newest change")
     syncer.add_argument("--no-progress", action="store_true", help="no progress bar")
-    syncer.set_defaults(func=_sync)
+    syncer.set_defaults(func=run_sync)
 
     mapper = command("map", "propose a column mapping for a file's headers and values, for review")
     mapper.add_argument("file", help="input .csv, .xlsx or .ods whose headers are not drframe's")
@@ -122,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("--sheet", default=None, help="sheet to read (default: 'customers', else the first)")
     mapper.add_argument("--encoding", default=None, help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM")
     mapper.add_argument("--force", action="store_true", help="overwrite an existing mapping file")
-    mapper.set_defaults(func=_map)
+    mapper.set_defaults(func=run_map)
 
     audit = command("audit", "write the data-quality audit of the customer base (.xlsx)")
     _add_connection_options(audit)
@@ -136,14 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --compare: drframe results files, to tell their changes from changes made "
                             "outside drframe")
     _add_read_options(audit)
-    audit.set_defaults(func=_audit)
+    audit.set_defaults(func=run_audit)
 
     demo = command("demo", "the main job end to end on an embedded sandbox, into ./drframe-demo/")
     demo.add_argument("--out", default="drframe-demo", help="output directory")
     demo.add_argument("--seed-customers", type=int, default=300, help="customers seeded into the sandbox")
-    demo.add_argument("--rate", type=_positive(float), default=50.0, metavar="RPS", help="requests per second")
+    demo.add_argument("--rate", type=_positive(float), default=DEMO_RATE, metavar="RPS", help="requests per second")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=run_demo)
     return parser
 
 
@@ -206,12 +213,14 @@ def _check_export_out(args: argparse.Namespace) -> str | None:
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
     """How export and audit read: rate, workers, progress bar."""
-    parser.add_argument("--rate", type=_positive(float), default=None, metavar="RPS",
-                        help="requests per second (default: the API's limit for the key, 25 test / 250 live; "
-                             "unlimited on the embedded sandbox)")
-    parser.add_argument("--workers", type=_positive(int), default=None, metavar="N",
-                        help="concurrent requests (default: a quarter of the rate + 2, at most 32; 8 unlimited)")
+    _add_pace_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_pace_options(parser: argparse.ArgumentParser) -> None:
+    """``--rate`` and ``--workers``, their defaults decided by :mod:`drframe._api._pacing` (None: decide there)."""
+    parser.add_argument("--rate", type=_positive(float), default=None, metavar="RPS", help=RATE_HELP)
+    parser.add_argument("--workers", type=_positive(int), default=None, metavar="N", help=WORKERS_HELP)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .._api._client import Client
 
 
-def _sandbox(args: argparse.Namespace) -> int:
+def run_sandbox(args: argparse.Namespace) -> int:
     from ..sandbox import serve
 
     try:
@@ -30,7 +30,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
     """Seed the embedded sandbox, export, bulk-apply the sample updates, write results and both audit reports."""
     from .. import bulk
     from .._connect import connect
@@ -71,15 +71,15 @@ def _sample_file(out: Path) -> Path:
     return shipped if shipped.exists() else write_samples(out)[0]
 
 
-def _apply(args: argparse.Namespace) -> int:
+def run_apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
-    from .._api._pacing import paced
+    from .._api import paced
 
     source = Path(args.file)
     results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
-    with _connect(args) as client:
+    with _open_target(args) as client:
         # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
         plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
                          columns=mapping, progress=not args.no_progress)
@@ -116,20 +116,20 @@ def _apply(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
 
 
-def _sync(args: argparse.Namespace) -> int:
+def run_sync(args: argparse.Namespace) -> int:
     """Bring a local Parquet mirror up to date (see :mod:`drframe._sync`)."""
     from datetime import timedelta
 
     from .._sync import sync
 
-    with _connect(args) as client:
+    with _open_target(args) as client:
         result = sync(client, args.directory, full=args.full, overlap=timedelta(minutes=args.overlap),
                       progress=not args.no_progress)
     print(f"{result}; mirror in {args.directory}")
     return EXIT_OK
 
 
-def _map(args: argparse.Namespace) -> int:
+def run_map(args: argparse.Namespace) -> int:
     """Write a proposed column mapping (``reviewed: false``) and say what needs a person's eyes."""
     from .. import bulk
 
@@ -183,9 +183,9 @@ def _confirmed(plan: bulk.Plan, client: Client) -> bool:
     return False
 
 
-def _audit(args: argparse.Namespace) -> int:
+def run_audit(args: argparse.Namespace) -> int:
     """Write the data-quality audit of every customer, or (``--compare``) what changed between two exports."""
-    from .._api._pacing import paced
+    from .._api import paced
     from ..report import quality_audit, quality_issues, snapshot_audit
 
     if args.compare:
@@ -193,7 +193,7 @@ def _audit(args: argparse.Namespace) -> int:
         path = snapshot_audit(before, after, args.out, runs=args.runs or (), mask_pii=args.mask_pii)
         print(f"compared {before} with {after}; wrote {path}")
         return EXIT_OK
-    with _connect(args) as client:
+    with _open_target(args) as client:
         frames = paced(client, args.rate).customers.to_frames(workers=args.workers, progress=not args.no_progress)
     path = quality_audit(frames, args.out, mask_pii=args.mask_pii)
     issues = quality_issues(frames)
@@ -204,10 +204,10 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export(args: argparse.Namespace) -> int:
-    from .._api._pacing import paced
+def run_export(args: argparse.Namespace) -> int:
+    from .._api import paced
 
-    with _connect(args) as client:
+    with _open_target(args) as client:
         customers = paced(client, args.rate).customers
         if args.format == "parquet":
             from .._files._parquet import row_counts
@@ -265,7 +265,7 @@ def _announce(client: Client, args: argparse.Namespace) -> None:
 
 
 @contextmanager
-def _connect(args: argparse.Namespace) -> Iterator[Client]:
+def _open_target(args: argparse.Namespace) -> Iterator[Client]:
     """The client for the target the options name (see :func:`drframe.connect`), announced on stdout."""
     from .._connect import DEFAULT_SEED_CUSTOMERS, connect
 
