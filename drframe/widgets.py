@@ -20,6 +20,8 @@ from ._tables._editing import edit_customer
 from ._tables._frames import CUSTOMER_KEY, is_missing, to_frames
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ._api._client import Client
 
 __all__ = ["NOT_IN_FORM", "SHIPPING_FIELDS", "CustomerForm"]
@@ -75,8 +77,8 @@ class CustomerForm:
         self.reload()
 
     @classmethod
-    def from_row(cls, client: Client, row: Mapping[str, Any], **kwargs: Any) -> CustomerForm:
-        """A form for the customer in one row of the customers frame (``frames.customers.iloc[i]``)."""
+    def from_row(cls, client: Client, row: pd.Series[Any] | Mapping[str, Any], **kwargs: Any) -> CustomerForm:
+        """A form for the customer in one row of the customers frame (``frames.customers.iloc[i]``, a Series)."""
         return cls(client, str(row[CUSTOMER_KEY]), **kwargs)
 
     # -- building -------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Reading at the API's rate limit: every customer listed over concurrently paged ``createdTime`` ranges (the
-ranges themselves are in :mod:`._ranges`; worker counts and the pool for batched calls in :mod:`._concurrency`).
+ranges themselves are in :mod:`._ranges`; worker counts and the pool for batched calls in :mod:`._pacing`).
+Over 400 lines on purpose: the range scheduler (split, hand out, finish) is one algorithm, read best whole.
 
 **How a listing runs** (:class:`Listing`, behind ``client.customers.iter_raw / to_frames / to_parquet``).
 ``GET /customers`` is newest first (``createdTime``, then the server's insertion order for equal times), 100 per

@@ -1,5 +1,6 @@
 """The API's resources: ``client.customers``, ``client.sources``, ``client.tax_identifiers``. Each method builds
-one call (path, checked ids, validated body, retry safety) and hands it to :meth:`Client.request`."""
+one call (path, checked ids, validated body, retry safety) and hands it to :meth:`Client.request`.  Just over 400
+lines: the three resources share their path, body and delete helpers, and each method is a few lines."""
 
 from __future__ import annotations
 

@@ -18,8 +18,10 @@ Rules an analyst can rely on:
   the same file never creates the customer twice.
 * Every row ends in exactly one :class:`Status`.
 
-The package: ``_rows`` reads and checks rows, ``_plan`` resolves them against current state, ``_run`` applies
-them through the journal (``_journal``), ``_results`` builds the outcome tables.
+The package (a workflow: uses the layers below, never ``cli``): ``_constants`` holds the vocabulary (actions,
+statuses, column names), ``_mapping`` maps a file's own headers and values, ``_rows`` reads and checks rows,
+``_plan`` resolves them against current state, ``_run`` applies them through the journal (``_journal``),
+``_tax`` puts tax identifiers, ``_results`` builds the outcome tables.
 """
 
 from .._core._text import CLEAR

@@ -198,7 +198,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
          encoding: str | None = None, columns: Mapping[str, str | None] | ColumnMapping | None = None,
          workers: int | None = None, progress: bool = False) -> Plan:
     """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
-    against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
+    against the current state, fetched 500 customers at a time in calls of 100 ids. ``encoding`` is a CSV file's encoding when it is neither
     UTF-8 nor UTF-16 with BOM; ``columns`` maps the file's headers to drframe columns (``{"E-mail": "email"}``,
     None ignores a header; or a :class:`ColumnMapping` with value maps). Raises SheetError (nothing sent) for an
     unreadable file or unknown columns.

@@ -6,6 +6,9 @@
 
 The same service runs over real HTTP from the command line: ``drframe sandbox`` (:func:`serve`).
 
+Rule (the emulator): uses ``drframe._core`` (the same models as the client), never the workflows, tables or
+files; ``Sandbox.client()`` imports the client inside the method.
+
 Its layers, bottom up: ``_defaults`` (the constants), ``_errors``, ``_tax``, ``_db`` (the SQL) and ``_store`` (the
 backend, free of HTTP), ``_routes`` and ``_openapi`` (the FastAPI app), ``_gateway`` (the middleware around it) and
 ``_app``, where they are assembled.

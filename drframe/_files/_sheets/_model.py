@@ -108,11 +108,11 @@ def stream_table(records: Records, path: Path, empty: str) -> tuple[list[str], I
     first = next(iterator, None)
     if first is None:
         raise SheetError(f"{path}: {empty}")
-    columns = _header([c.error or c.formula or c.text for c in _cells(first[1])], path)
+    columns = _header([c.error or c.formula or c.text for c in _as_cells(first[1])], path)
     return columns, _table_rows(iterator, columns, path)
 
 
-def _cells(cells: list[Cell] | PlainRow) -> list[Cell]:
+def _as_cells(cells: list[Cell] | PlainRow) -> list[Cell]:
     return [Cell(text) for text in cells] if isinstance(cells, PlainRow) else cells
 
 
@@ -123,7 +123,7 @@ def _table_rows(records: Iterator[tuple[int, list[Cell] | PlainRow]], columns: l
         if isinstance(record, PlainRow) and len(record) == width:
             yield SheetRow(number, dict(zip(columns, record, strict=True)))
             continue
-        cells = _cells(record)
+        cells = _as_cells(record)
         extra = next((c for c in cells[len(columns):] if not c.empty), None)
         if extra is not None:
             shown = len(columns) + sum(not c.empty for c in cells[len(columns):])
