@@ -107,7 +107,7 @@ def rate_runs(shape: str, customers: int, limits: tuple[float, ...], runs: tuple
 
 
 def client_workers(limit: float) -> int:
-    from drframe._concurrency import default_workers
+    from drframe._api._pacing import default_workers
 
     with Client(API_KEY, "http://127.0.0.1:9", rate_limit=limit) as client:
         return default_workers(client)

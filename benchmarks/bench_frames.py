@@ -38,7 +38,7 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100_000
 MIXES = ("sparse", "project")
 CONTENDERS = ("drframe", "json_normalize", "polars", "pyarrow")
 NESTED = ("sources", "taxIdentifiers", "taxCertificates")
-IMPORTS = {"drframe": ("pandas", "pyarrow", "pyarrow.compute", "drframe._frames"), "json_normalize": ("pandas",),
+IMPORTS = {"drframe": ("pandas", "pyarrow", "pyarrow.compute", "drframe._tables._frames"), "json_normalize": ("pandas",),
            "polars": ("pandas", "pyarrow", "polars"), "pyarrow": ("pandas", "pyarrow", "pyarrow.compute")}
 #: Customers checked for an exact round trip after the timed run (to_payloads is not what is measured).
 CHECKED = 5_000

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from drframe._samples import write_samples
+from drframe._files._samples import write_samples
 
 if __name__ == "__main__":
     for path in write_samples(Path(__file__).parent):

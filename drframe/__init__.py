@@ -12,7 +12,9 @@ import contextlib
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._client import Client
+from ._api._client import Client
+from ._api._resources import Page
+from ._api._retry import RetryPolicy
 from ._connect import connect
 from ._errors import (
     APIError,
@@ -36,16 +38,14 @@ from ._errors import (
     Unauthorized,
     UnknownFieldWarning,
 )
-from ._resources import Page
-from ._retry import RetryPolicy
 from ._version import __version__
 
 if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (pandas, openpyxl, ipywidgets)
     from . import bulk, report, sandbox, testing, widgets
-    from ._editing import diff_frames
-    from ._frames import Frames, to_frames
-    from ._parquet import read_parquet
+    from ._files._parquet import read_parquet
     from ._sync import SyncResult, sync
+    from ._tables._editing import diff_frames
+    from ._tables._frames import Frames, to_frames
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError", "ExportError",
@@ -55,8 +55,8 @@ __all__ = [
     "sandbox", "sync", "testing", "to_frames", "widgets",
 ]
 
-_LAZY_NAMES = {"to_frames": "._frames", "Frames": "._frames", "diff_frames": "._editing", "sync": "._sync",
-               "SyncResult": "._sync", "read_parquet": "._parquet"}
+_LAZY_NAMES = {"to_frames": "._tables._frames", "Frames": "._tables._frames", "diff_frames": "._tables._editing", "sync": "._sync",
+               "SyncResult": "._sync", "read_parquet": "._files._parquet"}
 _SUBMODULES = frozenset({"bulk", "report", "widgets", "sandbox", "testing"})
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from ._client import Client
+from ._api._client import Client
 from ._errors import ConfigurationError
 
 #: Customers seeded into an embedded sandbox that :func:`connect` starts.

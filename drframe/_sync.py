@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._core._models import format_datetime, parse_datetime
 from ._errors import ConfigurationError
-from ._frames import CUSTOMER_KEY, PARENT_ROW_COLUMN, Frames
-from ._models import format_datetime, parse_datetime
-from ._parquet import read_parquet, write_frames
+from ._files._parquet import read_parquet, write_frames
+from ._tables._frames import CUSTOMER_KEY, PARENT_ROW_COLUMN, Frames
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._api._client import Client
 
 STATE_FILE = "drframe-sync.json"
 TABLES = ("customers", "sources", "tax_identifiers", "tax_certificates")
@@ -78,7 +78,7 @@ def sync(client: Client, directory: str | Path, *, full: bool = False, overlap: 
     fetched = client.customers.to_frames(redact=True, progress=progress, **filters)
     fetched_ids = set(fetched.customers[CUSTOMER_KEY].astype(str))
     old_ids = set(mirror.customers[CUSTOMER_KEY].astype(str)) if mirror is not None else set()
-    merged = fetched if full or mirror is None else _merge(mirror, fetched, fetched_ids)
+    merged = fetched if full or mirror is None else _merge_into_mirror(mirror, fetched, fetched_ids)
     removed = len(old_ids - fetched_ids) if full and mirror is not None else 0
     write_frames(directory, Frames(**{name: _without_row_links(getattr(merged, name)) for name in TABLES}))
     high_water = _newest(fetched.customers, state.get("high_water"))
@@ -122,7 +122,7 @@ def _read_mirror(directory: Path) -> Frames | None:
     return read_parquet(directory)
 
 
-def _merge(mirror: Frames, fetched: Frames, fetched_ids: set[str]) -> Frames:
+def _merge_into_mirror(mirror: Frames, fetched: Frames, fetched_ids: set[str]) -> Frames:
     """The mirror with every fetched customer (row and children) replaced by its fetched version."""
     tables = {}
     for name in TABLES:

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ._core._models import LOCALES, is_valid_email
 from ._errors import ConfigurationError
-from ._export import fill_sheet
-from ._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, Frames, to_frames
-from ._models import LOCALES, is_valid_email
-from ._snapshots import comparable, read_snapshot
+from ._files._export import fill_sheet
+from ._files._snapshots import comparable, read_snapshot
+from ._tables._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, Frames, to_frames
 from ._version import __version__
-from .bulk._constants import OUTCOMES
+from .bulk import STATUSES
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._api._client import Client
     from .bulk import BulkResult, Plan
 
 __all__ = ["QUALITY_CHECKS", "change_audit", "quality_audit", "quality_issues", "snapshot_audit", "snapshot_changes"]
@@ -123,13 +123,13 @@ def change_audit(outcome: BulkResult | Plan, path: str | Path, *, mask_pii: bool
             "throttled (429)": outcome.stats.get("throttled", 0),
             "interrupted": "yes" if outcome.interrupted else "no",
         })
-        labels = {str(status): status.description for status in OUTCOMES}
+        labels = {str(status): status.description for status in STATUSES}
         _summary_sheet(workbook, "drframe change audit", outcome.counts, labels, metadata, "Rows by outcome",
                        "Status")
         rows_sheet, rows = "Results", outcome.results
     else:
         metadata["planned (UTC)"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        labels = {str(status): status.description for status in OUTCOMES}
+        labels = {str(status): status.description for status in STATUSES}
         _summary_sheet(workbook, "drframe change audit of a dry run: nothing was sent",
                        dict(sorted(plan.counts.items())), labels, metadata, "Rows by planned outcome", "Planned")
         rows_sheet, rows = "Plan", plan.frame()
@@ -195,7 +195,7 @@ def quality_audit(source: Client | Frames | Iterable[Mapping[str, Any]], path: s
     chart, Issues (one row per finding), and the Customers table."""
     from openpyxl import Workbook
 
-    from ._client import Client
+    from ._api._client import Client
 
     if isinstance(source, Client):
         frames = source.customers.to_frames()

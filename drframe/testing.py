@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ._models import format_datetime
+from ._core._models import format_datetime
 
 __all__ = ["generate_customers"]
 

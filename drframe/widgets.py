@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import pandas as pd
 
-from ._editing import edit_customer
+from ._core._models import CUSTOMER_TYPES, LOCALES
+from ._core._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
 from ._errors import APIError, ConnectionFailed, InvalidRequest, NotFound, QueryError, RateLimited, Unauthorized
-from ._frames import CUSTOMER_KEY, Frames, column_path, is_missing, to_frames
-from ._models import CUSTOMER_TYPES, LOCALES
-from ._schema import CUSTOMER_PATHS, WRITABLE_CUSTOMER_FIELDS
+from ._tables._editing import edit_customer
+from ._tables._frames import CUSTOMER_KEY, Frames, column_path, is_missing, to_frames
 from .bulk._constants import CLEAR, Status
 
 if TYPE_CHECKING:
-    from ._client import Client
+    import pandas as pd
+
+    from ._api._client import Client
     from .bulk import BulkResult, CellError, Plan
 
 __all__ = ["GRID_COLUMNS", "NOT_IN_FORM", "SHIPPING_FIELDS", "CustomerFinder", "CustomerForm", "CustomerGrid",
@@ -92,8 +94,8 @@ class CustomerForm:
             self._open_by_email(email)
 
     @classmethod
-    def from_row(cls, client: Client, row: Mapping[str, Any], **kwargs: Any) -> CustomerForm:
-        """A form for the customer in one row of the customers frame (``frames.customers.iloc[i]``)."""
+    def from_row(cls, client: Client, row: pd.Series[Any] | Mapping[str, Any], **kwargs: Any) -> CustomerForm:
+        """A form for the customer in one row of the customers frame (``frames.customers.iloc[i]``, a Series)."""
         return cls(client, str(row[CUSTOMER_KEY]), **kwargs)
 
     # -- building -------------------------------------------------------------------------------------------
@@ -506,7 +508,7 @@ class CustomerGrid:
                  client: Client | None = None, height: str = "420px") -> None:
         from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 
-        from ._client import Client
+        from ._api._client import Client
         from .bulk._rows import cell_text, check_columns
 
         if isinstance(frames_or_client, Client):

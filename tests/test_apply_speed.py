@@ -19,8 +19,8 @@ import pytest
 from starlette.responses import JSONResponse
 
 from drframe import Client, RetryPolicy, bulk
+from drframe._api._ratelimit import RateLimiter
 from drframe._errors import JournalError
-from drframe._ratelimit import RateLimiter
 from drframe.bulk import _run
 from drframe.bulk._journal import Journal, payload_hash
 from drframe.sandbox import Sandbox

@@ -10,7 +10,7 @@ import pytest
 
 import drframe
 from drframe import Client, RetryPolicy
-from drframe._retry import Safety, parse_retry_after
+from drframe._api._retry import Safety, parse_retry_after
 from drframe.sandbox import Sandbox
 
 
@@ -49,10 +49,10 @@ def test_round_trips_every_seed_example(client: Client, seed_examples: dict[str,
 
 def test_response_examples_parse_losslessly(seed_examples: dict[str, Any]) -> None:
     for name in ("create_response", "get_response", "update_response"):
-        assert drframe._models.Customer.model_validate(seed_examples[name]).to_api() == seed_examples[name]
+        assert drframe._core._models.Customer.model_validate(seed_examples[name]).to_api() == seed_examples[name]
     source = seed_examples["attach_source_response"]
-    assert drframe._models.Source.model_validate(source).to_api() == source
-    assert "clientSecret" not in repr(drframe._models.Source.model_validate(source))
+    assert drframe._core._models.Source.model_validate(source).to_api() == source
+    assert "clientSecret" not in repr(drframe._core._models.Source.model_validate(source))
 
 
 def test_errors_carry_status_type_code_parameter_and_request_id(client: Client) -> None:

@@ -17,9 +17,9 @@ from csvfiles import write_rows
 
 import drframe
 from drframe import Client, Unauthorized, bulk
-from drframe._frames import frames_in_order
-from drframe._listing import Listing
-from drframe._parquet import read_parquet
+from drframe._api._listing import Listing
+from drframe._files._parquet import read_parquet
+from drframe._tables._frames import frames_in_order
 from drframe.bulk import _plan
 from drframe.cli import main
 from drframe.sandbox import Sandbox

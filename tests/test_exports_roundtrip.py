@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drframe import Client, bulk, to_frames
-from drframe._cells import is_formula_like, neutralise, normalise_cell, unneutralise
-from drframe._export import ExportError, write_table
-from drframe._frames import Frames
+from drframe._core._text import is_formula_like, neutralise, normalise_cell, unneutralise
+from drframe._files._export import ExportError, write_table
+from drframe._tables._frames import Frames
 from drframe.sandbox import Sandbox
 
 #: Customer fields that take any text (email-free), as columns of the customers frame.

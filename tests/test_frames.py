@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import drframe
-import drframe._frames as frames_module
+import drframe._tables._frames as frames_module
 from drframe import UnknownFieldWarning
-from drframe._editing import diff_frames, diff_rows, row_payload
-from drframe._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, column_path
-from drframe._models import format_datetime, parse_datetime
-from drframe._schema import CUSTOMER_PATHS, SOURCE_PATHS, TAX_CERTIFICATE_PATHS, TAX_IDENTIFIER_PATHS
+from drframe._core._models import format_datetime, parse_datetime
+from drframe._core._schema import CUSTOMER_PATHS, SOURCE_PATHS, TAX_CERTIFICATE_PATHS, TAX_IDENTIFIER_PATHS
+from drframe._tables._editing import diff_frames, diff_rows, row_payload
+from drframe._tables._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN, PARENT_ROW_COLUMN, column_path
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers
@@ -92,7 +92,7 @@ def test_row_payload_and_minimal_diff(seed_examples: dict[str, Any]) -> None:
                             "requestToBeForgotten"}
     assert payload["shipping"]["address"]["postalCode"] == "55129"
     assert "createdTime" not in payload and "liveMode" not in payload
-    drframe._models.CustomerUpdate.model_validate(payload, context=drframe._models.STRICT)
+    drframe._core._models.CustomerUpdate.model_validate(payload, context=drframe._core._models.STRICT)
 
     edited = frames.customers.copy()
     edited.loc[0, "shipping.address.city"] = "St. Paul"

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from drframe import Client, bulk
+from drframe._core._schema import CUSTOMER_PATHS
 from drframe._errors import JournalError
-from drframe._schema import CUSTOMER_PATHS
 from drframe.bulk._journal import Journal, payload_hash
 from drframe.sandbox import Sandbox
 

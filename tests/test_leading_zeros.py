@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from drframe import bulk
-from drframe._cells import drops_leading_zeros
+from drframe._core._text import drops_leading_zeros
 from drframe.sandbox import Sandbox
 
 SOFFICE = shutil.which("soffice")

@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from drframe import Frames, UnknownFieldWarning, to_frames
-from drframe._cells import REDACTED
-from drframe._frames import SPECS, column_order
-from drframe._parquet import read_parquet
+from drframe._core._text import REDACTED
+from drframe._files._parquet import read_parquet
+from drframe._tables._frames import SPECS, column_order
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers
 

@@ -11,13 +11,13 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drframe._editing import _coerce_metadata, _same_text, diff_rows, edit_customer
+from drframe._core._models import CustomerCreate, CustomerUpdate, validate_payload
 from drframe._errors import InvalidRequest
-from drframe._frames import CUSTOMER_KEY, is_missing, to_frames
-from drframe._models import CustomerCreate, CustomerUpdate, validate_payload
-from drframe._sheets import Sheet
-from drframe._sheets._csv import _csv_cell, _csv_record
-from drframe._sheets._model import Cell, PlainRow
+from drframe._files._sheets import Sheet
+from drframe._files._sheets._csv import _csv_cell, _csv_record
+from drframe._files._sheets._model import Cell, PlainRow
+from drframe._tables._editing import _coerce_metadata, _same_text, diff_rows, edit_customer
+from drframe._tables._frames import CUSTOMER_KEY, is_missing, to_frames
 from drframe.bulk._plan import _RowReader
 from drframe.testing import generate_customers
 

@@ -21,3 +21,8 @@ def test_ruff_clean() -> None:
 def test_mypy_clean() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_readme_python_call_passes_strict_mypy() -> None:
+    result = run("mypy", "--strict", "tests/readme_calls.py")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import Workbook
 
 from drframe import Client, bulk
-from drframe._sheets import Sheet, SheetError, excel_text, format_number, open_sheet, read_sheet
+from drframe._files._sheets import Sheet, SheetError, excel_text, format_number, open_sheet, read_sheet
 from drframe.cli import main
 
 SHEETS = Path(__file__).parent / "data" / "sheets"
@@ -419,7 +419,7 @@ def test_an_xlsx_read_from_its_xml_in_small_chunks(tmp_path: Path, monkeypatch: 
     """Shared strings (rich text runs, phonetic guides, escapes), a namespace prefix, cells without a reference
     or with attributes in another order, the quote prefix, a custom number format, the 1904 calendar, shared
     formulas and cached results, blank rows, all cut into 40-byte chunks (a UTF-8 character split across two)."""
-    from drframe._sheets import _xlsx
+    from drframe._files._sheets import _xlsx
 
     monkeypatch.setattr(_xlsx, "_CHUNK", 40)
     strings = ("<si><t>customer_id</t></si><si><t>shipping.address.postalCode</t></si><si><t>metadata.a</t></si>"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from drframe import Client, ConfigurationError
-from drframe._parquet import read_parquet
+from drframe._files._parquet import read_parquet
 from drframe._sync import STATE_FILE, sync
 from drframe.cli import main
 from drframe.sandbox import Sandbox

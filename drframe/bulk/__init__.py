@@ -18,13 +18,15 @@ Rules an analyst can rely on:
   the same file never creates the customer twice.
 * Every row ends in exactly one :class:`Status`.
 
-The package: ``_rows`` reads and checks rows, ``_plan`` resolves them against current state, ``_run`` applies
-them through the journal (``_journal``), ``_results`` builds the outcome tables.
+The package (a workflow: uses the layers below, never ``cli``): ``_constants`` holds the vocabulary (actions,
+statuses, column names), ``_mapping`` maps a file's own headers and values, ``_rows`` reads and checks rows,
+``_plan`` resolves them against current state, ``_run`` applies them through the journal (``_journal``),
+``_tax`` puts tax identifiers, ``_results`` builds the outcome tables.
 """
 
-from .._cells import CLEAR
+from .._core._text import CLEAR
 from .._errors import JournalError, SheetError
-from .._sheets import read_sheet
+from .._files._sheets import read_sheet
 from ._constants import OUTCOMES, Action, Status
 from ._mapping import ColumnMapping, propose_mapping
 from ._plan import Plan, plan

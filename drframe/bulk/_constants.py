@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .._cells import CLEAR
-from .._export import UTC_SUFFIX
-from .._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN
+from .._core._text import CLEAR, UTC_SUFFIX
+from .._tables._frames import CUSTOMER_KEY, EMPTY_VALUES_COLUMN
 
 
 class Status(StrEnum):

@@ -33,11 +33,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .._cells import normalise_cell
+from .._core._models import CUSTOMER_TYPES, LOCALES, TAX_IDENTIFIER_TYPES, check_locale
+from .._core._schema import CUSTOMER_PATHS
+from .._core._text import normalise_cell
 from .._errors import SheetError
-from .._models import CUSTOMER_TYPES, LOCALES, TAX_IDENTIFIER_TYPES, check_locale
-from .._schema import CUSTOMER_PATHS
-from .._sheets import Sheet, SheetRow
+from .._files._sheets import Sheet, SheetRow
 from ._constants import ACTION_COLUMN, CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, TAX_TYPE_COLUMN, TAX_VALUE_COLUMN
 
 #: Headers analysts use, folded (lower case, no spaces, dashes, dots or underscores), and the column they mean.

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .._cells import CLEAR, drops_leading_zeros
-from .._concurrency import release_memory
-from .._editing import edit_customer
+from .._api import default_workers
+from .._core._models import CustomerUpdate, validate_payload
+from .._core._schema import CUSTOMER_PATHS
+from .._core._text import CLEAR, drops_leading_zeros
 from .._errors import InvalidRequest
-from .._frames import column_path, to_frames
-from .._models import CustomerUpdate, validate_payload
+from .._files._sheets import Sheet, SheetRow, open_sheet
+from .._memory import release_memory
 from .._progress import progress as progress_of
-from .._schema import CUSTOMER_PATHS
-from .._sheets import Sheet, SheetRow, open_sheet
+from .._tables._editing import edit_customer
+from .._tables._frames import column_path, to_frames
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, TAX_VALUE_COLUMN, Action, Status
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
@@ -42,7 +43,7 @@ from ._rows import (
 from ._run import run_plan
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from .._api._client import Client
 
 _NO_COLUMNS: frozenset[str] = frozenset()
 #: The field a tax number change is listed under in a plan's changes.
@@ -235,7 +236,7 @@ class Plan:
 
     def errors_file(self, path: str | Path) -> Path:
         """Write only the rows already known to be invalid or failed, as :meth:`BulkResult.errors_file` does."""
-        from .._export import write_table
+        from .._files._export import write_table
 
         return write_table(path, resubmit_frame(self.rows), sheet="errors")
 
@@ -272,14 +273,15 @@ class Plan:
     def apply(
         self,
         *,
-        workers: int = 8,
+        workers: int | None = None,
         rate: float | None = None,
         journal: str | Path | None = None,
         progress: bool = True,
         keep_journal: bool = False,
         lock_timeout: float = 0.0,
     ) -> BulkResult:
-        """Send the pending rows: at most ``workers`` requests in flight (up to twice as many threads, as a worker
+        """Send the pending rows: at most ``workers`` requests in flight (default: enough for the rate, as for every
+        read; see :func:`drframe._api._pacing.default_workers`) (up to twice as many threads, as a worker
         waiting out a Retry-After lends its place), sharing the client's rate limit (``rate`` req/s for this run
         only; the client keeps its own); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly:
         rows not yet sent are ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
@@ -287,7 +289,7 @@ class Plan:
         sent) when the journal is damaged, and stops with it when the journal cannot be written. One run at a time
         holds a journal: JournalLocked (nothing sent) when another holds it ``lock_timeout`` seconds on."""
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
-        return run_plan(self, client, workers=workers, journal=journal, progress=progress,
+        return run_plan(self, client, workers=workers or default_workers(client), journal=journal, progress=progress,
                         keep_journal=keep_journal, lock_timeout=lock_timeout)
 
 
@@ -296,7 +298,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
          workers: int | None = None, progress: bool = False, action: Action | str | None = None,
          allow_dropped_zeros: bool = False) -> Plan:
     """Read ``source`` (a .csv/.xlsx/.ods path or a customers-style DataFrame), validate every row and diff it
-    against the current state fetched 100 ids per call. ``encoding`` is a CSV file's encoding when it is neither
+    against the current state, fetched 500 customers at a time in calls of 100 ids. ``encoding`` is a CSV file's encoding when it is neither
     UTF-8 nor UTF-16 with BOM; ``columns`` maps the file's headers to drframe columns (``{"E-mail": "email"}``,
     None ignores a header; or a :class:`ColumnMapping` with value maps). ``action`` is the action of every row
     whose ``action`` cell is empty (default ``upsert``: create or update, whichever the customer's existence asks;
@@ -364,7 +366,7 @@ class _RowReader:
         self.action = action
         self.allow_dropped_zeros = allow_dropped_zeros
         self.emptied_cells = 0
-        self.compact = _CompactCells(sheet.columns)
+        self.compact = _RowCompactor(sheet.columns)
         # The current state an edit can read: the sheet's columns and all of shipping, from these top-level fields.
         self.columns = {CUSTOMER_KEY, *sheet.columns}
         self.fields = {"id", "shipping", *(column_path(column)[0] for column in sheet.columns)}
@@ -427,30 +429,30 @@ class _RowReader:
                     row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
 
 
-class _CompactCells:
+class _RowCompactor:
     """Rows' cells as read-only mappings over one column index shared by every row of the sheet, each row's
     texts joined into one string: about a quarter of the memory of a dict of strings per row."""
 
     def __init__(self, columns: list[str]) -> None:
         self.index = {column: position for position, column in enumerate(columns)}
 
-    def __call__(self, cells: Mapping[str, str]) -> Cells:
+    def __call__(self, cells: Mapping[str, str]) -> CompactRow:
         values = tuple(map(cells.get, self.index, repeat("")))
         joined = _SEPARATOR.join(values)
         if joined.count(_SEPARATOR) != len(values) - 1:  # a text holds the separator
-            return Cells(self.index, values)
-        return Cells(self.index, joined)
+            return CompactRow(self.index, values)
+        return CompactRow(self.index, joined)
 
     @staticmethod
     def expand(cells: Mapping[str, str]) -> dict[str, str]:
-        return cells.to_dict() if isinstance(cells, Cells) else dict(cells)
+        return cells.to_dict() if isinstance(cells, CompactRow) else dict(cells)
 
 
 #: Joins a row's texts (ASCII's unit separator; a row whose cells hold it keeps them as a tuple).
 _SEPARATOR = "\x1f"
 
 
-class Cells(Mapping[str, str]):
+class CompactRow(Mapping[str, str]):
     """One row's cells: column -> text, read-only, over a column index shared by every row of the sheet."""
 
     __slots__ = ("_index", "_values")
@@ -472,7 +474,7 @@ class Cells(Mapping[str, str]):
         return len(self._index)
 
     def __repr__(self) -> str:
-        return f"Cells({self.to_dict()!r})"
+        return f"CompactRow({self.to_dict()!r})"
 
     def to_dict(self) -> dict[str, str]:
         """The cells as a plain dict (one split, not one per column)."""

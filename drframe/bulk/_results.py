@@ -153,14 +153,14 @@ class BulkResult:
 
     def to_file(self, path: str | Path) -> Path:
         """Write the results as .csv or .xlsx (formula-like cells neutralised)."""
-        from .._export import write_table
+        from .._files._export import write_table
 
         return write_table(path, self.results, sheet="results")
 
     def errors_file(self, path: str | Path) -> Path:
         """Write only the invalid and failed rows, original cells plus an ``error`` column, as .csv or .xlsx:
         fix the cells and apply that file (the ``error`` column is ignored)."""
-        from .._export import write_table
+        from .._files._export import write_table
 
         return write_table(path, resubmit_frame(self.rows), sheet="errors")
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from .._cells import is_exact_column
-from .._editing import parse_bool
+from .._core._ids import customer_id_problem, id_problem
+from .._core._models import TAX_IDENTIFIER_TYPES, TaxIdentifierRequest, validate_payload
+from .._core._schema import CUSTOMER_PATHS
+from .._core._text import is_exact_column
 from .._errors import InvalidRequest, SheetError
-from .._export import column_letter
-from .._frames import is_missing
-from .._ids import customer_id_problem, id_problem
-from .._models import TAX_IDENTIFIER_TYPES, TaxIdentifierRequest, validate_payload
-from .._schema import CUSTOMER_PATHS
-from .._sheets import Sheet, SheetRow, excel_text, number_problem
+from .._files._export import column_letter
+from .._files._sheets import Sheet, SheetRow, excel_text, number_problem
+from .._tables._editing import parse_bool
+from .._tables._frames import is_missing
 from ._constants import (
     ACTION_COLUMN,
     CLEAR,

@@ -18,9 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._api._retry import retry_waits
 from .._errors import APIError, ConnectionFailed, DRError
 from .._progress import progress as progress_of
-from .._retry import retry_waits
 from ._constants import (
     CLEAR,
     CUSTOMER_KEY,
@@ -38,8 +38,8 @@ from ._rows import CellError, RowPlan
 from ._tax import put_tax_identifier
 
 if TYPE_CHECKING:
-    from .._client import Client
-    from .._resources import Customers
+    from .._api._client import Client
+    from .._api._resources import Customers
     from ._plan import Plan
 
 #: How each action is sent (upsert is resolved to create or update by the plan).

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Protocol
 from .._errors import NotFound
 
 if TYPE_CHECKING:
-    from .._client import Client
-    from .._models import TaxIdentifier
+    from .._api._client import Client
+    from .._core._models import TaxIdentifier
     from ._rows import RowPlan
 
 

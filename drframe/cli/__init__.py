@@ -1,4 +1,4 @@
-"""The ``drframe`` command: sandbox, export, apply, audit, demo.
+"""The ``drframe`` command: sandbox, export, apply, sync, map, audit, demo.
 
 Exit codes: 0 all good; 1 a row failed or was invalid; 2 usage (bad arguments, unreadable file, unknown columns,
 no target); 3 API or network failure (bad key, forbidden, unreachable host); 130 interrupted (Ctrl-C).
@@ -15,16 +15,24 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._api import DEMO_RATE, RATE_HELP, WORKERS_HELP
 from .._errors import APIError, ConnectionFailed, DRError, Unauthorized
 from .._progress import progress_style
-from ._commands import _apply, _audit, _demo, _export, _map, _sandbox, _sync
+from ._commands import run_apply, run_audit, run_demo, run_export, run_map, run_sandbox, run_sync
 from ._common import EXIT_API, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_API", "EXIT_CODES_HELP", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Shows an option's default once: argparse's "(default: X)" only where the help names none itself and there
+    is one to name (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help = action.help or ""
+        if "default" in help or action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--fault-rate", type=float, default=0.0, metavar="F", help="inject faults in a fraction F")
     sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="added latency per request")
     sandbox.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed for synthetic data and faults")
-    sandbox.set_defaults(func=_sandbox)
+    sandbox.set_defaults(func=run_sandbox)
 
     export = command("export", "export every customer into typed tables (xlsx, csv or parquet)")
     _add_connection_options(export)
@@ -75,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--updated-since", type=_utc_time, default=None, metavar="TIME",
                          help="only customers updated at or after TIME")
     _add_read_options(export)
-    export.set_defaults(func=_export, check=_check_export)
+    export.set_defaults(func=run_export, check=_check_export)
 
     apply = command("apply", "validate, plan and apply customer changes from a .csv, .xlsx or .ods file")
     apply.add_argument("file", help="input .csv, .xlsx or .ods (columns of the customers table, plus 'action')")
@@ -89,9 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "when the file's 'action' column names another")
     apply.add_argument("--yes", "-y", action="store_true",
                        help="apply with a live key without asking for confirmation")
-    apply.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
-    apply.add_argument("--workers", type=_positive(int), default=None,
-                       help="concurrent requests (default: 8; the plan's reads: enough for --rate)")
+    _add_pace_options(apply)
     apply.add_argument("--journal", default=None,
                        help="resume journal (default: FILE.<sha>.journal next to the input)")
     apply.add_argument("--keep-journal", action="store_true",
@@ -117,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "otherwise as Excel's doing")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the --report workbook")
     _add_progress_options(apply)
-    apply.set_defaults(func=_apply, check=_check_apply)
+    apply.set_defaults(func=run_apply, check=_check_apply)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
     syncer.add_argument("directory", help="the mirror's directory (created on the first run)")
@@ -129,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="re-read customers updated this long before the last sync's newest change "
                              "(default: 10; not with --full, which reads everything)")
     _add_progress_options(syncer)
-    syncer.set_defaults(func=_sync, check=_check_sync)
+    syncer.set_defaults(func=run_sync, check=_check_sync)
 
     mapper = command("map", "propose a column mapping for a file's headers and values, for review")
     mapper.add_argument("file", help="input .csv, .xlsx or .ods whose headers are not drframe's")
@@ -138,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     mapper.add_argument("--sheet", default=None, help="sheet to read (default: 'customers', else the first)")
     mapper.add_argument("--encoding", default=None, help="text encoding of a CSV that is not UTF-8/UTF-16 with BOM")
     mapper.add_argument("--force", action="store_true", help="overwrite an existing mapping file")
-    mapper.set_defaults(func=_map)
+    mapper.set_defaults(func=run_map)
 
     audit = command("audit", "write the data-quality audit of the customer base (.xlsx)")
     _add_connection_options(audit)
@@ -152,14 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --compare: drframe results files, folders holding them, or globs "
                             "('runs/*.results*.csv'), to tell drframe's changes from changes made outside drframe")
     _add_read_options(audit)
-    audit.set_defaults(func=_audit, check=_check_audit)
+    audit.set_defaults(func=run_audit, check=_check_audit)
 
     demo = command("demo", "the main job end to end on an embedded sandbox, into ./drframe-demo/")
     demo.add_argument("--out", default="drframe-demo", help="output directory")
     demo.add_argument("--seed-customers", type=int, default=300, help="customers seeded into the sandbox")
-    demo.add_argument("--rate", type=_positive(float), default=50.0, metavar="RPS", help="requests per second")
+    demo.add_argument("--rate", type=_positive(float), default=DEMO_RATE, metavar="RPS", help="requests per second")
     _add_progress_options(demo)
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=run_demo)
     return parser
 
 
@@ -213,7 +219,7 @@ def _utc_time(text: str) -> str:
     """An argparse type for a point in time: ISO 8601, UTC when no offset is given, as the API's text."""
     from datetime import UTC, datetime
 
-    from .._models import format_datetime
+    from .._core._models import format_datetime
 
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -293,11 +299,7 @@ def _check_export_out(args: argparse.Namespace) -> str | None:
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
     """How export and audit read: rate, workers, progress bar."""
-    parser.add_argument("--rate", type=_positive(float), default=None, metavar="RPS",
-                        help="requests per second (default: the API's limit for the key, 25 test / 250 live; "
-                             "unlimited on the embedded sandbox)")
-    parser.add_argument("--workers", type=_positive(int), default=None, metavar="N",
-                        help="concurrent requests (default: a quarter of the rate + 2, at most 32; 8 unlimited)")
+    _add_pace_options(parser)
     _add_progress_options(parser)
 
 
@@ -307,6 +309,12 @@ def _add_progress_options(parser: argparse.ArgumentParser) -> None:
                        help="progress bars even when stderr is not a terminal (default: bars on a terminal, "
                             "otherwise a plain line every few seconds)")
     shown.add_argument("--no-progress", action="store_true", help="no progress bars or lines")
+
+
+def _add_pace_options(parser: argparse.ArgumentParser) -> None:
+    """``--rate`` and ``--workers``, their defaults decided by :mod:`drframe._api._pacing` (None: decide there)."""
+    parser.add_argument("--rate", type=_positive(float), default=None, metavar="RPS", help=RATE_HELP)
+    parser.add_argument("--workers", type=_positive(int), default=None, metavar="N", help=WORKERS_HELP)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:

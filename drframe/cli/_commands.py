@@ -13,10 +13,10 @@ from ._common import EXIT_API, EXIT_FAILED_ROWS, EXIT_INTERRUPTED, EXIT_OK, EXIT
 
 if TYPE_CHECKING:
     from .. import bulk
-    from .._client import Client
+    from .._api._client import Client
 
 
-def _sandbox(args: argparse.Namespace) -> int:
+def run_sandbox(args: argparse.Namespace) -> int:
     from ..sandbox import serve
 
     try:
@@ -30,7 +30,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
     """Seed the embedded sandbox, export, bulk-apply the sample updates, write results and both audit reports."""
     from .. import bulk
     from .._connect import connect
@@ -65,20 +65,20 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sample_file(out: Path) -> Path:
     """data/customer-updates.xlsx from a source checkout, else the same sample written into ``out``."""
-    from .._samples import write_samples
+    from .._files._samples import write_samples
 
     shipped = Path(__file__).resolve().parents[2] / "data" / "customer-updates.xlsx"
     return shipped if shipped.exists() else write_samples(out)[0]
 
 
-def _apply(args: argparse.Namespace) -> int:
+def run_apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
     from ..bulk._lock import journal_lock
 
     source = Path(args.file)
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
-    with _connect(args) as client:
+    with _open_target(args) as client:
         if args.dry_run:
             return _report_dry_run(_plan(args, client, source, mapping), args)
         sha256 = _file_sha256(source)
@@ -93,7 +93,7 @@ def _apply(args: argparse.Namespace) -> int:
                 raise UsageError(f"{source} changed while it was read; nothing was sent: run again")
             if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
                 return EXIT_USAGE
-            result = plan.apply(workers=args.workers or 8, rate=args.rate, journal=journal,
+            result = plan.apply(workers=args.workers, rate=args.rate, journal=journal,
                                 progress=not args.no_progress, keep_journal=args.keep_journal)
     # The writes went out: from here on, every outcome is reported even when writing a file fails.
     kept = f"; journal {journal}" if journal.exists() else ""
@@ -123,7 +123,7 @@ def _run_counts(result: bulk.BulkResult) -> str:
 def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.ColumnMapping | None) -> bulk.Plan:
     """The plan of ``source``, printed; its reads go at the rate asked for the run (the API's limit counts reads)."""
     from .. import bulk
-    from .._concurrency import paced
+    from .._api import paced
 
     plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding, columns=mapping,
                      workers=args.workers, progress=not args.no_progress, action=args.action,
@@ -176,7 +176,7 @@ def _unused_path(path: Path) -> Path:
 def _write_outputs(outcome: bulk.Plan | bulk.BulkResult, args: argparse.Namespace, default: Path) -> bool:
     """Write the results (or plan), errors and report files a run asked for, each under an unused name, and say
     where. A file that cannot be written is named on stderr and the others are still written; False then."""
-    from .._export import write_table
+    from .._files._export import write_table
     from ..bulk import BulkResult, Status
     from ..report import change_audit
 
@@ -208,20 +208,20 @@ def _write_outputs(outcome: bulk.Plan | bulk.BulkResult, args: argparse.Namespac
     return ok
 
 
-def _sync(args: argparse.Namespace) -> int:
+def run_sync(args: argparse.Namespace) -> int:
     """Bring a local Parquet mirror up to date (see :mod:`drframe._sync`)."""
     from datetime import timedelta
 
     from .._sync import sync
 
-    with _connect(args) as client:
+    with _open_target(args) as client:
         result = sync(client, args.directory, full=args.full, overlap=timedelta(minutes=args.overlap),
                       progress=not args.no_progress)
     print(f"{result}; mirror in {args.directory}")
     return EXIT_OK
 
 
-def _map(args: argparse.Namespace) -> int:
+def run_map(args: argparse.Namespace) -> int:
     """Write a proposed column mapping (``reviewed: false``) and say what needs a person's eyes."""
     from .. import bulk
 
@@ -260,9 +260,9 @@ def _confirmed(plan: bulk.Plan, client: Client) -> bool:
     return False
 
 
-def _audit(args: argparse.Namespace) -> int:
+def run_audit(args: argparse.Namespace) -> int:
     """Write the data-quality audit of every customer, or (``--compare``) what changed between two exports."""
-    from .._concurrency import paced
+    from .._api import paced
     from ..report import quality_audit, quality_issues, snapshot_audit
 
     if args.compare:
@@ -270,7 +270,7 @@ def _audit(args: argparse.Namespace) -> int:
         path = snapshot_audit(before, after, args.out, runs=args.runs or (), mask_pii=args.mask_pii)
         print(f"compared {before} with {after}; wrote {path}")
         return EXIT_OK
-    with _connect(args) as client:
+    with _open_target(args) as client:
         frames = paced(client, args.rate).customers.to_frames(workers=args.workers, progress=not args.no_progress)
     path = quality_audit(frames, args.out, mask_pii=args.mask_pii)
     issues = quality_issues(frames)
@@ -281,13 +281,13 @@ def _audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export(args: argparse.Namespace) -> int:
-    from .._concurrency import paced
+def run_export(args: argparse.Namespace) -> int:
+    from .._api import paced
 
-    with _connect(args) as client:
+    with _open_target(args) as client:
         customers = paced(client, args.rate).customers
         if args.format == "parquet":
-            from .._parquet import row_counts
+            from .._files._parquet import row_counts
 
             written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress,
                                            **_filters(args))
@@ -305,7 +305,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
     """The export's list filters, as :meth:`Customers.list_raw` takes them."""
-    from .._ids import check_id
+    from .._core._ids import check_id
 
     filters: dict[str, Any] = {}
     if args.ids:
@@ -348,7 +348,7 @@ def _announce(client: Client, args: argparse.Namespace) -> None:
 
 
 @contextmanager
-def _connect(args: argparse.Namespace) -> Iterator[Client]:
+def _open_target(args: argparse.Namespace) -> Iterator[Client]:
     """The client for the target the options name (see :func:`drframe.connect`), announced on stdout."""
     from .._connect import DEFAULT_SEED_CUSTOMERS, connect
 

@@ -6,6 +6,9 @@
 
 The same service runs over real HTTP from the command line: ``drframe sandbox`` (:func:`serve`).
 
+Rule (the emulator): uses ``drframe._core`` (the same models as the client), never the workflows, tables or
+files; ``Sandbox.client()`` imports the client inside the method.
+
 Its layers, bottom up: ``_defaults`` (the constants), ``_errors``, ``_tax``, ``_db`` (the SQL) and ``_store`` (the
 backend, free of HTTP), ``_routes`` and ``_openapi`` (the FastAPI app), ``_gateway`` (the middleware around it) and
 ``_app``, where they are assembled.
@@ -28,7 +31,7 @@ from ._gateway import SandboxConfig
 from ._store import Store
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from .._api._client import Client
 
 __all__ = ["REQUEST_ID_HEADER", "Sandbox", "SandboxConfig", "Store", "StoreError", "create_app", "serve"]
 
@@ -109,7 +112,7 @@ class Sandbox:
 
     def client(self, **kwargs: Any) -> Client:
         """A :class:`drframe.Client` for this sandbox (keyword arguments pass through)."""
-        from .._client import Client
+        from .._api._client import Client
 
         kwargs.setdefault("api_key", self.api_key)
         kwargs.setdefault("base_url", self.base_url)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from .._models import parse_datetime
+from .._core._models import parse_datetime
 from ._errors import not_found, unknown_cursor
 
 #: ``PRAGMA user_version`` of the current layout; in 0, customer rows did not embed their children and texts were
@@ -55,7 +55,7 @@ CHILDREN = ("sources", "taxIdentifiers")
 _OPERATORS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def connect(path: str) -> sqlite3.Connection:
+def open_db(path: str) -> sqlite3.Connection:
     """The store's connection to ``path`` (``":memory:"`` or a file), its schema created or brought up to date."""
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")

@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from .._models import validation_errors
+from .._core._models import validation_errors
 from ._defaults import DEFAULTS, ERROR_TYPES, FAULTS_AFTER, FAULTS_BEFORE, REQUEST_ID_HEADER
 from ._errors import StoreError, error_body
 

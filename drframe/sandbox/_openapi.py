@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .._models import (
+from .._core._models import (
     EMAIL_PATTERN,
     LOCALES,
     MAX_METADATA_KEY_LENGTH,

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from .._models import (
+from .._core._models import (
     STRICT,
     Customer,
     CustomerCreate,
@@ -101,7 +101,7 @@ def _instant(name: str, value: str) -> datetime:
         raise bad_request(name, f"'{value[:60]}' is not an ISO-8601 date-time.") from None
 
 
-def _time_filter(request: Request, name: str) -> dict[str, datetime] | None:
+def _time_range_query(request: Request, name: str) -> dict[str, datetime] | None:
     """The bounds of the ``name`` filter: ``name=t`` (eq) or ``name[op]=t``."""
     out: dict[str, datetime] = {}
     for key, value in request.query_params.multi_items():
@@ -166,7 +166,7 @@ async def list_customers(
 ) -> Any:
     return _rendered(store.list_customers_json(
         limit=limit, starting_after=startingAfter, ending_before=endingBefore, ids=_id_list(ids), email=email,
-        created=_time_filter(request, "createdTime"), updated=_time_filter(request, "updatedTime"),
+        created=_time_range_query(request, "createdTime"), updated=_time_range_query(request, "updatedTime"),
         request_to_be_forgotten=requestToBeForgotten,
     ))
 
@@ -250,8 +250,8 @@ async def list_tax_identifiers(
                                               ("not_valid", not_valid)) if v is not None}
     return JSONResponse(store.list_tax_identifiers(
         limit=limit, starting_after=startingAfter, ending_before=endingBefore, ids=_id_list(ids),
-        customer_id=customerId, fields=fields, created=_time_filter(request, "createdTime"),
-        updated=_time_filter(request, "updatedTime"), transitions=entered,
+        customer_id=customerId, fields=fields, created=_time_range_query(request, "createdTime"),
+        updated=_time_range_query(request, "updatedTime"), transitions=entered,
     ))
 
 

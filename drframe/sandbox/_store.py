@@ -18,15 +18,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from .._models import format_datetime
+from .._core._models import format_datetime
 from ._db import (
     CHILDREN,
-    connect,
     customer_page,
     customer_text,
     dumps,
     load_customer,
     now,
+    open_db,
     refresh_customer,
     save_customer,
 )
@@ -45,7 +45,7 @@ class Store:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._db = connect(path)
+        self._db = open_db(path)
 
     def close(self) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from .._models import TAX_IDENTIFIER_APPLICABILITY, parse_datetime
+from .._core._models import TAX_IDENTIFIER_APPLICABILITY, parse_datetime
 from ._db import us
 from ._errors import bad_request
 

@@ -1,0 +1,115 @@
+"""Flatten customer responses into typed pandas tables, and back.
+
+Column names are JSON paths (``shipping.address.postalCode``), so habits from ``pd.json_normalize`` carry over;
+:func:`column_path` maps a column back to its path, which drives the reverse.  Dtypes are declared in
+``_schema`` and never inferred.  What a typed cell cannot say -- an explicit ``null``, an empty ``{}`` or ``[]``,
+the original text of a timestamp that is not in the canonical form -- is kept per row in the ``_empty_values``
+column as JSON, so the round trip is exact.
+
+Records are flattened a chunk at a time, two ways that give the same frames:
+
+* the arrow path (:func:`_add_arrow`, with pyarrow): ``pa.array`` with the declared type does the struct work in
+  C, and a census per object level (keys per object against the non-null fields arrow found) finds what arrow
+  cannot tell apart -- a ``null`` from an absent key, ``{}`` from ``[]``, unknown keys -- so only those rows are
+  walked in Python;
+* the Python walk (:func:`_add_records`), for a chunk arrow cannot hold exactly (a value of another JSON type
+  than declared, ``[]`` for a text...) or without pyarrow: column by column, one C-level ``map(dict.get, ...)``
+  per key and level, and a census of value types decides between a finished column, a nested level, or (nulls,
+  empties, mixed types) a row-by-row step.
+
+The package's modules: :mod:`._tables` (table specs, column paths), :mod:`._dtypes` (typed columns),
+:mod:`._walk` (the Python walk), :mod:`._arrow` (the arrow path), :mod:`._build` (a table's DataFrame and its
+``_empty_values``) and :mod:`._payloads` (:class:`Frames` and the way back).  :func:`to_frames` lives here so
+that ``drframe._tables._frames._add_arrow`` is the name it calls (the tests patch it to force the Python walk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import islice
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..._core._text import REDACTED
+from ._arrow import _add_arrow
+from ._build import _Table
+from ._dtypes import _ARROW_STRINGS
+from ._payloads import Frames, is_missing, plain_value, set_path
+from ._specs import (
+    _CHUNK,
+    CUSTOMER_KEY,
+    CUSTOMERS,
+    EMPTY_VALUES_COLUMN,
+    PARENT_ROW_COLUMN,
+    SOURCES,
+    SPECS,
+    TAX_CERTIFICATES,
+    TAX_IDENTIFIERS,
+    TableSpec,
+    column_order,
+    column_path,
+)
+from ._walk import _add_records
+
+#: Customers flattened together: the best size for a segment of :func:`frames_in_order`.
+CHUNK = _CHUNK
+
+__all__ = [
+    "CHUNK", "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS",
+    "TAX_CERTIFICATES", "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "frames_in_order", "is_missing",
+    "plain_value", "set_path", "to_frames",
+]
+
+
+def to_frames(customers: Iterable[Mapping[str, Any] | BaseModel], *, redact: bool = True) -> Frames:
+    """Flatten customers (API dicts or models) into typed tables; ``clientSecret`` is redacted by default.
+
+    Exact: ``to_frames(x, redact=False).to_payloads() == x``, down to each timestamp's text (a form other than
+    :func:`format_datetime`'s, such as ``.000Z``, seven fraction digits or ``+02:00``, is kept in
+    ``_empty_values``; the cell holds the instant).  Records that share an id (two exports concatenated) stay
+    separate rows, each with its own children: every child row names its parent's ``customer_id`` and, in
+    ``customer_row``, the parent's index label in ``customers``.
+    """
+    return _frames(_flattened(customers), redact)
+
+
+def frames_in_order(segments: Iterable[tuple[Any, Iterable[Mapping[str, Any] | BaseModel]]], *,
+                    redact: bool = True) -> Frames:
+    """:func:`to_frames` of customers that arrive in segments, in any order, each with a sort key: the frames of
+    every segment's customers, segments in key order.  Each segment is flattened as it arrives, and they are
+    joined once at the end without copying rows (a concurrent listing's pages need not wait for their turn)."""
+    flattened = sorted(((key, _flattened(customers)) for key, customers in segments), key=lambda item: item[0])
+    tables = _tables()
+    for _, segment in flattened:
+        customers_before = tables[CUSTOMERS.name].rows
+        for name, table in segment.items():
+            tables[name].extend(table, 0 if name == CUSTOMERS.name else customers_before)
+    return _frames(tables, redact)
+
+
+def _tables() -> dict[str, _Table]:
+    return {spec.name: _Table(spec) for spec in SPECS.values()}
+
+
+def _flattened(customers: Iterable[Mapping[str, Any] | BaseModel]) -> dict[str, _Table]:
+    tables = _tables()
+    items = iter(customers)
+    while batch := list(islice(items, _CHUNK)):
+        records = [item if item.__class__ is dict else _as_dict(item) for item in batch]
+        if not (_ARROW_STRINGS and _add_arrow(records, tables)):
+            _add_records(records, tables)
+    return tables
+
+
+def _frames(tables: dict[str, _Table], redact: bool) -> Frames:
+    frames = Frames(**{name: table.frame() for name, table in tables.items()})
+    if redact and "clientSecret" in frames.sources:
+        secrets = frames.sources["clientSecret"]
+        frames.sources["clientSecret"] = secrets.where(secrets.isna(), REDACTED)
+    return frames
+
+
+def _as_dict(item: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    return item.model_dump(mode="json", exclude_unset=True) if isinstance(item, BaseModel) else dict(item)
+
