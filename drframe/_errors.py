@@ -198,3 +198,11 @@ def api_error_from_body(
 class JournalError(DRError):
     """A bulk run's journal cannot be read (damaged, or another file's) or written (disk full); the message names
     the line and the way to recover. Nothing is sent for rows the journal cannot vouch for."""
+
+
+class LimitExceeded(DRError):
+    """A bulk plan is over a limit set for the run (``max_changes``, ``max_deletes``); nothing was sent."""
+
+
+class PlanRefused(DRError):
+    """A saved plan cannot be applied as it is (made for another host, or its input file changed since)."""

@@ -22,6 +22,7 @@ from .._models import CustomerUpdate, validate_payload
 from .._schema import CUSTOMER_PATHS
 from .._sheets import Sheet, SheetRow, open_sheet
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, Action, Status
+from ._guards import check_limits
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
 from ._rows import RowPlan, check_columns, flag_duplicates, interpret, read_edits, sheet_from_frame
@@ -172,6 +173,11 @@ class Plan:
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
 
+    def check_limits(self, *, max_changes: int | None = None, max_deletes: int | None = None) -> None:
+        """Raise :class:`~drframe.LimitExceeded`, naming the count, when more than ``max_changes`` rows would be
+        sent or more than ``max_deletes`` customers deleted."""
+        check_limits(self.rows, max_changes=max_changes, max_deletes=max_deletes)
+
     def apply(
         self,
         *,
@@ -180,16 +186,24 @@ class Plan:
         journal: str | Path | None = None,
         progress: bool = True,
         keep_journal: bool = False,
+        max_changes: int | None = None,
+        max_deletes: int | None = None,
+        max_failures: float | None = None,
     ) -> BulkResult:
         """Send the pending rows: at most ``workers`` requests in flight (up to twice as many threads, as a worker
         waiting out a Retry-After lends its place), sharing the client's rate limit (``rate`` req/s for this run
         only; the client keeps its own); ``journal`` (a file path) makes the run resumable. Ctrl-C stops cleanly:
         rows not yet sent are ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
         in flight, not interrupted) the journal is deleted, unless ``keep_journal``. Raises JournalError (nothing
-        sent) when the journal is damaged, and stops with it when the journal cannot be written."""
+        sent) when the journal is damaged, and stops with it when the journal cannot be written.
+
+        Guards for unattended runs: more than ``max_changes`` rows to send, or ``max_deletes`` deletes, raises
+        :class:`~drframe.LimitExceeded` and sends nothing; once more than ``max_failures`` percent of the finished
+        rows failed (from 20 finished rows on) nothing more is sent and the rest are ``skipped``."""
+        self.check_limits(max_changes=max_changes, max_deletes=max_deletes)
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
         return run_plan(self, client, workers=workers, journal=journal, progress=progress,
-                        keep_journal=keep_journal)
+                        keep_journal=keep_journal, max_failures=max_failures)
 
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,

@@ -125,9 +125,10 @@ class BulkResult:
 
     @property
     def ok(self) -> bool:
-        """True when no row failed or was invalid and the run was not interrupted."""
+        """True when no row failed, was invalid, kept or stale, and the run was not interrupted."""
         counts = self.counts
-        return not counts[Status.FAILED] and not counts[Status.INVALID] and not self.interrupted
+        return not self.interrupted and not any(counts[s] for s in (Status.FAILED, Status.INVALID, Status.KEPT,
+                                                                     Status.STALE))
 
     @property
     def throughput(self) -> float:

@@ -29,6 +29,7 @@ from ._constants import (
     Action,
     Status,
 )
+from ._guards import FailureGuard
 from ._journal import Journal
 from ._results import BulkResult
 from ._rows import CellError, RowPlan
@@ -52,11 +53,12 @@ _SEND: dict[Action, Callable[[Customers, RowPlan], object]] = {
 
 
 def run_plan(plan: Plan, client: Client, *, workers: int, journal: str | Path | None, progress: bool,
-             keep_journal: bool) -> BulkResult:
+             keep_journal: bool, max_failures: float | None = None) -> BulkResult:
     """Carry out ``plan`` through ``client``; see :meth:`Plan.apply`."""
     book = Journal(journal, sha256=plan.sheet.sha256) if journal else _NoJournal()
     with book:
         runner = _Runner(plan, client, book, workers, progress)
+        runner.guard = FailureGuard(max_failures)
         result = runner.run()
     # A crash before this line is harmless: the journal then finishes every row and the next run sends nothing.
     if runner.complete and not keep_journal:
@@ -175,6 +177,7 @@ class _Runner:
         self.workers = max(1, workers)
         self.progress = progress
         self.stop = threading.Event()
+        self.guard = FailureGuard(None)
         #: Set by run(): every row ended applied, unchanged, invalid or blank, so the journal has nothing to resume.
         self.complete = False
 
@@ -249,9 +252,10 @@ class _Runner:
         bar.close()
         for row in todo:
             if row.pending:
-                row.status, row.note = Status.SKIPPED, "not sent: the run was interrupted (re-run to continue)"
+                row.status = Status.SKIPPED
+                row.note = self.guard.reason or "not sent: the run was interrupted (re-run to continue)"
         self.complete = not interrupted and all(
-            r.status in {Status.APPLIED, Status.UNCHANGED, Status.INVALID} or (r.status is Status.SKIPPED and not r.action)
+            r.status in {Status.APPLIED, Status.UNCHANGED, Status.INVALID, Status.KEPT} or (r.status is Status.SKIPPED and not r.action)
             for r in self.plan.rows)
         stats = {k: self.client.stats.get(k, 0) - stats_before.get(k, 0) for k in self.client.stats}
         return BulkResult(self.plan, time.monotonic() - started, stats, interrupted)
@@ -267,6 +271,8 @@ class _Runner:
                 self.journal.finished_row(row.row, row.customer_id, row.action, Status.SKIPPED)
             else:
                 self._run_one(row)
+                if self.guard.record(row.status):
+                    self.stop.set()
                 if row.status is Status.FAILED:
                     failed_row = row.row
             tick(1)

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="map the file's headers (and values) to drframe columns; 'drframe map FILE' proposes one")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_guard_options(apply)
     apply.set_defaults(func=_apply)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
@@ -212,6 +213,28 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive(int), default=None, metavar="N",
                         help="concurrent requests (default: a quarter of the rate + 2, at most 32; 8 unlimited)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_guard_options(parser: argparse.ArgumentParser) -> None:
+    """Limits for unattended runs (apply, revert)."""
+    group = parser.add_argument_group("guards for unattended runs")
+    group.add_argument("--max-changes", type=_positive(int), default=None, metavar="N",
+                       help="send nothing (exit 1) when the plan has more than N rows to send")
+    group.add_argument("--max-deletes", type=_positive(int), default=None, metavar="N",
+                       help="send nothing (exit 1) when the plan deletes more than N customers")
+    group.add_argument("--max-failures", type=_percent, default=None, metavar="PCT",
+                       help="stop sending once more than PCT%% of the finished rows failed (judged from 20 "
+                            "finished rows on); the rest are 'skipped'")
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be from 0 to under 100, got {text}")
+    return value
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:

@@ -84,6 +84,8 @@ def _apply(args: argparse.Namespace) -> int:
         plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
                          columns=mapping, progress=not args.no_progress)
         _print_plan(plan)
+        if not _within_limits(plan, args):
+            return EXIT_FAILED_ROWS
         if args.dry_run:
             from .._export import write_table
 
@@ -96,7 +98,7 @@ def _apply(args: argparse.Namespace) -> int:
         journal = Path(args.journal) if args.journal else source.with_name(
             f"{source.name}.{plan.sheet.sha256[:12]}.journal")
         result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
-                            keep_journal=args.keep_journal)
+                            keep_journal=args.keep_journal, max_failures=args.max_failures)
     result.to_file(results_path)
     written = [str(results_path)]
     if _write_errors_file(result, args.errors):
@@ -114,6 +116,18 @@ def _apply(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED_ROWS
+
+
+def _within_limits(plan: bulk.Plan, args: argparse.Namespace) -> bool:
+    """``--max-changes`` / ``--max-deletes``: False (after saying why; nothing is sent) when the plan is over."""
+    from .._errors import LimitExceeded
+
+    try:
+        plan.check_limits(max_changes=args.max_changes, max_deletes=args.max_deletes)
+    except LimitExceeded as exc:
+        print(f"drframe: error: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _sync(args: argparse.Namespace) -> int:
