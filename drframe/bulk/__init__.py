@@ -29,6 +29,7 @@ from ._constants import OUTCOMES, Action, Status
 from ._mapping import ColumnMapping, propose_mapping
 from ._plan import Plan, plan
 from ._results import BulkResult
+from ._revert import revert_plan
 from ._rows import CellError, RowPlan, sheet_from_frame
 
 #: Every action name, in the order the documentation lists them.
@@ -37,5 +38,6 @@ ACTIONS: tuple[Action, ...] = tuple(Action)
 STATUSES = OUTCOMES
 
 __all__ = ["ACTIONS", "CLEAR", "STATUSES", "Action", "BulkResult", "CellError", "ColumnMapping", "JournalError", "Plan",
-           "RowPlan", "SheetError", "Status", "plan", "propose_mapping", "read_sheet", "sheet_from_frame"]
+           "RowPlan", "SheetError", "Status", "plan", "propose_mapping", "read_sheet", "revert_plan",
+           "sheet_from_frame"]
 

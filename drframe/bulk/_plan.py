@@ -7,7 +7,7 @@ import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,6 +135,12 @@ class Plan:
     client: Client
     sheet: Sheet
     rows: list[RowPlan]
+    deleted: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """Row -> the whole customer a ``delete`` row removes, as fetched by the plan (its before-image)."""
+    reverts: str | None = None
+    """The run this plan takes back (a revert plan), as its results file names it."""
+    before_images: Path | None = None
+    """Where the last :meth:`apply` wrote what each row changed from (see ``before_images``)."""
 
     @property
     def pending(self) -> list[RowPlan]:
@@ -189,6 +195,7 @@ class Plan:
         max_changes: int | None = None,
         max_deletes: int | None = None,
         max_failures: float | None = None,
+        before_images: str | Path | None = None,
     ) -> BulkResult:
         """Send the pending rows: at most ``workers`` requests in flight (up to twice as many threads, as a worker
         waiting out a Retry-After lends its place), sharing the client's rate limit (``rate`` req/s for this run
@@ -199,8 +206,16 @@ class Plan:
 
         Guards for unattended runs: more than ``max_changes`` rows to send, or ``max_deletes`` deletes, raises
         :class:`~drframe.LimitExceeded` and sends nothing; once more than ``max_failures`` percent of the finished
-        rows failed (from 20 finished rows on) nothing more is sent and the rest are ``skipped``."""
+        rows failed (from 20 finished rows on) nothing more is sent and the rest are ``skipped``.
+
+        ``before_images`` (a path the user controls, e.g. ``updates.results.before.jsonl``) receives, before
+        anything is sent, what each row to send changes from: customer data, so never in the journal.
+        :meth:`BulkResult.revert_plan` reads it (and, without it, what this run kept in memory)."""
         self.check_limits(max_changes=max_changes, max_deletes=max_deletes)
+        if before_images is not None:
+            from ._before import write_before_images
+
+            self.before_images = write_before_images(before_images, self)
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
         return run_plan(self, client, workers=workers, journal=journal, progress=progress,
                         keep_journal=keep_journal, max_failures=max_failures)
@@ -241,7 +256,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         rows = reader.read(stream, progress)
         flag_duplicates(rows)
         reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
-    return Plan(client, data, rows)
+    return Plan(client, data, rows, deleted=reader.deleted)
 
 
 @contextmanager
@@ -271,6 +286,7 @@ class _RowReader:
         self.columns = {CUSTOMER_KEY, *sheet.columns}
         self.fields = {"id", "shipping", *(column_path(column)[0] for column in sheet.columns)}
         self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
+        self.deleted: dict[int, dict[str, Any]] = {}  # row -> the customer a delete row removes (before-image)
 
     def read(self, stream: Iterator[SheetRow], progress: bool) -> list[RowPlan]:
         from tqdm.auto import tqdm
@@ -320,6 +336,8 @@ class _RowReader:
                     _resolve(row, current_rows.get(customer_id), current_raw.get(customer_id), created_in_file)
                 if row.pending and row.action is Action.CREATE:
                     created_in_file.add(customer_id)
+                elif row.pending and row.action is Action.DELETE:
+                    self.deleted[row.row] = current_raw[customer_id]
                 elif not row.pending:
                     row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
 

@@ -149,6 +149,13 @@ class BulkResult:
 
         return write_table(path, resubmit_frame(self.rows), sheet="errors")
 
+    def revert_plan(self, *, force: bool = False) -> Plan:
+        """The plan that takes this run back (see :func:`drframe.bulk.revert_plan`): apply it like any plan.
+        Rows changed since the run are ``kept`` unless ``force``."""
+        from ._revert import result_revert_plan
+
+        return result_revert_plan(self, force)
+
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Errors", self.errors)])
 

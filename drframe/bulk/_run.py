@@ -287,6 +287,9 @@ class _Runner:
             if row.tax_identifier is not None:
                 held = put_tax_identifier(self.client, row)
                 row.note = f"tax identifier {held.type} {held.value}: {held.state}"
+            finish = getattr(row, "finish", None)  # a revert row's further steps (tax identifiers...)
+            if finish is not None:
+                finish(self.client)
         except APIError as exc:
             row.status = Status.FAILED
             row.errors.append(_api_error_cell(row, exc))

@@ -105,6 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_guard_options(apply)
     apply.set_defaults(func=_apply)
 
+    revert = command("revert", "take back a run: a plan from its results file and the before-images beside it")
+    revert.add_argument("file", metavar="RESULTS", help="the run's results .csv/.xlsx (its before-images: "
+                                                        "RESULTS.before.jsonl beside it)")
+    _add_connection_options(revert)
+    revert.add_argument("--dry-run", action="store_true", help="plan only; send nothing")
+    revert.add_argument("--yes", "-y", action="store_true", help="revert with a live key without asking")
+    revert.add_argument("--force", action="store_true",
+                        help="also revert rows changed since the run (default: 'kept', naming field and values)")
+    revert.add_argument("--rate", type=_positive(float), default=25.0, metavar="RPS", help="requests per second")
+    revert.add_argument("--workers", type=_positive(int), default=8, help="concurrent requests")
+    revert.add_argument("--journal", default=None, help="resume journal (default: RESULTS.<sha>.journal)")
+    revert.add_argument("--keep-journal", action="store_true", help="keep the journal after a complete run")
+    revert.add_argument("--results", type=_suffixed(".csv", ".xlsx"), default=None,
+                        help="the revert's per-row results (default: RESULTS with .revert before its suffix)")
+    revert.add_argument("--report", type=_suffixed(".xlsx"), default=None, metavar="PATH.xlsx",
+                        help="also write the change audit")
+    revert.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
+    revert.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_guard_options(revert)
+    revert.set_defaults(func=_apply, sheet=None, encoding=None, map=None, errors=None)
+
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
     syncer.add_argument("directory", help="the mirror's directory (created on the first run)")
     _add_connection_options(syncer)

@@ -75,14 +75,20 @@ def _apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
     from .._concurrency import paced
+    from ..bulk._before import before_images_path
 
     source = Path(args.file)
-    results_path = Path(args.results) if args.results else source.with_name(source.stem + ".results.csv")
+    reverting = args.command == "revert"
+    results_path = Path(args.results) if args.results else source.with_name(
+        source.stem + (".revert" + source.suffix if reverting else ".results.csv"))
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _connect(args) as client:
         # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
-        plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
-                         columns=mapping, progress=not args.no_progress)
+        if reverting:
+            plan = bulk.revert_plan(source, paced(client, args.rate), force=args.force)
+        else:
+            plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
+                             columns=mapping, progress=not args.no_progress)
         _print_plan(plan)
         if not _within_limits(plan, args):
             return EXIT_FAILED_ROWS
@@ -98,9 +104,10 @@ def _apply(args: argparse.Namespace) -> int:
         journal = Path(args.journal) if args.journal else source.with_name(
             f"{source.name}.{plan.sheet.sha256[:12]}.journal")
         result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
-                            keep_journal=args.keep_journal, max_failures=args.max_failures)
+                            keep_journal=args.keep_journal, max_failures=args.max_failures,
+                            before_images=before_images_path(results_path))
     result.to_file(results_path)
-    written = [str(results_path)]
+    written = [str(results_path), f"{plan.before_images} (what each row changed from: to revert it)"]
     if _write_errors_file(result, args.errors):
         written.append(str(args.errors))
     if args.report:
