@@ -141,6 +141,12 @@ class Plan:
     """The run this plan takes back (a revert plan), as its results file names it."""
     before_images: Path | None = None
     """Where the last :meth:`apply` wrote what each row changed from (see ``before_images``)."""
+    saved: Path | None = None
+    """The saved plan file this plan was loaded from (:func:`load_plan`): marked applied once every row finished."""
+    applied_by: str | None = None
+    """For a saved plan already applied: the run that applied it (nothing is sent again)."""
+    run_name: str = ""
+    """How a saved plan's ``applied`` line names this run (the CLI: its results file)."""
 
     @property
     def pending(self) -> list[RowPlan]:
@@ -178,6 +184,15 @@ class Plan:
 
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
+
+    def save(self, path: str | Path, *, review: str | Path | None = None) -> Path:
+        """Write the plan for approval (JSON lines, see :func:`load_plan`), and with ``review`` an xlsx review
+        sheet (rows, changes, errors). Each record it touches is fingerprinted as it is now."""
+        from ._saved import review_sheet, save_plan
+
+        if review is not None:
+            review_sheet(self, review)
+        return save_plan(self, path)
 
     def check_limits(self, *, max_changes: int | None = None, max_deletes: int | None = None) -> None:
         """Raise :class:`~drframe.LimitExceeded`, naming the count, when more than ``max_changes`` rows would be
@@ -217,8 +232,13 @@ class Plan:
 
             self.before_images = write_before_images(before_images, self)
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
-        return run_plan(self, client, workers=workers, journal=journal, progress=progress,
-                        keep_journal=keep_journal, max_failures=max_failures)
+        result = run_plan(self, client, workers=workers, journal=journal, progress=progress,
+                          keep_journal=keep_journal, max_failures=max_failures)
+        if self.saved is not None:
+            from ._saved import mark_applied
+
+            mark_applied(self, result, self.run_name)
+        return result
 
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,

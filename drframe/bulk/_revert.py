@@ -84,7 +84,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(_norm(a) == _norm(b))
 
 
-def _flat(raws: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def flat_customers(raws: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Customers' rows of the customers frame (every column), by id; a missing cell is None."""
     if not raws:
         return {}
@@ -162,7 +162,7 @@ class _Reverter:
             row.fail(CUSTOMER_KEY, "no before-image of the deleted customer: it cannot be created again",
                      Status.FAILED)
             return row
-        edits = _writable(_flat([before])[customer_id])
+        edits = _writable(flat_customers([before])[customer_id])
         later = {c: edits.pop(c) for c in list(edits) if column_path(c)[0] in _UPDATE_ONLY}
         certificates = list(before.get("taxCertificates") or [])
         identifiers = list(before.get("taxIdentifiers") or [])
@@ -279,7 +279,7 @@ def plan_revert(client: Client, records: list[dict[str, Any]], *, name: str, rev
 
     ids = list(dict.fromkeys(str(r.get("id")) for r in records))
     current = client.customers.get_many_raw(ids) if ids else {}
-    flats = _flat(list(current.values()))
+    flats = flat_customers(list(current.values()))
     reverter = _Reverter(force)
     rows: list[RowPlan] = [reverter.row(r, current.get(str(r.get("id"))), flats.get(str(r.get("id"))))
                            for r in reversed(records)]

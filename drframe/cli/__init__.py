@@ -102,8 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="map the file's headers (and values) to drframe columns; 'drframe map FILE' proposes one")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     apply.add_argument("--no-progress", action="store_true", help="no progress bar")
+    approval = apply.add_argument_group("review and approval")
+    approval.add_argument("--save-plan", type=_suffixed(".drplan"), default=None, metavar="PLAN.drplan",
+                          help="with --dry-run: write the plan (exact payloads, input hash, host, a fingerprint of "
+                               "each record) for approval; 'drframe apply PLAN.drplan' then sends exactly that")
+    approval.add_argument("--review", type=_suffixed(".xlsx"), default=None, metavar="REVIEW.xlsx",
+                          help="with --dry-run: also write the plan as a review sheet (rows, changes, errors)")
+    approval.add_argument("--replan", action="store_true",
+                          help="applying a .drplan: plan again the rows whose record changed since (default: "
+                               "'stale', not sent)")
     _add_guard_options(apply)
-    apply.set_defaults(func=_apply)
+    apply.set_defaults(func=_apply, check=_check_apply)
 
     revert = command("revert", "take back a run: a plan from its results file and the before-images beside it")
     revert.add_argument("file", metavar="RESULTS", help="the run's results .csv/.xlsx (its before-images: "
@@ -206,6 +215,12 @@ def _utc_time(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2024-03-05 or "
                                          "2024-03-05T06:07:08Z)") from None
     return format_datetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _check_apply(args: argparse.Namespace) -> str | None:
+    if (args.save_plan or args.review) and not args.dry_run:
+        return "--save-plan and --review write a plan for approval: add --dry-run (nothing is sent)"
+    return None
 
 
 def _check_export_out(args: argparse.Namespace) -> str | None:

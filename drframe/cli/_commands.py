@@ -86,6 +86,11 @@ def _apply(args: argparse.Namespace) -> int:
         # The plan's reads go at the rate asked for the run (the API's limit counts reads too).
         if reverting:
             plan = bulk.revert_plan(source, paced(client, args.rate), force=args.force)
+        elif source.suffix == ".drplan":
+            plan = bulk.load_plan(source, paced(client, args.rate), replan=args.replan)
+            if plan.applied_by:
+                print(f"{source.name} was already applied by {plan.applied_by}: nothing sent")
+                return EXIT_OK
         else:
             plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding,
                              columns=mapping, progress=not args.no_progress)
@@ -97,12 +102,21 @@ def _apply(args: argparse.Namespace) -> int:
 
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
+            if getattr(args, "save_plan", None) or getattr(args, "review", None):
+                saved = plan.save(args.save_plan, review=args.review) if args.save_plan else None
+                if not saved:
+                    from ..bulk._saved import review_sheet
+
+                    review_sheet(plan, args.review)
+                print("for approval: " + ", ".join(str(p) for p in (saved, args.review) if p)
+                      + (f" (then: drframe apply {saved})" if saved else ""))
             _write_errors_file(plan, args.errors)
-            return EXIT_FAILED_ROWS if plan.counts.get("invalid") else EXIT_OK
+            return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("stale") else EXIT_OK
         if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
             return EXIT_USAGE
         journal = Path(args.journal) if args.journal else source.with_name(
             f"{source.name}.{plan.sheet.sha256[:12]}.journal")
+        plan.run_name = results_path.name
         result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
                             keep_journal=args.keep_journal, max_failures=args.max_failures,
                             before_images=before_images_path(results_path))
