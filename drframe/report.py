@@ -113,6 +113,8 @@ def change_audit(result: BulkResult, path: str | Path, *, mask_pii: bool = False
         "interrupted": "yes" if result.interrupted else "no",
         "drframe": f"{__version__} (Python {platform.python_version()})",
     }
+    if plan.reverts:
+        metadata["reverts"] = f"the run of {plan.reverts}"
     workbook = Workbook()
     labels = {str(status): status.description for status in OUTCOMES}
     _summary_sheet(workbook, "drframe change audit", result.counts, labels, metadata, "Rows by outcome",
@@ -250,9 +252,12 @@ def _comparable(value: Any) -> Any:
 
 def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
     """(customer id, field) -> which drframe run applied it, from results files (``drframe apply --results``)."""
+    from .bulk._before import run_label
+
     applied: dict[tuple[str, str], str] = {}
     for run in runs:
         run = Path(run)
+        label = run_label(run)
         frame = pd.read_excel(run, dtype=str) if run.suffix.lower() == ".xlsx" else pd.read_csv(run, dtype=str)
         for record in frame.fillna("").to_dict("records"):
             if record.get("status") != "applied":
@@ -260,7 +265,7 @@ def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
             for change in str(record.get("changes", "")).split("; "):
                 field, _, _ = change.partition(": ")
                 if field:
-                    applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}"
+                    applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}{label}"
     return applied
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from openpyxl import load_workbook
 
 from drframe import Client, bulk
 from drframe.cli import main
@@ -64,16 +65,17 @@ def test_the_demo_file_applied_and_reverted_leaves_no_difference(tmp_path: Path,
     updates = shutil.copy(ROOT / "data" / "customer-updates.xlsx", tmp_path / "updates.xlsx")
     with Sandbox(seed_customers=300) as sandbox:
         before = export(sandbox, tmp_path / "before")
-        assert main(["apply", str(updates), *target(sandbox)]) == 1  # the demo's 7 bad rows
+        assert main(["apply", str(updates), *target(sandbox), "--keep-journal"]) == 1  # the demo's 7 bad rows
         results = tmp_path / "updates.results.csv"
         assert (tmp_path / "updates.results.before.jsonl").stat().st_mode & 0o077 == 0, "customer data: owner only"
         assert differences(before, export(sandbox, tmp_path / "applied"))
         capsys.readouterr()
-        assert main(["revert", str(results), *target(sandbox)]) == 0
+        assert main(["revert", str(results), *target(sandbox), "--keep-journal"]) == 0
         out = capsys.readouterr().out
         assert "plan for updates.results.revert: 23 rows: create 1, delete 2, update 20" in out
         assert differences(before, export(sandbox, tmp_path / "after"), ("5800000299",)) == []
-        note = pd.read_csv(tmp_path / "updates.results.revert.csv", dtype=str).set_index("id").loc["5800000299", "note"]
+        reverted = pd.read_csv(tmp_path / "updates.results.revert.csv", dtype=str).set_index("id")
+        note = reverted.loc["5800000299", "note"]
         assert "created again: its createdTime is now" in note and "nor its defaultSourceId" in note
     journals = "".join(path.read_text(encoding="utf-8") for path in tmp_path.glob("*.journal"))
     assert journals and "example.com" not in journals and "spring-import" not in journals, "the journal: no PII"
@@ -131,9 +133,18 @@ def test_a_mixed_file_reverts_to_the_same_customers_and_a_revert_of_the_revert_r
     assert statuses(tmp_path / "mixed.results.csv") == {"m-upd": "applied", "m-vat": "applied", "m-new": "applied",
                                                        "m-del": "applied", "m-src": "applied", "m-att": "applied"}
 
-    assert main(["revert", str(tmp_path / "mixed.results.csv"), *target(sandbox)]) == 0
-    assert differences(before, export(sandbox, tmp_path / "after"), ("m-del",)) == []
+    report = tmp_path / "revert-audit.xlsx"
+    assert main(["revert", str(tmp_path / "mixed.results.csv"), *target(sandbox), "--report", str(report)]) == 0
+    after = export(sandbox, tmp_path / "after")
+    assert differences(before, after, ("m-del",)) == []
     assert held(client) == before_held
+    summary = [tuple(r)[:2] for r in load_workbook(report)["Summary"].iter_rows(values_only=True)]
+    assert ("reverts", "the run of mixed.results.csv") in summary, "the change audit names the run it reverts"
+    compared = snapshot_changes(applied / "customers.parquet", after / "customers.parquet",
+                                runs=[tmp_path / "mixed.results.csv", tmp_path / "mixed.results.revert.csv"])
+    by = compared["changes"].set_index(["customer_id", "field"])["by"]
+    assert by["m-upd", "locale"] == "mixed.results.revert.csv row 2 (revert of mixed.results.csv)"
+    assert by.str.endswith("(revert of mixed.results.csv)").all(), by.to_dict()
     reverted = pd.read_csv(tmp_path / "mixed.results.revert.csv", dtype=str).set_index("row")
     assert "new id" not in str(reverted.loc["3", "note"])
     assert "tax identifier de DE111111111" in reverted.loc["3", "note"], "the replaced number, created again"

@@ -89,6 +89,18 @@ def read_before_images(path: str | Path) -> tuple[dict[str, Any], list[dict[str,
     return parsed[0], parsed[1:]
 
 
+def run_label(results: Path) -> str:
+    """`` (revert of X)`` for the results of a revert (its before-images say so), else empty."""
+    images = before_images_path(results)
+    try:
+        with images.open(encoding="utf-8") as handle:
+            head = json.loads(handle.readline())
+    except (OSError, ValueError):
+        return ""
+    reverts = head.get("reverts") if isinstance(head, dict) else None
+    return f" (revert of {reverts})" if reverts else ""
+
+
 def applied_records(records: Iterable[dict[str, Any]], applied: set[int]) -> list[dict[str, Any]]:
     """The records of the rows a run applied, in file order."""
     return [record for record in records if record.get("row") in applied]

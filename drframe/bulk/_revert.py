@@ -106,6 +106,11 @@ def _held(raw: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
     return next((t for t in raw.get("taxIdentifiers") or [] if str(t.get("type")) == kind), None)
 
 
+def action_detached(changes: list[tuple[Any, ...]]) -> bool:
+    """True when the changes detached a source (so it was cancelled)."""
+    return any(c[0] == SOURCE_COLUMN and c[1] is not None for c in changes)
+
+
 def _what_changed(kept: list[tuple[str, Any, Any]]) -> str:
     return "changed since the run: " + "; ".join(f"{f} is now {now!r}, the run wrote {wrote!r}"
                                                   for f, now, wrote in kept) + " (--force reverts it anyway)"
@@ -220,6 +225,8 @@ class _Reverter:
                                   "again")
                 elif any(s.get("id") == after for s in raw.get("sources") or []):
                     row.action, row.target, row.changes = Action.DETACH_SOURCE, str(after), [(column, after, None)]
+                    if raw.get("defaultSourceId") == after:  # detaching clears it: say so (audits attribute it)
+                        row.changes.append(("defaultSourceId", after, None))
             elif column == TAX_COLUMN:
                 if before is not None:
                     cannot.append(f"tax identifier {before} was deleted (the API has no detach): create the number "
@@ -241,6 +248,8 @@ class _Reverter:
                 else:
                     row.steps.append(("put_tax", kind, str(before).split(" ", 1)[1], held["id"] if held else ""))
                 tax_changes.append((column, now, before))
+            elif column == "defaultSourceId" and action_detached(changes):
+                continue  # went with its source, which cannot come back (named above)
             elif column != CUSTOMER_KEY:
                 now = flat.get(column)
                 if _same(now, before):
