@@ -119,16 +119,18 @@ class BulkResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Rows per status, every status listed (zero included)."""
+        """Rows per status, every status listed (zero included; ``kept`` and ``stale``, which only a revert or a
+        saved plan can have, only when some row has them)."""
         counts = Counter(r.status or Status.SKIPPED for r in self.rows)
-        return {str(status): counts.get(status, 0) for status in OUTCOMES}
+        return {str(status): counts.get(status, 0) for status in OUTCOMES
+                if counts.get(status) or status not in {Status.KEPT, Status.STALE}}
 
     @property
     def ok(self) -> bool:
         """True when no row failed, was invalid, kept or stale, and the run was not interrupted."""
         counts = self.counts
-        return not self.interrupted and not any(counts[s] for s in (Status.FAILED, Status.INVALID, Status.KEPT,
-                                                                     Status.STALE))
+        return not self.interrupted and not any(counts.get(s) for s in (Status.FAILED, Status.INVALID, Status.KEPT,
+                                                                         Status.STALE))
 
     @property
     def throughput(self) -> float:
