@@ -245,3 +245,19 @@ def test_a_killed_revert_resumes_and_reverts_each_row_once(tmp_path: Path) -> No
         assert sum(r["resumed"] == "True" for r in results) >= done
         assert writes == Counter({f"POST /customers/{i}": 1 for i in ids}), "each customer reverted exactly once"
         assert differences(before, export(sandbox, tmp_path / "after")) == []
+
+
+def test_rows_an_earlier_run_applied_revert_from_the_before_images_file_only(sandbox: Sandbox, tmp_path: Path) -> None:
+    client, rows = mixed_sandbox(sandbox)
+    path, journal = write_rows(tmp_path / "mixed.csv", rows[:2]), tmp_path / "mixed.journal"
+    images = tmp_path / "mixed.before.jsonl"
+    bulk.plan(path, client).apply(journal=journal, keep_journal=True, before_images=images, progress=False)
+    again = bulk.plan(path, client).apply(journal=journal, keep_journal=True, progress=False)
+    assert all(row.resumed for row in again.rows), "finished by the first run"
+    blind = again.revert_plan()
+    assert {str(r.status) for r in blind.rows} == {"failed"}
+    assert "its before values are not known" in blind.errors["message"][0], "named, never silently skipped"
+
+    resumed = bulk.plan(path, client).apply(journal=journal, before_images=images, progress=False)
+    assert resumed.revert_plan().apply(progress=False).counts["applied"] == 2, "the first run's records are kept"
+    assert client.customers.get("m-upd").locale == "de_DE"

@@ -111,9 +111,9 @@ def action_detached(changes: list[tuple[Any, ...]]) -> bool:
     return any(c[0] == SOURCE_COLUMN and c[1] is not None for c in changes)
 
 
-def _what_changed(kept: list[tuple[str, Any, Any]]) -> str:
-    return "changed since the run: " + "; ".join(f"{f} is now {now!r}, the run wrote {wrote!r}"
-                                                  for f, now, wrote in kept) + " (--force reverts it anyway)"
+def _what_changed(kept: list[tuple[str, Any, Any]], expected: str = "the run wrote") -> str:
+    return "changed since the run: " + "; ".join(f"{f} is now {now!r}, {expected} {value!r}"
+                                                  for f, now, value in kept) + " (--force reverts it anyway)"
 
 
 class _Reverter:
@@ -126,6 +126,11 @@ class _Reverter:
         action = str(record.get("action"))
         customer_id = str(record.get("id"))
         changes = [tuple(change) for change in record.get("changes") or []]
+        if record.get("unknown"):
+            row = self._new(record, customer_id, Action.UPDATE)
+            row.fail(CUSTOMER_KEY, "cannot be reverted: an earlier, interrupted run applied it and its before values "
+                                   "are not known (apply with before_images= to keep them)", Status.FAILED)
+            return row
         if action == Action.CREATE:
             return self._delete_created(record, customer_id, changes, raw, flat)
         if action == Action.DELETE:
@@ -188,11 +193,12 @@ class _Reverter:
             kept = [(c, flat.get(c), v) for c, v in {**edits, **later}.items() if not _same(flat.get(c), v)]
             if kept and not self.force:
                 row.status = Status.KEPT
-                row.note = "the deleted customer exists again with other values; " + _what_changed(kept)
+                row.note = "the deleted customer exists again with other values; " + _what_changed(
+                    kept, "before the run it was")
                 return row
             payload, row.changes = edit_customer(flat, {**edits, **later})
             row.payload = payload or None
-            held = [c for c in raw.get("taxCertificates") or []]
+            held = list(raw.get("taxCertificates") or [])
             row.steps = [("update", {"taxCertificate": c}) for c in certificates if c not in held]
         held_texts = {_tax_text(t) for t in (raw or {}).get("taxIdentifiers") or []}
         for identifier in identifiers:
@@ -330,7 +336,7 @@ def result_revert_plan(result: BulkResult, force: bool = False) -> Plan:
     if plan.before_images is not None:
         _, records = read_before_images(plan.before_images)
     else:
-        records = [image_record(row, plan.deleted.get(row.row)) for row in result.rows if not row.resumed]
+        records = [{**image_record(row, plan.deleted.get(row.row)), "unknown": row.resumed} for row in result.rows]
     chosen = applied_records(records, applied)
     digest = hashlib.sha256(repr(chosen).encode()).hexdigest()
     return plan_revert(plan.client, chosen, name=plan.sheet.path.stem + ".revert", reverts=plan.sheet.path.name,
