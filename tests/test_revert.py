@@ -261,3 +261,18 @@ def test_rows_an_earlier_run_applied_revert_from_the_before_images_file_only(san
     resumed = bulk.plan(path, client).apply(journal=journal, before_images=images, progress=False)
     assert resumed.revert_plan().apply(progress=False).counts["applied"] == 2, "the first run's records are kept"
     assert client.customers.get("m-upd").locale == "de_DE"
+
+
+def test_a_revert_with_a_live_key_asks_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    live = "sk_live_0123456789abcdef"
+    with Sandbox(api_key=live) as sandbox:
+        client = sandbox.client()
+        client.customers.create(id="c-1", locale="en_US")
+        path = write_rows(tmp_path / "u.csv", [{"customer_id": "c-1", "locale": "fr_FR"}])
+        key = ["--base-url", sandbox.base_url, "--api-key", live, "--no-progress"]
+        assert main(["apply", str(path), *key, "--yes"]) == 0
+        capsys.readouterr()
+        assert main(["revert", str(tmp_path / "u.results.csv"), *key]) == 2, "no terminal to confirm"
+        assert "update 1" in capsys.readouterr().err and client.customers.get("c-1").locale == "fr_FR"
+        assert main(["revert", str(tmp_path / "u.results.csv"), *key, "--yes"]) == 0
+        assert client.customers.get("c-1").locale == "en_US"

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,7 @@ from openpyxl import load_workbook
 from drframe import PlanRefused, bulk
 from drframe.cli import main
 from drframe.sandbox import Sandbox
+from tests.test_revert import count_writes, write_rows
 
 
 @pytest.fixture
@@ -120,3 +126,29 @@ def test_a_plan_for_another_host_or_a_changed_input_is_refused(counted: Any, tmp
     assert main(["apply", str(plan_path), *target(sandbox)]) == 2
     assert "change.csv changed after change.drplan was planned" in capsys.readouterr().err
     assert not writes
+
+
+def test_a_killed_run_of_a_saved_plan_resumes_and_sends_each_row_once(tmp_path: Path) -> None:
+    sandbox = Sandbox(seed_customers=100, seed=3, latency_ms=10)
+    writes = count_writes(sandbox)
+    with sandbox, sandbox.client() as client:
+        ids = [str(c["id"]) for c in client.customers.iter_raw()]
+        source = write_rows(tmp_path / "big.csv", [{"customer_id": i, "locale": "sv_SE"} for i in ids])
+        plan_path = tmp_path / "big.drplan"
+        bulk.plan(source, client).save(plan_path)
+        journal = tmp_path / "big.journal"
+        command = [sys.executable, "-m", "drframe.cli", "apply", str(plan_path), *target(sandbox), "--rate", "40",
+                   "--workers", "4", "--journal", str(journal)]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while (not journal.exists() or journal.read_bytes().count(b'"finished"') < 20) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert 20 <= journal.read_bytes().count(b'"finished"') < 100, "the kill must land mid-run"
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert writes == Counter({f"POST /customers/{i}": 1 for i in ids}), "each row sent exactly once"
+        assert "already applied by" in subprocess.run(command, env=env, capture_output=True, text=True,
+                                                      timeout=120).stdout
