@@ -114,9 +114,7 @@ def test_a_plan_for_another_host_or_a_changed_input_is_refused(counted: Any, tmp
     sandbox, client, writes = counted
     source = changes_file(tmp_path)
     plan_path = tmp_path / "change.drplan"
-    client.customers.to_frames()
-    plan = bulk.plan(source, client)
-    plan.save(plan_path)
+    bulk.plan(source, client).save(plan_path)
     with Sandbox() as other:
         assert main(["apply", str(plan_path), *target(other)]) == 2
         assert "was planned for http://127.0.0.1" in capsys.readouterr().err

@@ -185,14 +185,18 @@ class Plan:
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
 
-    def save(self, path: str | Path, *, review: str | Path | None = None) -> Path:
-        """Write the plan for approval (JSON lines, see :func:`load_plan`), and with ``review`` an xlsx review
-        sheet (rows, changes, errors). Each record it touches is fingerprinted as it is now."""
-        from ._saved import review_sheet, save_plan
+    def save(self, path: str | Path) -> Path:
+        """Write the plan for approval: JSON lines with the exact payloads, the input file's hash, the target host
+        and a fingerprint of each record it touches, as it is now (see :func:`load_plan`)."""
+        from ._saved import save_plan
 
-        if review is not None:
-            review_sheet(self, review)
         return save_plan(self, path)
+
+    def review(self, path: str | Path) -> Path:
+        """Write the plan as an xlsx review sheet: rows (planned outcome), changes, errors."""
+        from ._saved import review_sheet
+
+        return review_sheet(self, path)
 
     def check_limits(self, *, max_changes: int | None = None, max_deletes: int | None = None) -> None:
         """Raise :class:`~drframe.LimitExceeded`, naming the count, when more than ``max_changes`` rows would be

@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     revert.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
     revert.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_guard_options(revert)
-    revert.set_defaults(func=_apply, sheet=None, encoding=None, map=None, errors=None)
+    revert.set_defaults(func=_apply, sheet=None, encoding=None, map=None, errors=None, save_plan=None, review=None)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
     syncer.add_argument("directory", help="the mirror's directory (created on the first run)")

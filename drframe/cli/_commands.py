@@ -102,14 +102,10 @@ def _apply(args: argparse.Namespace) -> int:
 
             write_table(results_path, plan.frame(), sheet="plan")
             print(f"dry run: nothing sent; the plan is in {results_path}")
-            if getattr(args, "save_plan", None) or getattr(args, "review", None):
-                saved = plan.save(args.save_plan, review=args.review) if args.save_plan else None
-                if not saved:
-                    from ..bulk._saved import review_sheet
-
-                    review_sheet(plan, args.review)
-                print("for approval: " + ", ".join(str(p) for p in (saved, args.review) if p)
-                      + (f" (then: drframe apply {saved})" if saved else ""))
+            if args.review:
+                print(f"review sheet: {plan.review(args.review)}")
+            if args.save_plan:
+                print(f"plan for approval: {plan.save(args.save_plan)} (then: drframe apply {args.save_plan})")
             _write_errors_file(plan, args.errors)
             return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("stale") else EXIT_OK
         if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
