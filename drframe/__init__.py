@@ -28,9 +28,11 @@ from ._errors import (
     InvalidRequest,
     JournalError,
     JournalLocked,
+    LimitExceeded,
     MethodNotAllowed,
     NotAcceptable,
     NotFound,
+    PlanRefused,
     RateLimited,
     RequestTimeout,
     ServerError,
@@ -49,8 +51,9 @@ if TYPE_CHECKING:  # visible to type checkers; loaded on first use at run time (
 
 __all__ = [
     "APIError", "BadRequest", "Client", "ConfigurationError", "Conflict", "ConnectionFailed", "DRError", "ExportError",
-    "Forbidden", "Frames", "InvalidRequest", "JournalError", "JournalLocked", "MethodNotAllowed", "NotAcceptable",
-    "NotFound", "Page", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError", "SheetError", "SyncResult",
+    "Forbidden", "Frames", "InvalidRequest", "JournalError", "JournalLocked", "LimitExceeded", "MethodNotAllowed",
+    "NotAcceptable", "NotFound", "Page", "PlanRefused", "RateLimited", "RequestTimeout", "RetryPolicy", "ServerError",
+    "SheetError", "SyncResult",
     "Unauthorized", "UnknownFieldWarning", "__version__", "bulk", "connect", "diff_frames", "read_parquet", "report",
     "sandbox", "sync", "testing", "to_frames", "widgets",
 ]

@@ -217,3 +217,9 @@ class JournalLocked(JournalError):
         waited_text = f" after waiting {waited:g} s" if waited > 0 else ""
         super().__init__(f"journal {journal} is in use by {who}{waited_text}; nothing was sent. Wait for that run "
                          "to end, or pass --lock-timeout SECONDS (lock_timeout= in Python) to wait for it")
+class LimitExceeded(DRError):
+    """A bulk plan is over a limit set for the run (``max_changes``, ``max_deletes``); nothing was sent."""
+
+
+class PlanRefused(DRError):
+    """A saved plan cannot be applied as it is (made for another host, or its input file changed since)."""

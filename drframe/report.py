@@ -113,6 +113,8 @@ def change_audit(outcome: BulkResult | Plan, path: str | Path, *, mask_pii: bool
         "API key": f"{client.key_kind} key (not recorded)",
         "drframe": f"{__version__} (Python {platform.python_version()})",
     }
+    if plan.reverts:
+        metadata["reverts"] = f"the run of {plan.reverts}"
     workbook = Workbook()
     if isinstance(outcome, BulkResult):
         metadata.update({
@@ -275,8 +277,11 @@ def _run_files(runs: Iterable[str | Path]) -> list[Path]:
 
 def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
     """(customer id, field) -> which drframe run applied it (the latest), from results files, folders or globs."""
+    from .bulk._before import run_label
+
     applied: dict[tuple[str, str], str] = {}
     for run in _run_files(runs):
+        label = run_label(run)
         frame = _results_table(run)
         for record in (frame.fillna("").to_dict("records") if frame is not None else ()):
             if record.get("status") != "applied":
@@ -285,7 +290,7 @@ def _applied_fields(runs: Iterable[str | Path]) -> dict[tuple[str, str], str]:
                 field, _, _ = change.partition(": ")
                 if field:
                     field = _RUN_FIELDS.get(field, field)
-                    applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}"
+                    applied[(str(record.get("id")), field)] = f"{run.name} row {record.get('row')}{label}"
     return applied
 
 

@@ -16,7 +16,7 @@ collect_ignore = ["data/form_app.ipynb", "data/grid_app.ipynb"]
 
 #: The slow part of the suite, in one place: `pytest -m "not slow"` is the fast loop, `pytest` runs everything.
 SLOW_FILES = frozenset({"test_browser.py", "test_schemathesis.py", "test_quality.py"})
-SLOW_TESTS = ("killed_run", "killed_vat", "ctrl_c", "live_write", "test_keys_need_no_confirmation", "prints_the_url")
+SLOW_TESTS = ("killed_run", "killed_vat", "killed_revert", "ctrl_c", "live_write", "test_keys_need_no_confirmation", "prints_the_url")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

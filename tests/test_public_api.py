@@ -50,7 +50,8 @@ def test_public_names_live_in_drframe() -> None:
 def test_bulk_exports_its_vocabulary() -> None:
     assert [str(a) for a in bulk.ACTIONS] == ["upsert", "create", "update", "delete", "attach_source",
                                               "detach_source", "attach_tax_identifier"]
-    assert [str(s) for s in bulk.STATUSES] == ["applied", "unchanged", "failed", "invalid", "skipped"]
+    assert [str(s) for s in bulk.STATUSES] == ["applied", "unchanged", "failed", "invalid", "skipped", "kept",
+                                                "stale"]
     assert bulk.Status.APPLIED == "applied" and bulk.CLEAR == "<clear>"
 
 

@@ -31,7 +31,9 @@ from ._constants import OUTCOMES, Action, Status
 from ._mapping import ColumnMapping, propose_mapping
 from ._plan import Plan, plan
 from ._results import BulkResult
+from ._revert import revert_plan
 from ._rows import CellError, RowPlan, sheet_from_frame
+from ._saved import load_plan
 
 #: Every action name, in the order the documentation lists them.
 ACTIONS: tuple[Action, ...] = tuple(Action)
@@ -39,5 +41,6 @@ ACTIONS: tuple[Action, ...] = tuple(Action)
 STATUSES = OUTCOMES
 
 __all__ = ["ACTIONS", "CLEAR", "STATUSES", "Action", "BulkResult", "CellError", "ColumnMapping", "JournalError", "Plan",
-           "RowPlan", "SheetError", "Status", "plan", "propose_mapping", "read_sheet", "sheet_from_frame"]
+           "RowPlan", "SheetError", "Status", "load_plan", "plan", "propose_mapping", "read_sheet", "revert_plan",
+           "sheet_from_frame"]
 

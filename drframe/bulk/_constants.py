@@ -17,6 +17,8 @@ class Status(StrEnum):
     INVALID = "invalid"
     SKIPPED = "skipped"
     PENDING = "pending"
+    KEPT = "kept"
+    STALE = "stale"
 
     @property
     def description(self) -> str:
@@ -29,8 +31,10 @@ _STATUS_DESCRIPTIONS = {
     Status.UNCHANGED: "Already in the requested state: nothing sent",
     Status.FAILED: "The API refused it or could not be reached",
     Status.INVALID: "Bad input: nothing sent",
-    Status.SKIPPED: "Blank, interrupted, or after a failed row for the same customer",
+    Status.SKIPPED: "Blank, interrupted, after a failed row for the same customer, or past --max-failures",
     Status.PENDING: "Planned, not yet sent",
+    Status.KEPT: "Not reverted: changed since the run (the note names the field and both values)",
+    Status.STALE: "Not sent: the record changed since the plan was saved",
 }
 
 

@@ -7,7 +7,7 @@ import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from .._progress import progress as progress_of
 from .._tables._editing import edit_customer
 from .._tables._frames import column_path, to_frames
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, TAX_VALUE_COLUMN, Action, Status
+from ._guards import check_limits
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
 from ._rows import (
@@ -203,6 +204,23 @@ class Plan:
     rows: list[RowPlan]
     emptied_cells: int = 0
     """Empty cells of existing customers' rows whose field holds a value: left unchanged (``<clear>`` clears)."""
+    deleted: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """Row -> the whole customer a ``delete`` row removes, as fetched by the plan (its before-image)."""
+    reverts: str | None = None
+    """The run this plan takes back (a revert plan), as its results file names it."""
+    before_images: Path | None = None
+    """Where the last :meth:`apply` wrote what each row changed from (see ``before_images``)."""
+    saved: Path | None = None
+    """The saved plan file this plan was loaded from (:func:`load_plan`): marked applied once every row finished."""
+    applied_by: str | None = None
+    """For a saved plan already applied: the run that applied it (nothing is sent again)."""
+    run_name: str = ""
+    """How a saved plan's ``applied`` line names this run (the CLI: its results file)."""
+
+    @property
+    def derived(self) -> bool:
+        """A plan made from a run's results (a revert) or a saved plan, not from the sheet the user gave."""
+        return self.reverts is not None or self.saved is not None
 
     @property
     def pending(self) -> list[RowPlan]:
@@ -270,6 +288,24 @@ class Plan:
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Changes", self.changes), ("Errors", self.errors)])
 
+    def save(self, path: str | Path) -> Path:
+        """Write the plan for approval: JSON lines with the exact payloads, the input file's hash, the target host
+        and a fingerprint of each record it touches, as it is now (see :func:`load_plan`)."""
+        from ._saved import save_plan
+
+        return save_plan(self, path)
+
+    def review(self, path: str | Path) -> Path:
+        """Write the plan as an xlsx review sheet: rows (planned outcome), changes, errors."""
+        from ._saved import review_sheet
+
+        return review_sheet(self, path)
+
+    def check_limits(self, *, max_changes: int | None = None, max_deletes: int | None = None) -> None:
+        """Raise :class:`~drframe.LimitExceeded`, naming the count, when more than ``max_changes`` rows would be
+        sent or more than ``max_deletes`` customers deleted."""
+        check_limits(self.rows, max_changes=max_changes, max_deletes=max_deletes)
+
     def apply(
         self,
         *,
@@ -279,6 +315,10 @@ class Plan:
         progress: bool = True,
         keep_journal: bool = False,
         lock_timeout: float = 0.0,
+        max_changes: int | None = None,
+        max_deletes: int | None = None,
+        max_failures: float | None = None,
+        before_images: str | Path | None = None,
     ) -> BulkResult:
         """Send the pending rows: at most ``workers`` requests in flight (default: enough for the rate, as for every
         read; see :func:`drframe._api._pacing.default_workers`) (up to twice as many threads, as a worker
@@ -287,10 +327,28 @@ class Plan:
         rows not yet sent are ``skipped``. Once every row has finished (applied, unchanged, invalid or blank: nothing failed, skipped or
         in flight, not interrupted) the journal is deleted, unless ``keep_journal``. Raises JournalError (nothing
         sent) when the journal is damaged, and stops with it when the journal cannot be written. One run at a time
-        holds a journal: JournalLocked (nothing sent) when another holds it ``lock_timeout`` seconds on."""
+        holds a journal: JournalLocked (nothing sent) when another holds it ``lock_timeout`` seconds on.
+
+        Guards for unattended runs: more than ``max_changes`` rows to send, or ``max_deletes`` deletes, raises
+        :class:`~drframe.LimitExceeded` and sends nothing; once more than ``max_failures`` percent of the finished
+        rows failed (from 20 finished rows on) nothing more is sent and the rest are ``skipped``.
+
+        ``before_images`` (a path the user controls, e.g. ``updates.results.before.jsonl``) receives, before
+        anything is sent, what each row to send changes from: customer data, so never in the journal.
+        :meth:`BulkResult.revert_plan` reads it (and, without it, what this run kept in memory)."""
+        self.check_limits(max_changes=max_changes, max_deletes=max_deletes)
+        if before_images is not None:
+            from ._before import write_before_images
+
+            self.before_images = write_before_images(before_images, self)
         client = self.client.with_options(rate_limit=rate) if rate is not None else self.client
-        return run_plan(self, client, workers=workers or default_workers(client), journal=journal, progress=progress,
-                        keep_journal=keep_journal, lock_timeout=lock_timeout)
+        result = run_plan(self, client, workers=workers or default_workers(client), journal=journal, progress=progress,
+                          keep_journal=keep_journal, lock_timeout=lock_timeout, max_failures=max_failures)
+        if self.saved is not None:
+            from ._saved import mark_applied
+
+            mark_applied(self, result, self.run_name)
+        return result
 
 
 def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, sheet: str | None = None,
@@ -338,7 +396,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
             check_action_column(rows, chosen, str(data.path))
         flag_duplicates(rows, data)
         reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
-    return Plan(client, data, rows, emptied_cells=reader.emptied_cells)
+    return Plan(client, data, rows, emptied_cells=reader.emptied_cells, deleted=reader.deleted)
 
 
 @contextmanager
@@ -371,6 +429,7 @@ class _RowReader:
         self.columns = {CUSTOMER_KEY, *sheet.columns}
         self.fields = {"id", "shipping", *(column_path(column)[0] for column in sheet.columns)}
         self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
+        self.deleted: dict[int, dict[str, Any]] = {}  # row -> the customer a delete row removes (before-image)
 
     def read(self, stream: Iterator[SheetRow], progress: bool) -> list[RowPlan]:
         rows = []
@@ -425,6 +484,8 @@ class _RowReader:
                         _refuse_dropped_zeros(row)
                 if row.pending and row.action is Action.CREATE:
                     created_in_file.add(customer_id)
+                elif row.pending and row.action is Action.DELETE:
+                    self.deleted[row.row] = current_raw[customer_id]
                 elif not row.pending:
                     row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
 

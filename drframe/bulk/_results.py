@@ -135,15 +135,18 @@ class BulkResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Rows per status, every status listed (zero included)."""
+        """Rows per status, every status listed (zero included; ``kept`` and ``stale``, which only a revert or a
+        saved plan can have, only when some row has them)."""
         counts = Counter(r.status or Status.SKIPPED for r in self.rows)
-        return {str(status): counts.get(status, 0) for status in OUTCOMES}
+        return {str(status): counts.get(status, 0) for status in OUTCOMES
+                if counts.get(status) or status not in {Status.KEPT, Status.STALE}}
 
     @property
     def ok(self) -> bool:
-        """True when no row failed or was invalid and the run was not interrupted."""
+        """True when no row failed, was invalid, kept or stale, and the run was not interrupted."""
         counts = self.counts
-        return not counts[Status.FAILED] and not counts[Status.INVALID] and not self.interrupted
+        return not self.interrupted and not any(counts.get(s) for s in (Status.FAILED, Status.INVALID, Status.KEPT,
+                                                                         Status.STALE))
 
     @property
     def throughput(self) -> float:
@@ -163,6 +166,13 @@ class BulkResult:
         from .._files._export import write_table
 
         return write_table(path, resubmit_frame(self.rows), sheet="errors")
+
+    def revert_plan(self, *, force: bool = False) -> Plan:
+        """The plan that takes this run back (see :func:`drframe.bulk.revert_plan`): apply it like any plan.
+        Rows changed since the run are ``kept`` unless ``force``."""
+        from ._revert import result_revert_plan
+
+        return result_revert_plan(self, force)
 
     def _repr_html_(self) -> str:
         return html_summary(repr(self), [("Errors", self.errors)])

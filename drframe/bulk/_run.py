@@ -31,6 +31,7 @@ from ._constants import (
     Action,
     Status,
 )
+from ._guards import FailureGuard
 from ._journal import Journal
 from ._lock import journal_lock
 from ._results import BulkResult
@@ -55,16 +56,20 @@ _SEND: dict[Action, Callable[[Customers, RowPlan], object]] = {
 
 
 def run_plan(plan: Plan, client: Client, *, workers: int, journal: str | Path | None, progress: bool,
-             keep_journal: bool, lock_timeout: float = 0.0) -> BulkResult:
+             keep_journal: bool, lock_timeout: float = 0.0, max_failures: float | None = None) -> BulkResult:
     """Carry out ``plan`` through ``client``; see :meth:`Plan.apply`."""
+    guard = FailureGuard(max_failures)
     if not journal:
-        return _Runner(plan, client, _NoJournal(), workers, progress).run()
+        runner = _Runner(plan, client, _NoJournal(), workers, progress)
+        runner.guard = guard
+        return runner.run()
     with journal_lock(journal, timeout=lock_timeout) as dead:
         if dead is not None:
             warnings.warn(f"took over the lock of journal {journal} from a run that ended without releasing it "
                           f"({dead})", stacklevel=3)
         with Journal(journal, sha256=plan.sheet.sha256) as book:
             runner = _Runner(plan, client, book, workers, progress)
+            runner.guard = guard
             result = runner.run()
         # A crash before this line is harmless: the journal then finishes every row and the next run sends nothing.
         if runner.complete and not keep_journal:
@@ -179,6 +184,7 @@ class _Runner:
         self.workers = max(1, workers)
         self.progress = progress
         self.stop = threading.Event()
+        self.guard = FailureGuard(None)
         #: Set by run(): every row ended applied, unchanged, invalid or blank, so the journal has nothing to resume.
         self.complete = False
 
@@ -249,9 +255,10 @@ class _Runner:
                 raise
         for row in todo:
             if row.pending:
-                row.status, row.note = Status.SKIPPED, "not sent: the run was interrupted (re-run to continue)"
+                row.status = Status.SKIPPED
+                row.note = self.guard.reason or "not sent: the run was interrupted (re-run to continue)"
         self.complete = not interrupted and all(
-            r.status in {Status.APPLIED, Status.UNCHANGED, Status.INVALID} or (r.status is Status.SKIPPED and not r.action)
+            r.status in {Status.APPLIED, Status.UNCHANGED, Status.INVALID, Status.KEPT} or (r.status is Status.SKIPPED and not r.action)
             for r in self.plan.rows)
         stats = {k: self.client.stats.get(k, 0) - stats_before.get(k, 0) for k in self.client.stats}
         return BulkResult(self.plan, time.monotonic() - started, stats, interrupted)
@@ -267,6 +274,8 @@ class _Runner:
                 self.journal.finished_row(row.row, row.customer_id, row.action, Status.SKIPPED)
             else:
                 self._run_one(row)
+                if self.guard.record(row.status):
+                    self.stop.set()
                 if row.status is Status.FAILED:
                     failed_row = row.row
             tick(1)
@@ -281,6 +290,9 @@ class _Runner:
             if row.tax_identifier is not None:
                 held = put_tax_identifier(self.client, row, self.journal)
                 row.note = f"tax identifier {held.type} {held.value}: {held.state}"
+            finish = getattr(row, "finish", None)  # a revert row's further steps (tax identifiers...)
+            if finish is not None:
+                finish(self.client, self.journal)
         except APIError as exc:
             row.status = Status.FAILED
             row.errors.append(_api_error_cell(row, exc))

@@ -123,7 +123,40 @@ def build_parser() -> argparse.ArgumentParser:
                             "otherwise as Excel's doing")
     apply.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the --report workbook")
     _add_progress_options(apply)
+    approval = apply.add_argument_group("review and approval")
+    approval.add_argument("--save-plan", type=_suffixed(".drplan"), default=None, metavar="PLAN.drplan",
+                          help="with --dry-run: write the plan (exact payloads, input hash, host, a fingerprint of "
+                               "each record) for approval; 'drframe apply PLAN.drplan' then sends exactly that")
+    approval.add_argument("--review", type=_suffixed(".xlsx"), default=None, metavar="REVIEW.xlsx",
+                          help="with --dry-run: also write the plan as a review sheet (rows, changes, errors)")
+    approval.add_argument("--replan", action="store_true",
+                          help="applying a .drplan: plan again the rows whose record changed since (default: "
+                               "'stale', not sent)")
+    _add_guard_options(apply)
     apply.set_defaults(func=run_apply, check=_check_apply)
+
+    revert = command("revert", "take back a run: a plan from its results file and the before-images beside it")
+    revert.add_argument("file", metavar="RESULTS", help="the run's results .csv/.xlsx (its before-images: "
+                                                        "RESULTS.before.jsonl beside it)")
+    _add_connection_options(revert)
+    revert.add_argument("--dry-run", action="store_true", help="plan only; send nothing")
+    revert.add_argument("--yes", "-y", action="store_true", help="revert with a live key without asking")
+    revert.add_argument("--force", action="store_true",
+                        help="also revert rows changed since the run (default: 'kept', naming field and values)")
+    _add_pace_options(revert)
+    revert.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
+                        help="wait up to SECONDS for another run of the same journal to end (0: exit 2 at once)")
+    revert.add_argument("--journal", default=None, help="resume journal (default: RESULTS.<sha>.journal)")
+    revert.add_argument("--keep-journal", action="store_true", help="keep the journal after a complete run")
+    revert.add_argument("--results", type=_suffixed(".csv", ".xlsx"), default=None,
+                        help="the revert's per-row results (default: RESULTS with .revert before its suffix)")
+    revert.add_argument("--report", type=_suffixed(".xlsx"), default=None, metavar="PATH.xlsx",
+                        help="also write the change audit")
+    revert.add_argument("--mask-pii", action="store_true", help="mask emails and phones in the report")
+    _add_progress_options(revert)
+    _add_guard_options(revert)
+    revert.set_defaults(func=run_apply, check=_check_apply, sheet=None, encoding=None, map=None, errors=None,
+                        save_plan=None, review=None, replan=False, action=None, allow_dropped_zeros=False)
 
     syncer = command("sync", "keep a local Parquet mirror of every customer fresh (incremental; --full reconciles)")
     syncer.add_argument("directory", help="the mirror's directory (created on the first run)")
@@ -243,7 +276,9 @@ def _no_effect(options: list[str], mode: str, why: str) -> str | None:
 
 
 def _check_apply(args: argparse.Namespace) -> str | None:
-    """Options a dry run, or a run without a report, would ignore."""
+    """Options a dry run, or a run without a report, would ignore; approval files need a dry run."""
+    if (args.save_plan or args.review) and not args.dry_run:
+        return "--save-plan and --review write a plan for approval: add --dry-run (nothing is sent)"
     if args.dry_run:
         problem = _no_effect(_given(args, ("yes", "journal", "keep_journal")), "with --dry-run",
                              "nothing is sent, so nothing is confirmed or journaled")
@@ -315,6 +350,28 @@ def _add_pace_options(parser: argparse.ArgumentParser) -> None:
     """``--rate`` and ``--workers``, their defaults decided by :mod:`drframe._api._pacing` (None: decide there)."""
     parser.add_argument("--rate", type=_positive(float), default=None, metavar="RPS", help=RATE_HELP)
     parser.add_argument("--workers", type=_positive(int), default=None, metavar="N", help=WORKERS_HELP)
+
+
+def _add_guard_options(parser: argparse.ArgumentParser) -> None:
+    """Limits for unattended runs (apply, revert)."""
+    group = parser.add_argument_group("guards for unattended runs")
+    group.add_argument("--max-changes", type=_positive(int), default=None, metavar="N",
+                       help="send nothing (exit 1) when the plan has more than N rows to send")
+    group.add_argument("--max-deletes", type=_positive(int), default=None, metavar="N",
+                       help="send nothing (exit 1) when the plan deletes more than N customers")
+    group.add_argument("--max-failures", type=_percent, default=None, metavar="PCT",
+                       help="stop sending once more than PCT%% of the finished rows failed (judged from 20 "
+                            "finished rows on); the rest are 'skipped'")
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be from 0 to under 100, got {text}")
+    return value
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:

@@ -74,13 +74,18 @@ def _sample_file(out: Path) -> Path:
 def run_apply(args: argparse.Namespace) -> int:
     """Validate, plan and apply a spreadsheet of customer changes; write per-row results."""
     from .. import bulk
+    from ..bulk._before import before_images_path
     from ..bulk._lock import journal_lock
 
     source = Path(args.file)
+    reverting = args.command == "revert"
+    default = (source.with_name(source.stem + ".revert" + source.suffix) if reverting
+               else _default_output(source, "results"))
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _open_target(args) as client:
         if args.dry_run:
-            return _report_dry_run(_plan(args, client, source, mapping), args)
+            plan = _plan(args, client, source, mapping)
+            return EXIT_OK if plan is None else _report_dry_run(plan, args)
         sha256 = _file_sha256(source)
         journal = Path(args.journal) if args.journal else source.with_name(f"{source.name}.{sha256[:12]}.journal")
         # Held from before the plan: a plan made while another run of this journal writes would be stale.
@@ -89,16 +94,27 @@ def run_apply(args: argparse.Namespace) -> int:
                 print(f"drframe: took over the lock of {journal} from a run that ended without releasing it "
                       f"({dead})", file=sys.stderr)
             plan = _plan(args, client, source, mapping)
-            if plan.sheet.sha256 != sha256:
+            if plan is None:
+                return EXIT_OK
+            if not plan.derived and plan.sheet.sha256 != sha256:
                 raise UsageError(f"{source} changed while it was read; nothing was sent: run again")
+            if not _within_limits(plan, args):
+                return EXIT_FAILED_ROWS
             if plan.pending and client.live and not args.yes and not _confirmed(plan, client):
                 return EXIT_USAGE
-            result = plan.apply(workers=args.workers, rate=args.rate, journal=journal,
-                                progress=not args.no_progress, keep_journal=args.keep_journal)
+            # The results file is named before the run: the before-images beside it are written as rows are sent.
+            results_path = _unused_path(Path(args.results) if args.results else default)
+            args.results = str(results_path)
+            plan.run_name = results_path.name
+            result = plan.apply(workers=args.workers, rate=args.rate, journal=journal, progress=not args.no_progress,
+                                keep_journal=args.keep_journal, max_failures=args.max_failures,
+                                before_images=before_images_path(results_path))
     # The writes went out: from here on, every outcome is reported even when writing a file fails.
     kept = f"; journal {journal}" if journal.exists() else ""
     print(f"{_run_counts(result)} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
-    written = _write_outputs(result, args, _default_output(source, "results"))
+    if plan.before_images:
+        print(f"before-images: {plan.before_images} (what each row changed from: drframe revert {args.results})")
+    written = _write_outputs(result, args, default)
     if result.interrupted:
         print("drframe: interrupted: rows not yet sent are 'skipped'; run the same command again to continue",
               file=sys.stderr)
@@ -120,14 +136,25 @@ def _run_counts(result: bulk.BulkResult) -> str:
     return f"this run: {now}; finished by an earlier run: {before} (total {sum(earlier.values())})"
 
 
-def _plan(args: argparse.Namespace, client: Client, source: Path, mapping: bulk.ColumnMapping | None) -> bulk.Plan:
-    """The plan of ``source``, printed; its reads go at the rate asked for the run (the API's limit counts reads)."""
+def _plan(args: argparse.Namespace, client: Client, source: Path,
+          mapping: bulk.ColumnMapping | None) -> bulk.Plan | None:
+    """The plan of ``source`` (a sheet, a saved ``.drplan``, or for ``revert`` a run's results), printed; None for a
+    saved plan that was applied already. Its reads go at the rate asked for the run (the API's limit counts reads)."""
     from .. import bulk
     from .._api import paced
 
-    plan = bulk.plan(source, paced(client, args.rate), sheet=args.sheet, encoding=args.encoding, columns=mapping,
-                     workers=args.workers, progress=not args.no_progress, action=args.action,
-                     allow_dropped_zeros=args.allow_dropped_zeros)
+    reading = paced(client, args.rate)
+    if args.command == "revert":
+        plan = bulk.revert_plan(source, reading, force=args.force)
+    elif source.suffix.lower() == ".drplan":
+        plan = bulk.load_plan(source, reading, replan=args.replan)
+        if plan.applied_by:
+            print(f"{source.name} was already applied by {plan.applied_by}: nothing sent")
+            return None
+    else:
+        plan = bulk.plan(source, reading, sheet=args.sheet, encoding=args.encoding, columns=mapping,
+                         workers=args.workers, progress=not args.no_progress, action=args.action,
+                         allow_dropped_zeros=args.allow_dropped_zeros)
     _print_plan(plan)
     return plan
 
@@ -150,11 +177,20 @@ def _file_sha256(path: Path) -> str:
 
 def _report_dry_run(plan: bulk.Plan, args: argparse.Namespace) -> int:
     """A dry run's outputs: the plan (one row per input row), the rows to fix, and with ``--report`` the plan's
-    audit (Changes and Errors)."""
-    if not _write_outputs(plan, args, _default_output(Path(args.file), "plan")):
-        return EXIT_USAGE
+    audit (Changes and Errors), and the review sheet and saved plan for approval."""
+    written = _write_outputs(plan, args, _default_output(Path(args.file), "plan"))
+    if args.review:
+        print(f"review sheet: {plan.review(_unused_path(Path(args.review)))}")
+    if args.save_plan:
+        saved = plan.save(_unused_path(Path(args.save_plan)))
+        print(f"plan for approval: {saved} (once approved: drframe apply {saved})")
     print("dry run: nothing sent")
-    return EXIT_FAILED_ROWS if plan.counts.get("invalid") or plan.counts.get("failed") else EXIT_OK
+    if not _within_limits(plan, args):
+        return EXIT_FAILED_ROWS
+    if not written:
+        return EXIT_USAGE
+    refused = plan.counts.get("invalid") or plan.counts.get("failed") or plan.counts.get("stale")
+    return EXIT_FAILED_ROWS if refused else EXIT_OK
 
 
 def _default_output(source: Path, kind: str) -> Path:
@@ -206,6 +242,18 @@ def _write_outputs(outcome: bulk.Plan | bulk.BulkResult, args: argparse.Namespac
         note = " (fix the cells, then apply that file)" if what == "rows to fix" else ""
         print(f"{what}: {path}{note}")
     return ok
+
+
+def _within_limits(plan: bulk.Plan, args: argparse.Namespace) -> bool:
+    """``--max-changes`` / ``--max-deletes``: False (after saying why; nothing is sent) when the plan is over."""
+    from .._errors import LimitExceeded
+
+    try:
+        plan.check_limits(max_changes=args.max_changes, max_deletes=args.max_deletes)
+    except LimitExceeded as exc:
+        print(f"drframe: error: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def run_sync(args: argparse.Namespace) -> int:
