@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import platform
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -309,13 +310,18 @@ def _field_changes(customer_id: str, prefix: str, was: Row, now: Row) -> list[tu
     return [(customer_id, prefix + f, was.get(f), now.get(f)) for f in fields if was.get(f) != now.get(f)]
 
 
-def _child_changes(old: pd.DataFrame, new: pd.DataFrame, key: str, customers: set[str], field: str,
+#: What the API stamps on a child by itself: a tax number deleted and created again (a revert of a replaced number)
+#: has new timestamps but holds the same number in the same state; its state is compared.
+_CHILD_BOOKKEEPING = re.compile(r"createdTime$|updatedTime$|stateTransitions\.")
+
+
+def _child_changes(old: pd.DataFrame, new: pd.DataFrame, key: Callable[[Row], str], customers: set[str], field: str,
                    label: Callable[[Row], str], table: str) -> list[tuple[str, str, Any, Any]]:
-    """A child table's differences for ``customers`` (those in both snapshots): a child attached or added
-    (``field``: None -> its label), detached or removed (label -> None), or with a field changed
-    (``<table>[<id>].<field>``, e.g. ``tax_identifiers[<id>].state``)."""
-    was = {r[key]: r for r in _canonical_rows(old) if r.get(CUSTOMER_KEY) in customers}
-    now = {r[key]: r for r in _canonical_rows(new) if r.get(CUSTOMER_KEY) in customers}
+    """A child table's differences for ``customers`` (those in both snapshots), children matched by ``key``: a
+    child attached or added (``field``: None -> its label), detached or removed (label -> None), or with a field
+    changed (``<table>[<key>].<field>``, e.g. ``tax_identifiers[de DE123456789].state``)."""
+    was = {key(r): r for r in _canonical_rows(old) if r.get(CUSTOMER_KEY) in customers}
+    now = {key(r): r for r in _canonical_rows(new) if r.get(CUSTOMER_KEY) in customers}
     found: list[tuple[str, str, Any, Any]] = []
     for child, row in was.items():
         moved = child in now and now[child].get(CUSTOMER_KEY) != row.get(CUSTOMER_KEY)
@@ -326,8 +332,24 @@ def _child_changes(old: pd.DataFrame, new: pd.DataFrame, key: str, customers: se
         if child not in was or moved:
             found.append((str(row[CUSTOMER_KEY]), field, None, label(row)))
         elif child in was:
-            found += _field_changes(str(row[CUSTOMER_KEY]), f"{table}[{child}].", was[child], row)
+            found += [change for change in _field_changes(str(row[CUSTOMER_KEY]), f"{table}[{label(row)}].",
+                                                          was[child], row)
+                      if not _CHILD_BOOKKEEPING.match(change[1].rpartition("].")[2])]
     return found
+
+
+def _source_id(row: Row) -> str:
+    return str(row["source_id"])
+
+
+def _tax_number(row: Row) -> str:
+    return f"{row.get('type')} {row.get('value')}"
+
+
+def _held_number(row: Row) -> str:
+    """A customer holds a tax number, whatever the identifier's id: one deleted and created again with the same type
+    and value (a revert of a replaced number) is no change."""
+    return f"{row.get(CUSTOMER_KEY)} {_tax_number(row)}"
 
 
 def _certificate_changes(old: pd.DataFrame, new: pd.DataFrame, customers: set[str]) -> list[tuple[str, str, Any, Any]]:
@@ -355,17 +377,16 @@ def snapshot_changes(before: str | Path | Frames | pd.DataFrame, after: str | Pa
     a customers DataFrame): ``changes`` (customer_id, field, before, after, by), ``added`` and ``removed`` (the
     customers themselves). Child tables count: a source attached or detached (``source_id``), a tax identifier
     added or removed (``tax_identifier``, as ``type value``), a tax certificate added or removed, and a child's
-    changed field (``tax_identifiers[<id>].state``). With ``runs`` (drframe results files, folders holding them,
+    changed field (``tax_identifiers[de DE123456789].state``: tax numbers are matched by type and value, ``sources[<id>].<field>``). With ``runs`` (drframe results files, folders holding them,
     globs), each change says which run applied it, or ``outside drframe``."""
     old, new = _snapshot(before), _snapshot(after)
     old_rows = {str(r[CUSTOMER_KEY]): r for r in _canonical_rows(old.customers)}
     new_rows = {str(r[CUSTOMER_KEY]): r for r in _canonical_rows(new.customers)}
     both = {i for i in new_rows if i in old_rows}
     found = [change for i in new_rows if i in both for change in _field_changes(i, "", old_rows[i], new_rows[i])]
-    found += _child_changes(old.sources, new.sources, "source_id", both, "source_id", lambda r: str(r["source_id"]),
-                            "sources")
-    found += _child_changes(old.tax_identifiers, new.tax_identifiers, "tax_id", both, "tax_identifier",
-                            lambda r: f"{r.get('type')} {r.get('value')}", "tax_identifiers")
+    found += _child_changes(old.sources, new.sources, _source_id, both, "source_id", _source_id, "sources")
+    found += _child_changes(old.tax_identifiers, new.tax_identifiers, _held_number, both, "tax_identifier",
+                            _tax_number, "tax_identifiers")
     found += _certificate_changes(old.tax_certificates, new.tax_certificates, both)
     applied = _applied_fields(runs) if runs else {}
     records = [{CUSTOMER_KEY: customer_id, "field": field, "before": a, "after": b,

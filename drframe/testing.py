@@ -31,7 +31,7 @@ _PLACES = (
     ("BE", "Bruxelles", None, "1000", "fr_BE"), ("CA", "Toronto", "ON", "M5H 2N2", "en_CA"),
 )
 _STREETS = ("Bren Rd W", "Main St", "High Street", "Hauptstraße", "Rue de Rivoli", "Via del Corso", "Keizersgracht")
-_TAX = (("de", "DE123456789"), ("be", "BE1234567890"), ("it", "IT12345678901"), ("gb", "GB123456789"),
+_TAX = (("de", "DE123456789"), ("be", "BE1234567890"), ("it", "IT12345678901"), ("uk", "GB123283536"),
         ("fr", "FR12345678901"))
 _BRANDS = ("Visa", "MasterCard", "American Express", "Discover")
 

@@ -106,8 +106,8 @@ def test_a_tax_identifier_state_change_is_reported(shared_sandbox: Sandbox) -> N
     before = shared_sandbox.client().customers.to_frames()
     after = shared_sandbox.client().customers.to_frames()
     row = after.tax_identifiers.index[0]
-    tax_id, customer_id, state = after.tax_identifiers.loc[row, ["tax_id", "customer_id", "state"]]
+    kind, value, customer_id, state = after.tax_identifiers.loc[row, ["type", "value", "customer_id", "state"]]
     after.tax_identifiers.loc[row, "state"] = "not_valid" if state != "not_valid" else "verified"
     changes = snapshot_changes(before, after)["changes"]
     assert changes[["customer_id", "field", "before"]].values.tolist() == [
-        [customer_id, f"tax_identifiers[{tax_id}].state", state]]
+        [customer_id, f"tax_identifiers[{kind} {value}].state", state]]

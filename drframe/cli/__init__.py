@@ -1,4 +1,4 @@
-"""The ``drframe`` command: sandbox, export, apply, sync, map, audit, demo.
+"""The ``drframe`` command: sandbox, export, apply, revert, sync, map, audit, demo.
 
 Exit codes: 0 all good; 1 a row failed or was invalid; 2 usage (bad arguments, unreadable file, unknown columns,
 no target); 3 API or network failure (bad key, forbidden, unreachable host); 130 interrupted (Ctrl-C).
