@@ -13,7 +13,10 @@ from drframe import cli
 from drframe._api._pacing import API_RATE_LIMITS, WORKERS_HELP, default_workers
 from drframe.sandbox import Sandbox
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The documentation: the README (a landing page) and the manual in docs/.
+DOCS = "\n".join([README, *(page.read_text(encoding="utf-8") for page in sorted((ROOT / "docs").rglob("*.md")))])
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -33,7 +36,7 @@ def test_readme_and_cli_docstring_list_every_command_in_the_parsers_order() -> N
 def test_every_option_the_readme_gives_a_command_is_one_of_its_options() -> None:
     commands = _commands()
     used = 0
-    for snippet in re.findall(r"`(drframe [a-z]+ [^`]*)`|^(drframe [a-z]+ .*)$", README, re.M):
+    for snippet in re.findall(r"`(drframe [a-z]+ [^`]*)`|^(drframe [a-z]+ .*)$", DOCS, re.M):
         words = shlex.split("".join(snippet).replace("…", ""))
         if words[1] not in commands:
             continue

@@ -57,6 +57,10 @@ def _message_argument(call: ast.Call) -> ast.expr | None:
         return call.args[1]  # a bulk row refused: RowPlan.fail(column, message)
     if name in ERROR_CLASSES and call.args:
         return call.args[0]
+    is_super = isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call) and getattr(
+        call.func.value.func, "id", "") == "super"
+    if name == "__init__" and is_super and call.args:
+        return call.args[0]  # an exception that words its own message (JournalLocked)
     return None
 
 

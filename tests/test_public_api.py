@@ -17,21 +17,22 @@ from drframe.widgets import NOT_IN_FORM, CustomerForm
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The documentation: the README (a landing page) and the manual in docs/.
+DOCS = "\n".join([README, *(page.read_text(encoding="utf-8") for page in sorted((ROOT / "docs").rglob("*.md")))])
 #: Fields a request may carry that are not columns of the customers table (they become their own tables).
 
 
 def test_every_public_name_is_documented_and_every_documented_name_is_public() -> None:
-    undocumented = [name for name in drframe.__all__ if name != "__version__" and not re.search(rf"\b{name}\b",
-                                                                                                  README)]
-    assert not undocumented, f"public but not in the README: {undocumented}"
-    for module, name in re.findall(r"\bdrframe\.(?:(bulk|report|widgets|sandbox|testing)\.)?([A-Za-z]\w*)", README):
+    undocumented = [name for name in drframe.__all__ if name != "__version__" and not re.search(rf"\b{name}\b", DOCS)]
+    assert not undocumented, f"public but not in the README or docs/: {undocumented}"
+    for module, name in re.findall(r"\bdrframe\.(?:(bulk|report|widgets|sandbox|testing)\.)?([A-Za-z]\w*)", DOCS):
         owner = getattr(drframe, module) if module else drframe
         exported = getattr(owner, "__all__", None)
-        assert exported is not None and name in exported, f"README uses drframe.{module + '.' if module else ''}{name}"
+        assert exported is not None and name in exported, f"the docs use drframe.{module + '.' if module else ''}{name}"
 
 
 def test_readme_and_notebooks_use_no_private_names() -> None:
-    texts = {"README.md": README}
+    texts = {"README.md": README, "docs/": DOCS}
     for notebook in (ROOT / "notebooks").glob("*.ipynb"):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         texts[notebook.name] = "\n".join("".join(cell["source"]) for cell in cells)
