@@ -78,9 +78,7 @@ def run_apply(args: argparse.Namespace) -> int:
     from ..bulk._lock import journal_lock
 
     source = Path(args.file)
-    reverting = args.command == "revert"
-    default = (source.with_name(source.stem + ".revert" + source.suffix) if reverting
-               else _default_output(source, "results"))
+    default = _default_output(args, "results")
     mapping = bulk.ColumnMapping.load(args.map) if args.map else None
     with _open_target(args) as client:
         if args.dry_run:
@@ -112,7 +110,7 @@ def run_apply(args: argparse.Namespace) -> int:
     # The writes went out: from here on, every outcome is reported even when writing a file fails.
     kept = f"; journal {journal}" if journal.exists() else ""
     print(f"{_run_counts(result)} in {result.elapsed:.1f} s ({result.throughput:.1f} writes/s){kept}")
-    if plan.before_images:
+    if plan.before_images and result.counts.get("applied"):
         print(f"before-images: {plan.before_images} (what each row changed from: drframe revert {args.results})")
     written = _write_outputs(result, args, default)
     if result.interrupted:
@@ -178,7 +176,7 @@ def _file_sha256(path: Path) -> str:
 def _report_dry_run(plan: bulk.Plan, args: argparse.Namespace) -> int:
     """A dry run's outputs: the plan (one row per input row), the rows to fix, and with ``--report`` the plan's
     audit (Changes and Errors), and the review sheet and saved plan for approval."""
-    written = _write_outputs(plan, args, _default_output(Path(args.file), "plan"))
+    written = _write_outputs(plan, args, _default_output(args, "plan"))
     if args.review:
         print(f"review sheet: {plan.review(_unused_path(Path(args.review)))}")
     if args.save_plan:
@@ -193,8 +191,13 @@ def _report_dry_run(plan: bulk.Plan, args: argparse.Namespace) -> int:
     return EXIT_FAILED_ROWS if refused else EXIT_OK
 
 
-def _default_output(source: Path, kind: str) -> Path:
-    """``FILE.results.csv`` (a run) or ``FILE.plan.csv`` (a dry run) next to the input."""
+def _default_output(args: argparse.Namespace, kind: str) -> Path:
+    """``FILE.results.csv`` (a run) or ``FILE.plan.csv`` (a dry run) next to the input; a revert of
+    ``RESULTS.csv`` writes ``RESULTS.revert.csv`` and ``RESULTS.revert.plan.csv``."""
+    source = Path(args.file)
+    if args.command == "revert":
+        stem = f"{source.stem}.revert"
+        return source.with_name(stem + source.suffix if kind == "results" else f"{stem}.{kind}.csv")
     return source.with_name(f"{source.stem}.{kind}.csv")
 
 
