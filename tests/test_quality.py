@@ -24,5 +24,7 @@ def test_mypy_clean() -> None:
 
 
 def test_every_readme_python_call_passes_strict_mypy() -> None:
-    result = run("mypy", "--strict", "tests/readme_calls.py")
+    # --strict would turn on warn_unused_ignores, which pyproject.toml turns off for the package on purpose (an
+    # ignore needed with one pandas-stubs version is unused with another); the README's calls are what is checked.
+    result = run("mypy", "--strict", "--no-warn-unused-ignores", "tests/readme_calls.py")
     assert result.returncode == 0, result.stdout + result.stderr
