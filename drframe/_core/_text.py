@@ -69,6 +69,17 @@ def drops_leading_zeros(before: object, after: object) -> bool:
             and str(before).lstrip("0") == str(after).lstrip("0") and len(str(after)) < len(str(before)))
 
 
+def lost_in_encoding(before: object, after: object, encoding: str) -> bool:
+    """Whether ``after`` is ``before`` as a file saved in ``encoding`` holds it, each character the encoding lacks
+    replaced by ``?`` (``'東京'`` -> ``'??'``): what Excel and LibreOffice write to a CSV in a legacy encoding."""
+    if not isinstance(before, str) or not isinstance(after, str) or before == after:
+        return False
+    try:
+        return before.encode(encoding, errors="replace").decode(encoding) == after
+    except LookupError:
+        return False
+
+
 def needs_quote(text: str) -> bool:
     """Whether an export must mark ``text`` as literal text (a leading apostrophe in CSV, Excel's quote prefix in
     xlsx): a formula start, a leading apostrophe, or a text the reader would otherwise take for an error cell,

@@ -17,7 +17,7 @@ import pandas as pd
 from .._api import default_workers
 from .._core._models import CustomerUpdate, validate_payload
 from .._core._schema import CUSTOMER_PATHS
-from .._core._text import CLEAR, drops_leading_zeros
+from .._core._text import CLEAR, drops_leading_zeros, lost_in_encoding
 from .._errors import InvalidRequest
 from .._files._sheets import Sheet, SheetRow, open_sheet
 from .._memory import release_memory
@@ -84,6 +84,15 @@ def _refuse_dropped_zeros(plan: RowPlan) -> None:
             plan.fail(TAX_VALUE_COLUMN if column == TAX_FIELD else column,
                       f"Excel dropped the leading {zeros} of {before!r}; format the column as Text and type it again, "
                       "or pass --allow-dropped-zeros (allow_dropped_zeros=True) if you mean it")
+
+
+def _refuse_lost_characters(plan: RowPlan, encoding: str) -> None:
+    """A change whose only effect is to put ``?`` where the stored text has characters ``encoding`` cannot hold
+    (``'東京'`` -> ``'??'``) makes the row invalid: the file was saved in that encoding, nobody typed the ``?``."""
+    for column, before, after in plan.changes:
+        if column != TAX_FIELD and lost_in_encoding(before, after, encoding):
+            plan.fail(column, f"{before!r} became {after!r} when the file was saved as {encoding}, which cannot hold "
+                              "its characters; save the file as CSV UTF-8 and apply that")
 def refused_values(sheet: Sheet) -> list[CellError]:
     """The cell errors of ``sheet``'s rows that no current state can cure, each row checked as bulk checks it and
     its field edits validated as a create by the same models. No network (``drframe map`` flags them)."""
@@ -389,7 +398,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         stream = iter(data.rows)
     check_columns(data.columns, str(data.path))
     data.rows = []  # the rows are the plan's: each sheet row is dropped once interpreted
-    reader = _RowReader(data, chosen or Action.UPSERT, allow_dropped_zeros=allow_dropped_zeros)
+    reader = _RowReader(data, chosen or Action.UPSERT, allow_dropped_zeros=allow_dropped_zeros, encoding=encoding)
     with _collecting_young_only():
         rows = reader.read(stream, progress)
         if chosen is not None:
@@ -419,8 +428,10 @@ def _collecting_young_only() -> Iterator[None]:
 class _RowReader:
     """Rows interpreted as they are read, kept small, and resolved a fetched group at a time."""
 
-    def __init__(self, sheet: Sheet, action: Action = Action.UPSERT, *, allow_dropped_zeros: bool = False) -> None:
+    def __init__(self, sheet: Sheet, action: Action = Action.UPSERT, *, allow_dropped_zeros: bool = False,
+                 encoding: str | None = None) -> None:
         self.sheet = sheet
+        self.encoding = encoding
         self.action = action
         self.allow_dropped_zeros = allow_dropped_zeros
         self.emptied_cells = 0
@@ -482,6 +493,8 @@ class _RowReader:
                     _resolve(row, current, current_raw.get(customer_id), created_in_file)
                     if row.pending and not self.allow_dropped_zeros:
                         _refuse_dropped_zeros(row)
+                    if row.pending and self.encoding:
+                        _refuse_lost_characters(row, self.encoding)
                 if row.pending and row.action is Action.CREATE:
                     created_in_file.add(customer_id)
                 elif row.pending and row.action is Action.DELETE:
