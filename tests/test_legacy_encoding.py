@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drframe._core._text import lost_in_encoding
+from drframe._core._text import garbled_utf8, lost_in_encoding
 from drframe.sandbox import Sandbox
 
 SOFFICE = shutil.which("soffice")
@@ -63,3 +63,30 @@ def test_an_export_saved_as_a_cp1252_csv_does_not_overwrite_text_with_question_m
         assert "applied 0" in run.stdout + run.stderr  # every other row is unchanged
     for customer, city in originals.items():
         assert client.customers.get(customer).shipping.address.city == city  # type: ignore[union-attr]
+
+
+def test_garbled_utf8_is_only_utf8_read_as_ansi() -> None:
+    assert garbled_utf8("Léa Müller", "LÃ©a MÃ¼ller")
+    assert garbled_utf8("東京", "æ\uf19d±äº¬")  # LibreOffice's stand-in for the byte 0x9D Windows-1252 lacks
+    assert not garbled_utf8("Léa", "Lea")  # a real edit
+    assert not garbled_utf8("Lea", "Léa")
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice is not installed")
+def test_a_utf8_csv_export_opened_as_ansi_and_saved_as_xlsx_sends_no_garbled_names(
+        seeded: Sandbox, tmp_path: Path) -> None:
+    assert _drframe(seeded, "export", "--out", str(tmp_path / "export"), "--format", "csv").returncode == 0
+    # Opened as Excel opens a BOM-less CSV by double-click (Windows-1252, charset token 1), saved as xlsx.
+    subprocess.run([str(SOFFICE), "--headless", "--infilter=CSV:44,34,1,1", "--convert-to", "xlsx",
+                    "--outdir", str(tmp_path / "saved"), str(tmp_path / "export" / "customers.csv")],
+                   check=True, capture_output=True, timeout=180)
+    saved = tmp_path / "saved" / "customers.xlsx"
+    for _ in range(2):
+        run = _drframe(seeded, "apply", str(saved), "--dry-run", "--results", str(tmp_path / "plan.csv"))
+        assert run.returncode == 1, run.stderr
+        assert "a UTF-8 file was opened as Windows-1252 (ANSI) and saved" in run.stderr
+        assert "'Léa" in run.stderr or "'Zoë" in run.stderr or "'東京'" in run.stderr
+        plan = list(csv.DictReader((tmp_path / "plan.csv").open(encoding="utf-8", newline="")))
+        pending = [row["changes"] for row in plan if row["status"] == "pending"]
+        assert not [changes for changes in pending if "Ã" in changes], "a garbled name would be sent"
+        (tmp_path / "plan.csv").unlink()

@@ -17,7 +17,7 @@ import pandas as pd
 from .._api import default_workers
 from .._core._models import CustomerUpdate, validate_payload
 from .._core._schema import CUSTOMER_PATHS
-from .._core._text import CLEAR, drops_leading_zeros, lost_in_encoding
+from .._core._text import CLEAR, drops_leading_zeros, garbled_utf8, lost_in_encoding
 from .._errors import InvalidRequest
 from .._files._sheets import Sheet, SheetRow, open_sheet
 from .._memory import release_memory
@@ -86,13 +86,21 @@ def _refuse_dropped_zeros(plan: RowPlan) -> None:
                       "or pass --allow-dropped-zeros (allow_dropped_zeros=True) if you mean it")
 
 
-def _refuse_lost_characters(plan: RowPlan, encoding: str) -> None:
-    """A change whose only effect is to put ``?`` where the stored text has characters ``encoding`` cannot hold
-    (``'東京'`` -> ``'??'``) makes the row invalid: the file was saved in that encoding, nobody typed the ``?``."""
+def _refuse_garbled_text(plan: RowPlan, encoding: str | None) -> None:
+    """A change whose only effect is what a file's encoding did to the stored text makes the row invalid: nobody
+    typed it.  ``'東京'`` -> ``'??'``: the file was saved as ``encoding``, which cannot hold those characters;
+    ``'Léa'`` -> ``'LÃ©a'``: a UTF-8 file was opened as Windows-1252 and saved."""
     for column, before, after in plan.changes:
-        if column != TAX_FIELD and lost_in_encoding(before, after, encoding):
+        if column == TAX_FIELD:
+            continue
+        if encoding and lost_in_encoding(before, after, encoding):
             plan.fail(column, f"{before!r} became {after!r} when the file was saved as {encoding}, which cannot hold "
                               "its characters; save the file as CSV UTF-8 and apply that")
+        elif garbled_utf8(before, after):
+            plan.fail(column, f"{before!r} became {after!r}: a UTF-8 file was opened as Windows-1252 (ANSI) and "
+                              "saved; open or import it as UTF-8 (Data > From Text/CSV, 65001: UTF-8) and save again")
+
+
 def refused_values(sheet: Sheet) -> list[CellError]:
     """The cell errors of ``sheet``'s rows that no current state can cure, each row checked as bulk checks it and
     its field edits validated as a create by the same models. No network (``drframe map`` flags them)."""
@@ -493,8 +501,8 @@ class _RowReader:
                     _resolve(row, current, current_raw.get(customer_id), created_in_file)
                     if row.pending and not self.allow_dropped_zeros:
                         _refuse_dropped_zeros(row)
-                    if row.pending and self.encoding:
-                        _refuse_lost_characters(row, self.encoding)
+                    if row.pending:
+                        _refuse_garbled_text(row, self.encoding)
                 if row.pending and row.action is Action.CREATE:
                     created_in_file.add(customer_id)
                 elif row.pending and row.action is Action.DELETE:
