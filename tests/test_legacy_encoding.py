@@ -90,3 +90,20 @@ def test_a_utf8_csv_export_opened_as_ansi_and_saved_as_xlsx_sends_no_garbled_nam
         pending = [row["changes"] for row in plan if row["status"] == "pending"]
         assert not [changes for changes in pending if "Ã" in changes], "a garbled name would be sent"
         (tmp_path / "plan.csv").unlink()
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice is not installed")
+def test_a_csv_exports_quoting_apostrophes_kept_by_a_spreadsheet_are_not_sent(seeded: Sandbox, tmp_path: Path) -> None:
+    """The CSV export writes ``'+1-952-…`` for a phone (a formula start); a spreadsheet that opens the CSV shows
+    and keeps that apostrophe as text, so the xlsx it saves has it: applying that must not send it."""
+    assert _drframe(seeded, "export", "--out", str(tmp_path / "export"), "--format", "csv").returncode == 0
+    assert "'+" in (tmp_path / "export" / "customers.csv").read_text(encoding="utf-8")
+    subprocess.run([str(SOFFICE), "--headless", "--infilter=CSV:44,34,76,1", "--convert-to", "xlsx",
+                    "--outdir", str(tmp_path / "saved"), str(tmp_path / "export" / "customers.csv")],
+                   check=True, capture_output=True, timeout=180)
+    run = _drframe(seeded, "apply", str(tmp_path / "saved" / "customers.xlsx"), "--results", str(tmp_path / "r.csv"))
+    assert run.returncode == 1, run.stderr
+    assert "with the apostrophe a CSV export puts before such a cell" in run.stderr
+    assert "applied 0" in run.stdout + run.stderr
+    phones = [c.shipping.phone for c in seeded.client().customers.iter() if c.shipping and c.shipping.phone]
+    assert phones and not [phone for phone in phones if phone.startswith("'")]

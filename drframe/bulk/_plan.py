@@ -17,7 +17,7 @@ import pandas as pd
 from .._api import default_workers
 from .._core._models import CustomerUpdate, validate_payload
 from .._core._schema import CUSTOMER_PATHS
-from .._core._text import CLEAR, drops_leading_zeros, garbled_utf8, lost_in_encoding
+from .._core._text import CLEAR, drops_leading_zeros, garbled_utf8, lost_in_encoding, neutralise
 from .._errors import InvalidRequest
 from .._files._sheets import Sheet, SheetRow, open_sheet
 from .._memory import release_memory
@@ -89,7 +89,8 @@ def _refuse_dropped_zeros(plan: RowPlan) -> None:
 def _refuse_garbled_text(plan: RowPlan, encoding: str | None) -> None:
     """A change whose only effect is what a file's encoding did to the stored text makes the row invalid: nobody
     typed it.  ``'東京'`` -> ``'??'``: the file was saved as ``encoding``, which cannot hold those characters;
-    ``'Léa'`` -> ``'LÃ©a'``: a UTF-8 file was opened as Windows-1252 and saved."""
+    ``'Léa'`` -> ``'LÃ©a'``: a UTF-8 file was opened as Windows-1252 and saved; ``'+1-952'`` -> ``"'+1-952"``: a
+    CSV export's quoting apostrophe kept as text by the spreadsheet that opened it."""
     for column, before, after in plan.changes:
         if column == TAX_FIELD:
             continue
@@ -99,6 +100,10 @@ def _refuse_garbled_text(plan: RowPlan, encoding: str | None) -> None:
         elif garbled_utf8(before, after):
             plan.fail(column, f"{before!r} became {after!r}: a UTF-8 file was opened as Windows-1252 (ANSI) and "
                               "saved; open or import it as UTF-8 (Data > From Text/CSV, 65001: UTF-8) and save again")
+        elif isinstance(before, str) and before != after and neutralise(before) == after:
+            plan.fail(column, f"{after!r} is {before!r} with the apostrophe a CSV export puts before such a cell, "
+                              "kept as text by the spreadsheet that opened the CSV; remove it, or edit an .xlsx "
+                              "export instead")
 
 
 def refused_values(sheet: Sheet) -> list[CellError]:
