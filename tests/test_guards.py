@@ -74,3 +74,19 @@ def test_max_failures_lets_a_healthy_run_finish(seeded: Client, tmp_path: Path) 
     rows += [{"customer_id": "g-38", "action": "attach_source", "source_id": "no-such-source"}]
     result = bulk.plan(write_rows(tmp_path / "ok.csv", rows), seeded).apply(max_failures=5, progress=False)
     assert result.counts["applied"] == 38 and result.counts["failed"] == 1 and result.counts["skipped"] == 0
+
+
+def test_max_deletes_0_is_a_guard_not_a_usage_error(seeded: Client, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An unattended job's natural guard: "never delete anything" (and "change nothing") is 0, not refused."""
+    path = write_rows(tmp_path / "one.csv", [{"customer_id": "g-05", "action": "delete"}])
+    assert main(["apply", str(path), *target(seeded), "--max-deletes", "0"]) == 1
+    assert "1 deletes, over --max-deletes 0; nothing was sent" in capsys.readouterr().err
+    assert main(["apply", str(path), *target(seeded), "--max-changes", "0"]) == 1
+    assert seeded.customers.get("g-05").id == "g-05", "nothing was sent"
+    unchanged = write_rows(tmp_path / "same.csv", [{"customer_id": "g-06", "locale": "en_US"}])
+    assert main(["apply", str(unchanged), *target(seeded), "--max-changes", "0", "--max-deletes", "0"]) == 0
+    with pytest.raises(SystemExit) as usage:
+        main(["apply", str(path), *target(seeded), "--max-deletes", "-1"])
+    assert usage.value.code == 2
+    assert "must be 0 or more, got -1" in capsys.readouterr().err

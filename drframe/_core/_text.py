@@ -69,6 +69,37 @@ def drops_leading_zeros(before: object, after: object) -> bool:
             and str(before).lstrip("0") == str(after).lstrip("0") and len(str(after)) < len(str(before)))
 
 
+def lost_in_encoding(before: object, after: object, encoding: str) -> bool:
+    """Whether ``after`` is ``before`` as a file saved in ``encoding`` holds it, each character the encoding lacks
+    replaced by ``?`` (``'東京'`` -> ``'??'``): what Excel and LibreOffice write to a CSV in a legacy encoding."""
+    if not isinstance(before, str) or not isinstance(after, str) or before == after:
+        return False
+    try:
+        return before.encode(encoding, errors="replace").decode(encoding) == after
+    except LookupError:
+        return False
+
+
+def garbled_utf8(before: object, after: object) -> bool:
+    """Whether ``after`` is ``before``'s UTF-8 bytes read as Windows-1252 (``'Léa'`` -> ``'LÃ©a'``): what a
+    spreadsheet makes of a UTF-8 CSV it opens as ANSI, and writes back when the file is saved."""
+    if not isinstance(before, str) or not isinstance(after, str) or before == after or before.isascii():
+        return False
+    read = bytearray()
+    for char in after:
+        try:
+            read += char.encode("cp1252")
+        except UnicodeEncodeError:
+            code = ord(char)
+            if 0x80 <= code <= 0xFF:  # Latin-1: the bytes Windows-1252 leaves undefined
+                read.append(code)
+            elif 0xF100 <= code <= 0xF1FF:  # LibreOffice's stand-in for such a byte
+                read.append(code - 0xF100)
+            else:
+                return False
+    return bytes(read) == before.encode("utf-8")
+
+
 def needs_quote(text: str) -> bool:
     """Whether an export must mark ``text`` as literal text (a leading apostrophe in CSV, Excel's quote prefix in
     xlsx): a formula start, a leading apostrophe, or a text the reader would otherwise take for an error cell,

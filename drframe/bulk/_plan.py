@@ -17,7 +17,7 @@ import pandas as pd
 from .._api import default_workers
 from .._core._models import CustomerUpdate, validate_payload
 from .._core._schema import CUSTOMER_PATHS
-from .._core._text import CLEAR, drops_leading_zeros
+from .._core._text import CLEAR, drops_leading_zeros, garbled_utf8, lost_in_encoding, neutralise
 from .._errors import InvalidRequest
 from .._files._sheets import Sheet, SheetRow, open_sheet
 from .._memory import release_memory
@@ -84,6 +84,28 @@ def _refuse_dropped_zeros(plan: RowPlan) -> None:
             plan.fail(TAX_VALUE_COLUMN if column == TAX_FIELD else column,
                       f"Excel dropped the leading {zeros} of {before!r}; format the column as Text and type it again, "
                       "or pass --allow-dropped-zeros (allow_dropped_zeros=True) if you mean it")
+
+
+def _refuse_garbled_text(plan: RowPlan, encoding: str | None) -> None:
+    """A change whose only effect is what a file's encoding did to the stored text makes the row invalid: nobody
+    typed it.  ``'東京'`` -> ``'??'``: the file was saved as ``encoding``, which cannot hold those characters;
+    ``'Léa'`` -> ``'LÃ©a'``: a UTF-8 file was opened as Windows-1252 and saved; ``'+1-952'`` -> ``"'+1-952"``: a
+    CSV export's quoting apostrophe kept as text by the spreadsheet that opened it."""
+    for column, before, after in plan.changes:
+        if column == TAX_FIELD:
+            continue
+        if encoding and lost_in_encoding(before, after, encoding):
+            plan.fail(column, f"{before!r} became {after!r} when the file was saved as {encoding}, which cannot hold "
+                              "its characters; save the file as CSV UTF-8 and apply that")
+        elif garbled_utf8(before, after):
+            plan.fail(column, f"{before!r} became {after!r}: a UTF-8 file was opened as Windows-1252 (ANSI) and "
+                              "saved; open or import it as UTF-8 (Data > From Text/CSV, 65001: UTF-8) and save again")
+        elif isinstance(before, str) and before != after and neutralise(before) == after:
+            plan.fail(column, f"{after!r} is {before!r} with the apostrophe a CSV export puts before such a cell, "
+                              "kept as text by the spreadsheet that opened the CSV; remove it, or edit an .xlsx "
+                              "export instead")
+
+
 def refused_values(sheet: Sheet) -> list[CellError]:
     """The cell errors of ``sheet``'s rows that no current state can cure, each row checked as bulk checks it and
     its field edits validated as a create by the same models. No network (``drframe map`` flags them)."""
@@ -389,7 +411,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         stream = iter(data.rows)
     check_columns(data.columns, str(data.path))
     data.rows = []  # the rows are the plan's: each sheet row is dropped once interpreted
-    reader = _RowReader(data, chosen or Action.UPSERT, allow_dropped_zeros=allow_dropped_zeros)
+    reader = _RowReader(data, chosen or Action.UPSERT, allow_dropped_zeros=allow_dropped_zeros, encoding=encoding)
     with _collecting_young_only():
         rows = reader.read(stream, progress)
         if chosen is not None:
@@ -419,8 +441,10 @@ def _collecting_young_only() -> Iterator[None]:
 class _RowReader:
     """Rows interpreted as they are read, kept small, and resolved a fetched group at a time."""
 
-    def __init__(self, sheet: Sheet, action: Action = Action.UPSERT, *, allow_dropped_zeros: bool = False) -> None:
+    def __init__(self, sheet: Sheet, action: Action = Action.UPSERT, *, allow_dropped_zeros: bool = False,
+                 encoding: str | None = None) -> None:
         self.sheet = sheet
+        self.encoding = encoding
         self.action = action
         self.allow_dropped_zeros = allow_dropped_zeros
         self.emptied_cells = 0
@@ -482,6 +506,8 @@ class _RowReader:
                     _resolve(row, current, current_raw.get(customer_id), created_in_file)
                     if row.pending and not self.allow_dropped_zeros:
                         _refuse_dropped_zeros(row)
+                    if row.pending:
+                        _refuse_garbled_text(row, self.encoding)
                 if row.pending and row.action is Action.CREATE:
                     created_in_file.add(customer_id)
                 elif row.pending and row.action is Action.DELETE:

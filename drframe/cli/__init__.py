@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resume journal (default: FILE.<sha>.journal next to the input)")
     apply.add_argument("--keep-journal", action="store_true",
                        help="keep the journal after a run in which every row finished (default: remove it)")
-    apply.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
+    apply.add_argument("--lock-timeout", type=_non_negative(float), default=0.0, metavar="SECONDS",
                        help="wait up to SECONDS for another run of the same journal to end (0: exit 2 at once)")
     apply.add_argument("--results", type=_suffixed(".csv", ".xlsx"), default=None,
                        help="per-row results .csv/.xlsx (default: FILE.results.csv). An existing results, "
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     revert.add_argument("--force", action="store_true",
                         help="also revert rows changed since the run (default: 'kept', naming field and values)")
     _add_pace_options(revert)
-    revert.add_argument("--lock-timeout", type=_non_negative, default=0.0, metavar="SECONDS",
+    revert.add_argument("--lock-timeout", type=_non_negative(float), default=0.0, metavar="SECONDS",
                         help="wait up to SECONDS for another run of the same journal to end (0: exit 2 at once)")
     revert.add_argument("--journal", default=None, help="resume journal (default: RESULTS.<sha>.journal)")
     revert.add_argument("--keep-journal", action="store_true", help="keep the journal after a complete run")
@@ -215,14 +215,17 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
     return parse
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+def _non_negative(kind: type[float] | type[int]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+        return value
+
+    return parse
 
 
 def _suffixed(*suffixes: str) -> Callable[[str], str]:
@@ -355,9 +358,9 @@ def _add_pace_options(parser: argparse.ArgumentParser) -> None:
 def _add_guard_options(parser: argparse.ArgumentParser) -> None:
     """Limits for unattended runs (apply, revert)."""
     group = parser.add_argument_group("guards for unattended runs")
-    group.add_argument("--max-changes", type=_positive(int), default=None, metavar="N",
+    group.add_argument("--max-changes", type=_non_negative(int), default=None, metavar="N",
                        help="send nothing (exit 1) when the plan has more than N rows to send")
-    group.add_argument("--max-deletes", type=_positive(int), default=None, metavar="N",
+    group.add_argument("--max-deletes", type=_non_negative(int), default=None, metavar="N",
                        help="send nothing (exit 1) when the plan deletes more than N customers")
     group.add_argument("--max-failures", type=_percent, default=None, metavar="PCT",
                        help="stop sending once more than PCT%% of the finished rows failed (judged from 20 "
