@@ -2,6 +2,10 @@
 
 Exit codes: 0 all good; 1 a row failed or was invalid; 2 usage (bad arguments, unreadable file, unknown columns,
 no target); 3 API or network failure (bad key, forbidden, unreachable host); 130 interrupted (Ctrl-C).
+
+This module is the parser (every command's options, in the order ``--help`` shows them, and the checks of options
+that would have no effect) and ``main``; the commands themselves are in ``_commands``. Just over 400 lines: one
+parser for eight commands reads best top to bottom in one place, as the CLI reference renders it.
 """
 
 from __future__ import annotations
