@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,9 +204,12 @@ _RULE_TEXT = st.one_of(TEXT, st.sampled_from(NAMED), st.from_regex(r"\s*(#N/A|Er
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 def test_needs_quote_fast_path_agrees_with_the_rule(text: str) -> None:
     """The shortcut an export takes for plain ASCII text never changes which cells get quoted."""
-    from drframe._core._text import CLEAR, FORMULA_PREFIXES, is_error_value, looks_rounded, needs_quote
+    from drframe._core._text import (CLEAR, FORMULA_PREFIXES, QUOTE_CANDIDATES, is_error_value, looks_rounded,
+                                     needs_quote)
 
     shown = normalise_cell(text)
     rule = (text.startswith((*FORMULA_PREFIXES, "'")) or is_error_value(shown) or shown.casefold() == CLEAR
             or looks_rounded(shown))
     assert needs_quote(text) == rule
+    if rule:  # what an export's column scan looks at (Python's re here; pandas' arrow strings use RE2)
+        assert re.search(QUOTE_CANDIDATES, text)

@@ -28,6 +28,10 @@ _PREFIXED = (*FORMULA_PREFIXES, _APOSTROPHE)
 #: The first characters of every text :func:`needs_quote` marks, once normalised: the prefixes, an error
 #: value's (``#``, LibreOffice's ``Err:``), the clear token's and a number's.
 _QUOTE_STARTS = frozenset("".join(_PREFIXED) + "#E<0123456789")
+#: A pattern (RE2 and Python ``re`` alike) that finds every text :func:`needs_quote` marks, and few others: so an
+#: export checks a whole text column at once and calls it only on the cells found.
+QUOTE_CANDIDATES = (r"^[=+\-@'#<E\x09-\x0d\x1c-\x20]|[\x09-\x0d\x1c-\x20]$|\r|[^\x00-\x7f]"
+                    r"|^\d+(?:[.,]\d+)?[eE][+-]?\d+$|^\d{16,}$")
 
 
 def is_formula_like(text: str) -> bool:
