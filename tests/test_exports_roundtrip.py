@@ -204,8 +204,14 @@ _RULE_TEXT = st.one_of(TEXT, st.sampled_from(NAMED), st.from_regex(r"\s*(#N/A|Er
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 def test_needs_quote_fast_path_agrees_with_the_rule(text: str) -> None:
     """The shortcut an export takes for plain ASCII text never changes which cells get quoted."""
-    from drframe._core._text import (CLEAR, FORMULA_PREFIXES, QUOTE_CANDIDATES, is_error_value, looks_rounded,
-                                     needs_quote)
+    from drframe._core._text import (
+        CLEAR,
+        FORMULA_PREFIXES,
+        QUOTE_CANDIDATES,
+        is_error_value,
+        looks_rounded,
+        needs_quote,
+    )
 
     shown = normalise_cell(text)
     rule = (text.startswith((*FORMULA_PREFIXES, "'")) or is_error_value(shown) or shown.casefold() == CLEAR
