@@ -1,12 +1,17 @@
-"""Normalisation benchmark: drframe.to_frames against json_normalize, polars and pyarrow, on two customer mixes.
+"""Normalisation benchmark: drframe.to_frames against json_normalize, pyarrow and polars, on four customer mixes.
 
-Mixes (both seeded, both full API objects):
+Mixes (all seeded, all full API objects):
 
 * ``project`` -- ``drframe.testing.generate_customers``: every customer has shipping and metadata, 0-3 sources,
   0-2 tax identifiers, canonical timestamps.
 * ``sparse`` -- :func:`sparse_customers`, the kind of mix an outside tester measured: ~60% with shipping, half
   with 1-3 sources, ~20% with 1-2 tax identifiers, 0-5 metadata keys, and the vendor's own timestamp forms
   where its documents show them (``.000Z`` state transitions, a few 7-digit fractions and ``+02:00`` offsets).
+* ``dense`` -- :func:`rich_customers`: every customer field, 2-4 cards with every owner field and source
+  metadata, 2-3 tax identifiers (verified name and address, ``not_valid`` transitions), a certificate for a third.
+* ``sources`` -- source-heavy: 2-6 sources each, mixing cards, Google Pay, wire transfers (every field, a payment
+  session), customer credits (the vendor's empty ``customerCredit`` object) and PayPal with its ``redirect`` and
+  ``directDebit`` sub-objects.
 
 Every contender builds the same four tables (customers; sources, tax identifiers and tax certificates, each
 with its customer's id) as pandas DataFrames:
@@ -18,8 +23,12 @@ with its customer's id) as pandas DataFrames:
 * ``pyarrow`` -- ``pa.array(records)``, ``Table.flatten`` until no struct is left, ``list_flatten`` for the
   child lists, then ``to_pandas()``. Lossy (null vs absent, ``{}``, timestamps stay text), but it sets the bar.
 
-Each (mix, contender) runs in its own fresh process; peak memory is ru_maxrss above the baseline taken after
-the input was built.  Run: ``python benchmarks/bench_frames.py [N]`` (default 100,000 customers).
+Each (mix, size, contender) runs ``RUNS`` times, each in its own fresh process reading the same pickled input;
+the median by CPU time (the child's user + sys, ``getrusage``: on a shared machine wall time is mostly waiting)
+is reported; peak memory is ru_maxrss above the baseline taken after the input was loaded.  Run:
+``python benchmarks/bench_frames.py [SIZE ...] [MIX ...] [CONTENDER ...]`` (default 100,000 customers, every
+mix and contender), e.g. ``python benchmarks/bench_frames.py 50000 150000 sparse dense sources drframe
+json_normalize pyarrow``.
 """
 
 from __future__ import annotations
