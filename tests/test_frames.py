@@ -159,6 +159,31 @@ def test_export_cli_against_a_running_sandbox(tmp_path: Path, shared_sandbox: Sa
     assert len(pd.read_csv(tmp_path / "csv" / "customers.csv", dtype=str)) == 120
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_command_starts_listing_before_heavy_imports(tmp_path: Path, shared_sandbox: Sandbox,
+                                                            fmt: str) -> None:
+    """`drframe export` imports no web framework, and pandas only once its listing has started (issue 20 s. 3)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, requests\n"
+            "from drframe.cli import main\n"
+            "send = requests.Session.send\n"
+            "def first(self, *args, **kwargs):\n"
+            "    print('first request: pandas imported' if 'pandas' in sys.modules else 'first request: no pandas')\n"
+            "    requests.Session.send = send\n"
+            "    return send(self, *args, **kwargs)\n"
+            "requests.Session.send = first\n"
+            "code = main(sys.argv[1:])\n"
+            "print('fastapi imported' if 'fastapi' in sys.modules else 'no fastapi')\n"
+            "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", code, "export", "--base-url", shared_sandbox.base_url, "--api-key",
+                           shared_sandbox.api_key, "--format", fmt, "--out", str(tmp_path / fmt), "--no-progress"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "first request: no pandas" in done.stdout and "no fastapi" in done.stdout, done.stdout
+
+
 def test_demo_runs(tmp_path: Path) -> None:
     assert main(["demo", "--out", str(tmp_path / "demo"), "--seed-customers", "40"]) == 0
     assert (tmp_path / "demo" / "customers-after.xlsx").exists()
