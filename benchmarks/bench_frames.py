@@ -384,8 +384,9 @@ def main() -> None:
                     ratios = ""
                     for bar in ("json_normalize", "pyarrow"):
                         other = results.get(bar)
-                        ratios += (f" {other['cpu'] / r['cpu']:.2f}x | {r['peak_mib'] / other['peak_mib']:.2f} |"
-                                   if other else " - | - |")
+                        # A peak below the input's own (ru_maxrss does not move) is 0: no memory ratio then.
+                        memory = f"{r['peak_mib'] / other['peak_mib']:.2f}" if other and other["peak_mib"] else "-"
+                        ratios += f" {other['cpu'] / r['cpu']:.2f}x | {memory} |" if other else " - | - |"
                     print(f"| {mix} | {size:,} | {contender} | {r['cpu']:.2f} | {r['seconds']:.2f} | "
                           f"{r['peak_mib']:.0f} | {r['rows']:,} |{ratios}", flush=True)
                 os.unlink(inputs)
