@@ -1,6 +1,12 @@
 """Exporting at the API's rate limit, and streaming a Parquet export in bounded memory.
 
-Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``rate`` and ``parquet`` (default both).
+Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``rate`` and ``parquet`` (default
+all three).
+
+* ``command``: the ``drframe export`` command itself, timed from its process's start to its exit (file written):
+  an empty store, then 20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and
+  parquet, against the sequential bound (the first and the last page's round trips, the other pages at the
+  limit). ``CPU s`` is the command's own (user + sys, from ``wait4``), the server's not counted.
 
 * ``rate``: 20,000 customers of each data shape (``even`` and ``skewed``, see ``_bench.SHAPES``) served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
   ``--rate-limit 25``, then ``--rate-limit 100``; the client's rate limit is the server's. For each limit, in the
@@ -19,10 +25,13 @@ Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``rate`` and ``
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from _bench import API_KEY, SHAPES, in_child, load, sandbox_process, scratch_dir, seed_db
 
@@ -121,6 +130,61 @@ READS: dict[str, Callable[[Client, int | None], int]] = {
 }
 
 
+#: (format, ``--out`` name) for the command part.
+COMMAND_FORMATS = (("csv", "tables"), ("xlsx", "customers.xlsx"), ("parquet", "parquet"))
+
+
+def run_command(url: str, out: Path, fmt: str, rate: float | None) -> tuple[float, float]:
+    """``drframe export`` in its own process: (seconds from its start to its exit, its CPU seconds)."""
+    command = [sys.executable, "-m", "drframe.cli", "export", "--base-url", url, "--api-key", API_KEY,
+               "--out", str(out), "--format", fmt, "--no-progress"]
+    if rate is not None:
+        command += ["--rate", str(rate)]
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    if status:
+        raise RuntimeError(f"drframe export failed: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+    return seconds, usage.ru_utime + usage.ru_stime
+
+
+def command_part() -> None:
+    print(f"`drframe export` timed from its process's start to its exit; `drframe sandbox` in its own process with "
+          f"{LATENCY_MS} ms latency; load average {load()}")
+    print("| customers | limit req/s | format  | seconds | CPU s | bound s | of the bound | % of limit |")
+    print("|----------:|------------:|---------|--------:|------:|--------:|-------------:|-----------:|")
+    work = scratch_dir("command")
+    try:
+        empty = work / "empty.db"
+        seed_db(empty, 0)
+        with sandbox_process("--db", str(empty)) as url:
+            for fmt, name in COMMAND_FORMATS:
+                times = sorted(run_command(url, work / "out" / name, fmt, None) for _ in range(3))
+                seconds, cpu = times[1]
+                print(f"| {0:>9} | {'none':>11} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | {'-':>7} | {'-':>12} "
+                      f"| {'-':>10} |", flush=True)
+                shutil.rmtree(work / "out")
+        db = work / "sandbox.db"
+        seed_db(db, RATE_CUSTOMERS)
+        pages = math.ceil(RATE_CUSTOMERS / 100)
+        for limit in LIMITS:
+            bound = 2 * LATENCY_MS / 1000 + (pages - 1) / limit
+            for fmt, name in COMMAND_FORMATS:
+                run_db = work / "run.db"
+                shutil.copyfile(db, run_db)
+                with sandbox_process("--db", str(run_db), "--latency-ms", str(LATENCY_MS),
+                                     "--rate-limit", str(limit)) as url:
+                    seconds, cpu = run_command(url, work / "out" / name, fmt, limit)
+                run_db.unlink()
+                shutil.rmtree(work / "out")
+                print(f"| {RATE_CUSTOMERS:>9,} | {limit:>11.0f} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
+                      f"{bound:>7.2f} | {bound / seconds:>12.2f} | {RATE_CUSTOMERS / seconds / limit:>9.1f}% |",
+                      flush=True)
+    finally:
+        shutil.rmtree(work)
+
+
 def parquet_part() -> None:
     print(f"Parquet export against `drframe sandbox` in its own process (no latency, no limit), 8 workers, each "
           f"run in a fresh child process; load average {load()}")
@@ -145,7 +209,9 @@ def parquet_part() -> None:
 
 
 def main() -> None:
-    parts = sys.argv[1:] or ["rate", "parquet"]
+    parts = sys.argv[1:] or ["command", "rate", "parquet"]
+    if "command" in parts:
+        command_part()
     if "rate" in parts:
         rate_part()
     if "parquet" in parts:

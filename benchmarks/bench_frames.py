@@ -1,12 +1,17 @@
-"""Normalisation benchmark: drframe.to_frames against json_normalize, polars and pyarrow, on two customer mixes.
+"""Normalisation benchmark: drframe.to_frames against json_normalize, pyarrow and polars, on four customer mixes.
 
-Mixes (both seeded, both full API objects):
+Mixes (all seeded, all full API objects):
 
 * ``project`` -- ``drframe.testing.generate_customers``: every customer has shipping and metadata, 0-3 sources,
   0-2 tax identifiers, canonical timestamps.
 * ``sparse`` -- :func:`sparse_customers`, the kind of mix an outside tester measured: ~60% with shipping, half
   with 1-3 sources, ~20% with 1-2 tax identifiers, 0-5 metadata keys, and the vendor's own timestamp forms
   where its documents show them (``.000Z`` state transitions, a few 7-digit fractions and ``+02:00`` offsets).
+* ``dense`` -- :func:`rich_customers`: every customer field, 2-4 cards with every owner field and source
+  metadata, 2-3 tax identifiers (verified name and address, ``not_valid`` transitions), a certificate for a third.
+* ``sources`` -- source-heavy: 2-6 sources each, mixing cards, Google Pay, wire transfers (every field, a payment
+  session), customer credits (the vendor's empty ``customerCredit`` object) and PayPal with its ``redirect`` and
+  ``directDebit`` sub-objects.
 
 Every contender builds the same four tables (customers; sources, tax identifiers and tax certificates, each
 with its customer's id) as pandas DataFrames:
@@ -18,8 +23,12 @@ with its customer's id) as pandas DataFrames:
 * ``pyarrow`` -- ``pa.array(records)``, ``Table.flatten`` until no struct is left, ``list_flatten`` for the
   child lists, then ``to_pandas()``. Lossy (null vs absent, ``{}``, timestamps stay text), but it sets the bar.
 
-Each (mix, contender) runs in its own fresh process; peak memory is ru_maxrss above the baseline taken after
-the input was built.  Run: ``python benchmarks/bench_frames.py [N]`` (default 100,000 customers).
+Each (mix, size, contender) runs ``RUNS`` times, each in its own fresh process reading the same pickled input;
+the median by CPU time (the child's user + sys, ``getrusage``: on a shared machine wall time is mostly waiting)
+is reported; peak memory is ru_maxrss above the baseline taken after the input was loaded.  Run:
+``python benchmarks/bench_frames.py [SIZE ...] [MIX ...] [CONTENDER ...]`` (default 100,000 customers, every
+mix and contender), e.g. ``python benchmarks/bench_frames.py 50000 150000 sparse dense sources drframe
+json_normalize pyarrow``.
 """
 
 from __future__ import annotations
@@ -35,8 +44,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100_000
-MIXES = ("sparse", "project")
-CONTENDERS = ("drframe", "json_normalize", "polars", "pyarrow")
+MIXES = ("sparse", "dense", "sources", "project")
+CONTENDERS = ("drframe", "json_normalize", "pyarrow", "polars")
+#: Runs of each (mix, size, contender), each in a fresh process: the median by CPU time is reported.
+RUNS = 3
 NESTED = ("sources", "taxIdentifiers", "taxCertificates")
 IMPORTS = {"drframe": ("pandas", "pyarrow", "pyarrow.compute", "drframe._tables._frames"), "json_normalize": ("pandas",),
            "polars": ("pandas", "pyarrow", "polars"), "pyarrow": ("pandas", "pyarrow", "pyarrow.compute")}
@@ -121,9 +132,120 @@ def sparse_customers(count: int, seed: int = 1) -> list[dict[str, Any]]:
     return out
 
 
+def _owner(index: int, address: dict[str, Any], rng: random.Random, full: bool) -> dict[str, Any]:
+    owner: dict[str, Any] = {"firstName": "Pat", "lastName": f"Doe{index}", "email": f"user{index}@example.org",
+                             "address": dict(address)}
+    if full:
+        owner.update(organization=f"Org {rng.randint(1, 900)}", upstreamId=f"up-{rng.randint(0, 10**6)}",
+                     additionalAddressInfo={"neighborhood": "Centro", "division": "North", "phoneticName": "Pat"})
+    return owner
+
+
+def _source(index: int, customer_id: str, created: datetime, address: dict[str, Any], rng: random.Random,
+            kind: str, full: bool) -> dict[str, Any]:
+    """One source of ``kind`` as the vendor's Source schema shows it, with its payment sub-object."""
+    source_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    source: dict[str, Any] = {"id": source_id, "clientSecret": f"{source_id}_secret",
+                              "createdTime": _stamp(created, rng), "type": kind, "currency": "USD"}
+    if kind == "creditCard" or kind == "googlePay":
+        source["reusable"] = True
+        source[kind] = {"lastFourDigits": f"{rng.randint(0, 9999):04d}", "expirationMonth": rng.randint(1, 12),
+                        "expirationYear": rng.randint(2026, 2032), "brand": rng.choice(("Visa", "MasterCard"))}
+    elif kind == "wireTransfer":
+        source["reusable"] = False
+        source["amount"] = round(rng.uniform(10, 5000), 2)
+        source["wireTransfer"] = {"accountHolder": "Netgiro Payments AB", "bankName": "ABN AMRO Bank N.V.",
+                                  "city": "Prague", "country": "CZ", "referenceId": f"DR{rng.randint(0, 10**10)}",
+                                  "accountNumber": f"{rng.randint(0, 10**10):010d}", "swiftCode": "ABNACZPP",
+                                  "iban": f"CZ{rng.randint(0, 10**20):022d}",
+                                  "additionalBankInformation": "Codigo de oficina: 0001"}
+        source["paymentSessionId"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    elif kind == "customerCredit":  # the vendor's CustomerCredit sub-object has no fields: an empty object
+        source["reusable"] = False
+        source["amount"] = float(rng.randint(5, 500))
+        source["customerCredit"] = {}
+    else:  # payPal
+        source["reusable"] = rng.random() < 0.5
+        source["payPal"] = {"redirect": {"redirectUrl": f"https://pay.example/r/{source_id}",
+                                         "returnUrl": "https://shop.example/return",
+                                         "cancelUrl": "https://shop.example/cancel"}}
+        if rng.random() < 0.5:
+            source["payPal"]["directDebit"] = {"token": f"EC-{rng.randint(0, 10**12)}"}
+        source["paymentSessionId"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    source["owner"] = _owner(index, address, rng, full)
+    if full:
+        source["metadata"] = {"origin": rng.choice(("web", "app")), "attempt": rng.randint(1, 3)}
+    source.update(flow=rng.choice(("standard", "redirect")), state="chargeable", customerId=customer_id,
+                  liveMode=False)
+    return source
+
+
+def rich_customers(count: int, seed: int = 1, *, dense: bool) -> list[dict[str, Any]]:
+    """``dense``: every customer field, 2-4 card sources with every owner field, 2-3 tax identifiers (one
+    verified with its name and address) and a tax certificate for a third.  Otherwise source-heavy: 2-6 sources
+    mixing cards, Google Pay, wire transfers, customer credits (an empty ``customerCredit`` object) and PayPal
+    with its redirect and direct-debit sub-objects, little else."""
+    rng = random.Random(seed)
+    base = datetime(2023, 6, 1, tzinfo=UTC)
+    out: list[dict[str, Any]] = []
+    kinds = ("creditCard", "creditCard", "googlePay", "wireTransfer", "customerCredit", "payPal")
+    for index in range(count):
+        created = base + timedelta(seconds=index * 53, milliseconds=rng.randint(0, 999))
+        customer_id = str(7_200_000_000 + index)
+        country, city, state, postal, locale = rng.choice(_COUNTRIES)
+        address: dict[str, Any] = {"line1": f"{rng.randint(1, 999)} Market St", "line2": f"Suite {index % 90}",
+                                   "city": city, "postalCode": postal, "country": country}
+        if state:
+            address["state"] = state
+        customer: dict[str, Any] = {"id": customer_id, "createdTime": _stamp(created, rng),
+                                    "email": f"user{index}@example.org"}
+        if dense:
+            customer["shipping"] = {"name": f"Customer {index}", "email": f"ship{index}@example.org",
+                                    "phone": f"+1 612 555 {rng.randint(0, 9999):04d}", "organization": "Acme",
+                                    "address": dict(address),
+                                    "additionalAddressInfo": {"neighborhood": "Centro", "division": "North",
+                                                              "phoneticName": f"Kasutamaa {index}"}}
+            sources = [_source(index, customer_id, created, address, rng, "creditCard", True)
+                       for _ in range(rng.randint(2, 4))]
+            identifiers = []
+            for number, (kind, value) in enumerate(rng.sample(_TAX, rng.randint(2, 3))):
+                moment = created.strftime("%Y-%m-%dT%H:%M:%S") + ".000Z"
+                identifier: dict[str, Any] = {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "createdTime": _stamp(created, rng),
+                    "customerId": customer_id, "type": kind, "value": value,
+                    "state": "verified" if number == 0 else "not_valid",
+                    "stateTransitions": {"pending": moment, ("verified" if number == 0 else "not_valid"): moment},
+                    "updatedTime": _stamp(created, rng),
+                    "applicability": [{"country": kind.upper(), "entity": "DR_IRELAND-ENTITY",
+                                       "customerType": "business"}]}
+                if number == 0:
+                    identifier.update(verifiedName=f"Acme {index} GmbH", verifiedAddress=f"{address['line1']}, {city}")
+                identifiers.append(identifier)
+            customer["taxIdentifiers"] = identifiers
+            if index % 3 == 0:
+                customer["taxCertificates"] = [{"companyName": f"Acme {index}", "taxAuthority": "MN",
+                                                "startDate": "2024-01-01T00:00:00Z", "endDate": "2026-12-31T00:00:00Z",
+                                                "fileId": str(uuid.UUID(int=rng.getrandbits(128), version=4))}]
+            customer["metadata"] = {key: kind(rng.randint(0, 1)) if kind is bool else rng.randint(0, 10_000)
+                                    if kind is int else f"{key}-{rng.randint(0, 500)}"
+                                    for key, kind in rng.sample(_METADATA, rng.randint(5, 8))}
+            customer["requestToBeForgotten"] = False
+        else:
+            sources = [_source(index, customer_id, created, address, rng, rng.choice(kinds), False)
+                       for _ in range(rng.randint(2, 6))]
+        customer["sources"] = sources
+        customer["defaultSourceId"] = sources[0]["id"]
+        customer.update(locale=locale, type="business" if dense else "individual", enabled=True, liveMode=False,
+                        updatedTime=customer["createdTime"])
+        out.append(customer)
+    return out
+
+
 def make(mix: str, count: int) -> list[dict[str, Any]]:
     if mix == "sparse":
         return sparse_customers(count, seed=1)
+    if mix in ("dense", "sources"):
+        return rich_customers(count, seed=1, dense=mix == "dense")
     from drframe.testing import generate_customers
 
     return generate_customers(count, seed=1)
@@ -190,18 +312,25 @@ def by_pyarrow(customers: list[dict[str, Any]]) -> list[Any]:
     return tables
 
 
-def run_one(mix: str, contender: str, count: int) -> dict[str, Any]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_one(mix: str, contender: str, count: int, inputs: str) -> dict[str, Any]:
     import gc
     import importlib
+    import pickle
 
-    customers = make(mix, count)
+    with open(inputs, "rb") as file:  # built once per (mix, size) by the parent: every run gets the same input
+        customers = pickle.load(file)
     for module in IMPORTS[contender]:  # imports are not what is measured
         importlib.import_module(module)
     gc.collect()
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     tables = globals()[f"by_{contender}"](customers)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows = sum(len(table) for table in tables)
     del tables
@@ -210,32 +339,57 @@ def run_one(mix: str, contender: str, count: int) -> dict[str, Any]:
 
         sample = customers[:CHECKED]
         assert to_frames(sample, redact=False).to_payloads() == sample, "drframe round trip is not exact"
-    return {"seconds": seconds, "peak_mib": (peak - baseline) / 1024, "rows": rows}
+    return {"seconds": seconds, "cpu": cpu, "peak_mib": (peak - baseline) / 1024, "rows": rows}
 
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--one":
-        print(json.dumps(run_one(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        print(json.dumps(run_one(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])))
         return
-    results: dict[tuple[str, str], dict[str, Any]] = {}
-    for mix in MIXES:
-        for contender in CONTENDERS:
-            done = subprocess.run([sys.executable, __file__, "--one", mix, contender, str(N)], capture_output=True,
-                                  text=True)
-            if done.returncode:
-                print(f"{mix}/{contender} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-                continue
-            results[mix, contender] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"normalise {N:,} customers into four tables; each (mix, contender) in a fresh process")
-    print(f"{'mix':<9}{'contender':<16}{'seconds':>9}{'peak MiB':>10}{'rows':>10}"
-          f"{'speed vs jn':>13}{'mem vs jn':>11}{'speed vs pa':>13}{'mem vs pa':>11}")
-    for (mix, contender), r in results.items():
-        ratios = ""
-        for bar in ("json_normalize", "pyarrow"):
-            other = results.get((mix, bar))
-            ratios += (f"{other['seconds'] / r['seconds']:>12.2f}x{r['peak_mib'] / other['peak_mib']:>11.2f}"
-                       if other else f"{'-':>13}{'-':>11}")
-        print(f"{mix:<9}{contender:<16}{r['seconds']:>9.2f}{r['peak_mib']:>10.0f}{r['rows']:>10,}{ratios}")
+    import os
+    import pickle
+    import statistics
+    import tempfile
+
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [N]
+    mixes = [a for a in sys.argv[1:] if a in MIXES] or list(MIXES)
+    contenders = [a for a in sys.argv[1:] if a in CONTENDERS] or list(CONTENDERS)
+    print(f"normalise customers into four tables; each (mix, size, contender) in a fresh process, median of {RUNS} "
+          f"by CPU seconds (the child's user + sys); load average {os.getloadavg()[0]:.2f}")
+    print("| mix | customers | contender | CPU s | seconds | peak MiB | rows | CPU vs json_normalize "
+          "| memory vs json_normalize | CPU vs pyarrow | memory vs pyarrow |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as scratch:
+        for mix in mixes:
+            for size in sizes:
+                inputs = os.path.join(scratch, f"{mix}-{size}.pickle")
+                with open(inputs, "wb") as file:
+                    pickle.dump(make(mix, size), file, protocol=pickle.HIGHEST_PROTOCOL)
+                results: dict[str, dict[str, Any]] = {}
+                for contender in contenders:
+                    runs = []
+                    for _ in range(RUNS):
+                        done = subprocess.run([sys.executable, __file__, "--one", mix, contender, str(size), inputs],
+                                              capture_output=True, text=True)
+                        if done.returncode:
+                            print(f"{mix}/{contender} failed: {done.stderr.strip().splitlines()[-1:]}",
+                                  file=sys.stderr)
+                            break
+                        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                    if runs:
+                        runs.sort(key=lambda r: r["cpu"])
+                        results[contender] = {**runs[len(runs) // 2],
+                                              "peak_mib": statistics.median(r["peak_mib"] for r in runs)}
+                for contender, r in results.items():
+                    ratios = ""
+                    for bar in ("json_normalize", "pyarrow"):
+                        other = results.get(bar)
+                        # A peak below the input's own (ru_maxrss does not move) is 0: no memory ratio then.
+                        memory = f"{r['peak_mib'] / other['peak_mib']:.2f}" if other and other["peak_mib"] else "-"
+                        ratios += f" {other['cpu'] / r['cpu']:.2f}x | {memory} |" if other else " - | - |"
+                    print(f"| {mix} | {size:,} | {contender} | {r['cpu']:.2f} | {r['seconds']:.2f} | "
+                          f"{r['peak_mib']:.0f} | {r['rows']:,} |{ratios}", flush=True)
+                os.unlink(inputs)
 
 
 if __name__ == "__main__":

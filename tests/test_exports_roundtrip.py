@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +194,28 @@ def test_text_that_looks_like_a_rounded_number_survives_an_export(shared: Client
         ids.append(shared.customers.create(customer).id)
     ids.append(shared.customers.create(id="12345678901234567890", email="long@example.com").id)
     assert_round_trip(shared, to_frames(shared.customers.get_many_raw(ids).values()), tmp_path)
+
+
+_RULE_TEXT = st.one_of(TEXT, st.sampled_from(NAMED), st.from_regex(r"\s*(#N/A|Err:502|<cLeAr>|1e5|1234567890123456000)\s*"),
+                       st.text(st.sampled_from("0123456789eE+-.,#<:'= \t\r\n\x1cAz"), max_size=20))
+
+
+@given(_RULE_TEXT)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_needs_quote_fast_path_agrees_with_the_rule(text: str) -> None:
+    """The shortcut an export takes for plain ASCII text never changes which cells get quoted."""
+    from drframe._core._text import (
+        CLEAR,
+        FORMULA_PREFIXES,
+        QUOTE_CANDIDATES,
+        is_error_value,
+        looks_rounded,
+        needs_quote,
+    )
+
+    shown = normalise_cell(text)
+    rule = (text.startswith((*FORMULA_PREFIXES, "'")) or is_error_value(shown) or shown.casefold() == CLEAR
+            or looks_rounded(shown))
+    assert needs_quote(text) == rule
+    if rule:  # what an export's column scan looks at (Python's re here; pandas' arrow strings use RE2)
+        assert re.search(QUOTE_CANDIDATES, text)

@@ -159,6 +159,31 @@ def test_export_cli_against_a_running_sandbox(tmp_path: Path, shared_sandbox: Sa
     assert len(pd.read_csv(tmp_path / "csv" / "customers.csv", dtype=str)) == 120
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export_command_starts_listing_before_heavy_imports(tmp_path: Path, shared_sandbox: Sandbox,
+                                                            fmt: str) -> None:
+    """`drframe export` imports no web framework, and pandas only once its listing has started (issue 20 s. 3)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, requests\n"
+            "from drframe.cli import main\n"
+            "send = requests.Session.send\n"
+            "def first(self, *args, **kwargs):\n"
+            "    print('first request: pandas imported' if 'pandas' in sys.modules else 'first request: no pandas')\n"
+            "    requests.Session.send = send\n"
+            "    return send(self, *args, **kwargs)\n"
+            "requests.Session.send = first\n"
+            "code = main(sys.argv[1:])\n"
+            "print('fastapi imported' if 'fastapi' in sys.modules else 'no fastapi')\n"
+            "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", code, "export", "--base-url", shared_sandbox.base_url, "--api-key",
+                           shared_sandbox.api_key, "--format", fmt, "--out", str(tmp_path / fmt), "--no-progress"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "first request: no pandas" in done.stdout and "no fastapi" in done.stdout, done.stdout
+
+
 def test_demo_runs(tmp_path: Path) -> None:
     assert main(["demo", "--out", str(tmp_path / "demo"), "--seed-customers", "40"]) == 0
     assert (tmp_path / "demo" / "customers-after.xlsx").exists()
@@ -341,3 +366,29 @@ def test_any_customers_round_trip_exactly(customers: list[dict[str, Any]]) -> No
 @given(_customers(odd=False))
 def test_customers_arrow_can_take_round_trip_exactly(customers: list[dict[str, Any]]) -> None:
     _assert_round_trip_both_ways(customers)
+
+
+def _benchmark_mix(mix: str, count: int) -> list[dict[str, Any]]:
+    """The customers of one of ``benchmarks/bench_frames.py``'s mixes (the shapes the speed figures are for)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_frames", Path(__file__).parents[1] / "benchmarks"
+                                                  / "bench_frames.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    customers: list[dict[str, Any]] = module.make(mix, count)
+    return customers
+
+
+@pytest.mark.parametrize("mix", ["sparse", "dense", "sources"])
+def test_round_trip_is_exact_on_the_benchmark_mixes(mix: str, flatten_path: str, tmp_path: Path) -> None:
+    """Every benchmarked mix -- sparse; dense with every field; source-heavy with cards, wire transfers, customer
+    credits (``{}``) and PayPal's sub-objects -- comes back exactly, through both flatteners and through Parquet."""
+    from drframe._files._parquet import read_parquet
+
+    customers = _benchmark_mix(mix, 2_500)  # two chunks
+    frames = drframe.to_frames(customers, redact=False)
+    assert frames.to_payloads() == customers
+    frames.to_parquet(tmp_path)
+    assert read_parquet(tmp_path).to_payloads() == customers

@@ -25,6 +25,13 @@ _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _APOSTROPHE = "'"
 #: What :func:`neutralise` prefixes: formula starts, plus the apostrophe itself so the prefix can be undone.
 _PREFIXED = (*FORMULA_PREFIXES, _APOSTROPHE)
+#: The first characters of every text :func:`needs_quote` marks, once normalised: the prefixes, an error
+#: value's (``#``, LibreOffice's ``Err:``), the clear token's and a number's.
+_QUOTE_STARTS = frozenset("".join(_PREFIXED) + "#E<0123456789")
+#: A pattern (RE2 and Python ``re`` alike) that finds every text :func:`needs_quote` marks, and few others: so an
+#: export checks a whole text column at once and calls it only on the cells found.
+QUOTE_CANDIDATES = (r"^[=+\-@'#<E\x09-\x0d\x1c-\x20]|[\x09-\x0d\x1c-\x20]$|\r|[^\x00-\x7f]"
+                    r"|^\d+(?:[.,]\d+)?[eE][+-]?\d+$|^\d{16,}$")
 
 
 def is_formula_like(text: str) -> bool:
@@ -104,6 +111,12 @@ def needs_quote(text: str) -> bool:
     """Whether an export must mark ``text`` as literal text (a leading apostrophe in CSV, Excel's quote prefix in
     xlsx): a formula start, a leading apostrophe, or a text the reader would otherwise take for an error cell,
     the clear token or a rounded number."""
+    first = text[:1]
+    if (first not in _QUOTE_STARTS and text.isascii() and not first.isspace() and not text[-1:].isspace()
+            and "\r" not in text):
+        # Fast path (exports call this for every text cell): ASCII text without surrounding whitespace or CR is
+        # its own normalised form, and every rule below needs one of these first characters.
+        return False
     if text.startswith(_PREFIXED):
         return True
     shown = normalise_cell(text)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._core._text import UTC_SUFFIX, is_digits, is_exact_column, masker_for, needs_quote, neutralise
+from .._core._text import QUOTE_CANDIDATES, UTC_SUFFIX, is_digits, is_exact_column, masker_for, needs_quote, neutralise
 from .._errors import ExportError
 from .._tables._frames import EMPTY_VALUES_COLUMN
 
@@ -253,8 +253,16 @@ _CSV_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 def _neutralised(data: pd.DataFrame) -> pd.DataFrame:
     for column in data.columns:
-        if data[column].dtype == object or pd.api.types.is_string_dtype(data[column].dtype):
-            data[column] = _map_cells(data[column], _on_text(neutralise))
+        series = data[column]
+        if series.dtype == object:
+            data[column] = _map_cells(series, _on_text(neutralise))
+        elif pd.api.types.is_string_dtype(series.dtype):
+            # One pattern over the column finds the few cells that may need a quote; only those are looked at.
+            found = series.str.contains(QUOTE_CANDIDATES, regex=True, na=False).to_numpy(dtype=bool)
+            if found.any():
+                series = series.copy()
+                series[found] = [neutralise(text) for text in series[found].tolist()]
+                data[column] = series
     return data
 
 

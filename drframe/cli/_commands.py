@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -338,13 +338,16 @@ def run_export(args: argparse.Namespace) -> int:
     with _open_target(args) as client:
         customers = paced(client, args.rate).customers
         if args.format == "parquet":
-            from .._files._parquet import row_counts
-
+            # pandas and pyarrow are imported by to_parquet once its listing is under way, not before it starts
             written = customers.to_parquet(args.out, workers=args.workers, progress=not args.no_progress,
                                            **_filters(args))
+            from .._files._parquet import row_counts
+
             counts = ", ".join(f"{path.stem}={n}" for path, n in row_counts(written).items())
             print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
             return EXIT_OK
+        if args.format == "xlsx":
+            _import_meanwhile("openpyxl")  # the writer's 0.2 s of imports while the pages come in, not after
         frames = customers.to_frames(workers=args.workers, progress=not args.no_progress, **_filters(args))
     if args.format == "xlsx":
         written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]
@@ -352,6 +355,18 @@ def run_export(args: argparse.Namespace) -> int:
         written = frames.to_csv(args.out, mask_pii=args.mask_pii)
     print(f"exported {frames!r} to {', '.join(str(w) for w in written)}")
     return EXIT_OK
+
+
+def _import_meanwhile(module: str) -> None:
+    """Import ``module`` in a background thread (an import error shows later, where the module is used)."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        with suppress(ImportError):
+            importlib.import_module(module)
+
+    threading.Thread(target=run, name=f"import {module}", daemon=True).start()
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:

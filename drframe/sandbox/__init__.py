@@ -24,14 +24,28 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from ._app import create_app
 from ._defaults import DEFAULTS, REQUEST_ID_HEADER
 from ._errors import StoreError
-from ._gateway import SandboxConfig
 from ._store import Store
 
 if TYPE_CHECKING:
     from .._api._client import Client
+    from ._app import create_app
+    from ._gateway import SandboxConfig
+
+
+def __getattr__(name: str) -> Any:
+    # FastAPI is imported only when an app is built: the command line reads DEFAULTS from here on every command,
+    # and `drframe export` should not pay 0.2 s for a web framework it never uses.
+    if name == "create_app":
+        from ._app import create_app
+
+        return create_app
+    if name == "SandboxConfig":
+        from ._gateway import SandboxConfig
+
+        return SandboxConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["REQUEST_ID_HEADER", "Sandbox", "SandboxConfig", "Store", "StoreError", "create_app", "serve"]
 
@@ -58,6 +72,9 @@ class Sandbox:
     ) -> None:
         self.api_key = api_key
         self.public_key = public_key
+        from ._app import create_app
+        from ._gateway import SandboxConfig
+
         self.store = Store(db)
         if seed_customers and self.store.count_customers() == 0:
             seed_store(self.store, seed_customers, seed=seed)

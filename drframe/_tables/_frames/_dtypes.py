@@ -177,6 +177,8 @@ def _json_value(value: Any) -> str:
         return "null"
     if value.__class__ is str:
         return _json_text(value)
+    if not value and (value.__class__ is dict or value.__class__ is list):  # an empty payment sub-object, often
+        return "{}" if value.__class__ is dict else "[]"
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
