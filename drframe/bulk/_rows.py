@@ -7,6 +7,7 @@ import difflib
 import hashlib
 import pickle
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
@@ -113,7 +114,7 @@ class RowPlan:
     def payload(self) -> dict[str, Any] | None:
         """The request body this row sends (None: nothing, or only its tax identifier)."""
         if self._packed is not None:
-            payload: dict[str, Any] | None = pickle.loads(self._packed)[0]
+            payload: dict[str, Any] | None = _unpacked(self._packed)[0]
             return payload
         return self._payload
 
@@ -126,7 +127,7 @@ class RowPlan:
     def changes(self) -> list[tuple[str, Any, Any]]:
         """The field changes: (column, before, after)."""
         if self._packed is not None:
-            changes: list[tuple[str, Any, Any]] = pickle.loads(self._packed)[1]
+            changes: list[tuple[str, Any, Any]] = _unpacked(self._packed)[1]
             return changes
         if self._changes is None:
             self._changes = []
@@ -138,17 +139,16 @@ class RowPlan:
         self._changes = value
 
     def pack(self) -> None:
-        """Keep ``payload`` and ``changes`` as one pickled string (about a third of their objects' memory) and drop
-        the typed ``edits``: what a plan holds of each row once resolved."""
+        """Keep ``payload`` and ``changes`` as one compressed pickle (about a fifth of their objects' memory) and
+        drop the typed ``edits``: what a plan holds of each row once resolved."""
         self.edits = _NO_EDITS
         if self._packed is None and (self._payload is not None or self._changes):
-            # In-memory only, made here from plain values: never read from anywhere else.
-            self._packed = pickle.dumps((self._payload, self._changes), pickle.HIGHEST_PROTOCOL)
+            self._packed = zlib.compress(pickle.dumps((self._payload, self._changes), pickle.HIGHEST_PROTOCOL), 1)
             self._payload = self._changes = None
 
     def _unpack(self) -> None:
         if self._packed is not None:
-            self._payload, self._changes = pickle.loads(self._packed)
+            self._payload, self._changes = _unpacked(self._packed)
             self._packed = None
 
     @property
@@ -167,6 +167,12 @@ class RowPlan:
         if self.status not in {Status.INVALID, Status.FAILED}:
             return ""
         return "; ".join(str(e) for e in self.errors) or self.note
+
+
+def _unpacked(packed: bytes) -> tuple[dict[str, Any] | None, list[tuple[str, Any, Any]]]:
+    """What :meth:`RowPlan.pack` packed (in memory only, from plain values: never read from anywhere else)."""
+    payload, changes = pickle.loads(zlib.decompress(packed))
+    return payload, changes
 
 
 def _known_column(column: str) -> bool:
