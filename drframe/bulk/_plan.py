@@ -4,14 +4,17 @@ each row either knows its outcome already or carries the exact payload it will s
 from __future__ import annotations
 
 import gc
+import os
 import pickle
+import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -548,28 +551,38 @@ class CompactRow(Mapping[str, str]):
 
 
 class PackedImages(MutableMapping[int, dict[str, Any]]):
-    """Row -> a whole customer (a delete row's before-image), each kept pickled: a dict of dicts per deleted
-    customer would be a plan's biggest part. Reading gives a fresh copy."""
+    """Row -> a whole customer (a delete row's before-image), each pickled into a temporary file: the customers a
+    big delete file removes stay out of memory. Reading gives a fresh copy."""
 
     def __init__(self) -> None:
-        self._packed: dict[int, bytes] = {}
+        self._where: dict[int, tuple[int, int]] = {}  # row -> (offset, length) in the file
+        self._file: IO[bytes] | None = None
 
     def __getitem__(self, row: int) -> dict[str, Any]:
-        # In-memory only, pickled here from a customer as fetched: never read from anywhere else.
-        image: dict[str, Any] = pickle.loads(self._packed[row])
+        offset, length = self._where[row]
+        assert self._file is not None
+        self._file.seek(offset)
+        # Written by __setitem__ from a customer as fetched, into a file only this object holds.
+        image: dict[str, Any] = pickle.loads(self._file.read(length))
         return image
 
     def __setitem__(self, row: int, image: dict[str, Any]) -> None:
-        self._packed[row] = pickle.dumps(image, pickle.HIGHEST_PROTOCOL)
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the plan, deleted with it)
+            weakref.finalize(self, self._file.close)
+        packed = pickle.dumps(image, pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(packed)
+        self._where[row] = (offset, len(packed))
 
     def __delitem__(self, row: int) -> None:
-        del self._packed[row]
+        del self._where[row]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._packed)
+        return iter(self._where)
 
     def __len__(self) -> int:
-        return len(self._packed)
+        return len(self._where)
 
 
 #: Customers whose current state is fetched, flattened and compared at a time (5 calls of 100 ids).
