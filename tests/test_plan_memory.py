@@ -51,3 +51,14 @@ def test_dry_run_of_100k_creates_stays_under_the_memory_bound(tmp_path: Path) ->
     assert (last["row"], last["id"], last["action"], last["status"]) == (str(ROWS + 1), f"imp-{ROWS - 1:08d}",
                                                                           "create", "pending")
     assert last["changes"].startswith(f"customer_id: None -> 'imp-{ROWS - 1:08d}'; email: None -> ")
+
+
+def test_a_csv_written_in_parts_is_the_csv_of_all_its_rows(tmp_path: Path) -> None:
+    from drframe._files._export import write_csv_parts, write_table
+
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "note": ["=1+1", "plain", "nul\x00inside"]}, dtype="string")
+    whole = write_table(tmp_path / "whole.csv", frame)
+    parts = write_csv_parts(tmp_path / "parts.csv", [frame[:1], frame[1:2], frame[2:]], "data")
+
+    assert parts.read_bytes() == whole.read_bytes()
+    assert parts.read_bytes().startswith(b"\xef\xbb\xbfid,note\r\na,'=1+1\r\n")  # the NUL of the last part: a BOM
