@@ -493,7 +493,7 @@ class _RowReader:
                 elif row.pending and row.action is Action.DELETE:
                     self.deleted[row.row] = current_raw[customer_id]
                 elif not row.pending:
-                    row.payload = None  # never sent: a result needs its status and changes only
+                    row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
                 row.pack()
 
 

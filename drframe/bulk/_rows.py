@@ -86,7 +86,7 @@ class RowPlan:
     action: Action | None
     customer_id: str | None
     target: str | None
-    edits: dict[str, Any]
+    _edits: dict[str, Any]
     status: Status | None
     errors: list[CellError]
     note: str
@@ -105,10 +105,22 @@ class RowPlan:
                  resumed: bool = False, tax_identifier: tuple[str, str] | None = None,
                  replaces_tax_id: str | None = None, upserted: bool = False) -> None:
         self.row, self.cells, self.action, self.customer_id, self.target = row, cells, action, customer_id, target
-        self.edits = {} if edits is None else edits
+        self._edits = {} if edits is None else edits
         self.status, self.errors, self.note, self.resumed = status, [] if errors is None else errors, note, resumed
         self.tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
         self._payload, self._changes, self._packed = payload, changes, None
+
+    @property
+    def edits(self) -> dict[str, Any]:
+        """The row's typed field edits (column -> value; None clears)."""
+        if self._packed is not None:
+            return _unpacked(self._packed)[2]
+        return self._edits
+
+    @edits.setter
+    def edits(self, value: dict[str, Any]) -> None:
+        self._unpack()
+        self._edits = value
 
     @property
     def payload(self) -> dict[str, Any] | None:
@@ -139,16 +151,16 @@ class RowPlan:
         self._changes = value
 
     def pack(self) -> None:
-        """Keep ``payload`` and ``changes`` as one compressed pickle (about a fifth of their objects' memory) and
-        drop the typed ``edits``: what a plan holds of each row once resolved."""
-        self.edits = _NO_EDITS
-        if self._packed is None and (self._payload is not None or self._changes):
-            self._packed = zlib.compress(pickle.dumps((self._payload, self._changes), pickle.HIGHEST_PROTOCOL), 1)
-            self._payload = self._changes = None
+        """Keep ``payload``, ``changes`` and the typed ``edits`` as one compressed pickle (a fraction of their
+        objects' memory; the three share their values): what a plan holds of each row once resolved."""
+        if self._packed is None and (self._payload is not None or self._changes or self._edits):
+            self._packed = zlib.compress(pickle.dumps((self._payload, self._changes, self._edits),
+                                                       pickle.HIGHEST_PROTOCOL), 1)
+            self._payload, self._changes, self._edits = None, None, _NO_EDITS
 
     def _unpack(self) -> None:
         if self._packed is not None:
-            self._payload, self._changes = _unpacked(self._packed)
+            self._payload, self._changes, self._edits = _unpacked(self._packed)
             self._packed = None
 
     @property
@@ -169,10 +181,10 @@ class RowPlan:
         return "; ".join(str(e) for e in self.errors) or self.note
 
 
-def _unpacked(packed: bytes) -> tuple[dict[str, Any] | None, list[tuple[str, Any, Any]]]:
+def _unpacked(packed: bytes) -> tuple[dict[str, Any] | None, list[tuple[str, Any, Any]], dict[str, Any]]:
     """What :meth:`RowPlan.pack` packed (in memory only, from plain values: never read from anywhere else)."""
-    payload, changes = pickle.loads(zlib.decompress(packed))
-    return payload, changes
+    payload, changes, edits = pickle.loads(zlib.decompress(packed))
+    return payload, changes, edits
 
 
 def _known_column(column: str) -> bool:
