@@ -8,12 +8,15 @@ written: never dropped or altered silently.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
-from collections.abc import Callable, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -283,17 +286,46 @@ def _holds(data: pd.DataFrame, char: str) -> bool:
 def _write_csv_file(path: Path, frame: pd.DataFrame, table: str, *, mask_pii: bool) -> Path:
     """The one place a CSV is written: UTF-8, RFC 4180 (CRLF row ends; a field holding CR, LF, a quote or a comma is
     quoted), formula-like and apostrophe-led text prefixed with ``'`` (undone exactly by the sheet reader)."""
-    data = _neutralised(_export_frame(frame, table, mask_pii=mask_pii))
+    return write_csv_parts(path, [frame], table, mask_pii=mask_pii)
+
+
+def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str, *, mask_pii: bool = False) -> Path:
+    """One table given as consecutive parts (the same columns; at least one, maybe empty) written as one CSV, a
+    part in memory at a time, exactly as one frame of all the rows would be written."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A NUL byte in BOM-less text reads as UTF-16 to spreadsheets (and to drframe's reader): say UTF-8 with a BOM.
-    encoding = "utf-8-sig" if _holds(data, "\x00") else "utf-8"
+    with_bom = False
     try:
-        data.to_csv(path, index=False, date_format=_CSV_DATE_FORMAT, encoding=encoding, lineterminator="\r\n",
-                    quoting=csv.QUOTE_MINIMAL)
-    except UnicodeEncodeError:
+        with path.open("w+b") as handle:
+            for number, part in enumerate(parts):
+                data = _neutralised(_export_frame(part, table, mask_pii=mask_pii))
+                # A NUL byte in BOM-less text reads as UTF-16 to spreadsheets (and to drframe's reader): say UTF-8
+                # with a BOM, in front of what is written already.
+                if not with_bom and _holds(data, "\x00"):
+                    _prepend_bom(handle)
+                    with_bom = True
+                text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
+                                   lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+                try:
+                    handle.write(text.encode("utf-8"))
+                except UnicodeEncodeError:
+                    raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+    except BaseException:
         path.unlink(missing_ok=True)
-        raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+        raise
     return path
+
+
+def _prepend_bom(handle: BinaryIO) -> None:
+    """Put a UTF-8 BOM in front of what ``handle`` (a file open for reading and writing) holds."""
+    handle.seek(0)
+    with tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(handle, copy)
+        copy.seek(0)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(codecs.BOM_UTF8)
+        shutil.copyfileobj(copy, handle)
 
 
 def write_csv(directory: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> list[Path]:

@@ -4,13 +4,17 @@ each row either knows its outcome already or carries the exact payload it will s
 from __future__ import annotations
 
 import gc
+import os
+import pickle
+import tempfile
+import weakref
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -29,6 +33,7 @@ from ._guards import check_limits
 from ._mapping import ColumnMapping
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
 from ._rows import (
+    _NO_EDITS,
     GENERATED_ID_PREFIX,
     CellError,
     RowPlan,
@@ -226,7 +231,7 @@ class Plan:
     rows: list[RowPlan]
     emptied_cells: int = 0
     """Empty cells of existing customers' rows whose field holds a value: left unchanged (``<clear>`` clears)."""
-    deleted: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    deleted: MutableMapping[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     """Row -> the whole customer a ``delete`` row removes, as fetched by the plan (its before-image)."""
     reverts: str | None = None
     """The run this plan takes back (a revert plan), as its results file names it."""
@@ -453,14 +458,14 @@ class _RowReader:
         self.columns = {CUSTOMER_KEY, *sheet.columns}
         self.fields = {"id", "shipping", *(column_path(column)[0] for column in sheet.columns)}
         self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
-        self.deleted: dict[int, dict[str, Any]] = {}  # row -> the customer a delete row removes (before-image)
+        self.deleted = PackedImages()  # row -> the customer a delete row removes (before-image)
 
     def read(self, stream: Iterator[SheetRow], progress: bool) -> list[RowPlan]:
         rows = []
         with progress_of("reading rows", "rows", enabled=progress) as bar:
             for sheet_row in stream:
                 row = interpret(sheet_row, self.sheet.sha256, self.action)
-                row.cells, row.edits = self.compact(sheet_row.cells), {}  # edits are made again when resolving
+                row.cells, row.edits = self.compact(sheet_row.cells), _NO_EDITS  # made again when resolving
                 if sheet_row.literal:
                     self.literal[row.row] = sheet_row.literal
                 rows.append(row)
@@ -499,6 +504,7 @@ class _RowReader:
                 current = current_rows.get(customer_id)
                 if row.action in FIELD_ACTIONS:
                     cells = self.compact.expand(row.cells)
+                    row.edits = {}
                     read_edits(row, cells, self.literal.get(row.row, _NO_COLUMNS), _NO_COLUMNS)
                     if row.pending and current is not None:
                         self.emptied_cells += emptied_cells(cells, current)
@@ -514,6 +520,7 @@ class _RowReader:
                     self.deleted[row.row] = current_raw[customer_id]
                 elif not row.pending:
                     row.edits, row.payload = {}, None  # never sent: a result needs its status and changes only
+                row.pack()
 
 
 class _RowCompactor:
@@ -567,6 +574,41 @@ class CompactRow(Mapping[str, str]):
         """The cells as a plain dict (one split, not one per column)."""
         values = self._values
         return dict(zip(self._index, values.split(_SEPARATOR) if isinstance(values, str) else values, strict=True))
+
+
+class PackedImages(MutableMapping[int, dict[str, Any]]):
+    """Row -> a whole customer (a delete row's before-image), each pickled into a temporary file: the customers a
+    big delete file removes stay out of memory. Reading gives a fresh copy."""
+
+    def __init__(self) -> None:
+        self._where: dict[int, tuple[int, int]] = {}  # row -> (offset, length) in the file
+        self._file: IO[bytes] | None = None
+
+    def __getitem__(self, row: int) -> dict[str, Any]:
+        offset, length = self._where[row]
+        assert self._file is not None
+        self._file.seek(offset)
+        # Written by __setitem__ from a customer as fetched, into a file only this object holds.
+        image: dict[str, Any] = pickle.loads(self._file.read(length))
+        return image
+
+    def __setitem__(self, row: int, image: dict[str, Any]) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the plan, deleted with it)
+            weakref.finalize(self, self._file.close)
+        packed = pickle.dumps(image, pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(packed)
+        self._where[row] = (offset, len(packed))
+
+    def __delitem__(self, row: int) -> None:
+        del self._where[row]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
 
 
 #: Customers whose current state is fetched, flattened and compared at a time (5 calls of 100 ids).

@@ -52,8 +52,34 @@ def _labelled(frame: pd.DataFrame, labels: list[Any] | None) -> pd.DataFrame:
     return frame
 
 
-def outcome_frame(rows: list[RowPlan], *, planned: bool = False, labels: list[Any] | None = None) -> pd.DataFrame:
-    input_columns = [c for c in rows[0].cells if c != ACTION_COLUMN] if rows else []
+#: Rows of a results (or plan) file made into a table at a time when it is written as CSV.
+OUTCOME_PART = 10_000
+
+
+def write_outcome(path: str | Path, rows: list[RowPlan], *, planned: bool = False, labels: list[Any] | None = None,
+                  sheet: str = "results") -> Path:
+    """The results (or, ``planned``, the plan) of ``rows`` as .csv or .xlsx (see :func:`outcome_frame`). A CSV is
+    written ``OUTCOME_PART`` rows at a time: memory does not grow with the number of rows."""
+    from .._files._export import write_csv_parts, write_table
+
+    if Path(path).suffix.lower() == ".xlsx":
+        return write_table(path, outcome_frame(rows, planned=planned, labels=labels), sheet=sheet)
+    columns = _input_columns(rows)
+    parts = (outcome_frame(rows[start:start + OUTCOME_PART], planned=planned, labels=labels, input_columns=columns)
+             for start in range(0, max(len(rows), 1), OUTCOME_PART))
+    return write_csv_parts(path, parts, sheet)
+
+
+def _input_columns(rows: list[RowPlan]) -> list[str]:
+    return [c for c in rows[0].cells if c != ACTION_COLUMN] if rows else []
+
+
+def outcome_frame(rows: list[RowPlan], *, planned: bool = False, labels: list[Any] | None = None,
+                  input_columns: list[str] | None = None) -> pd.DataFrame:
+    """One row per row of ``rows``: row, id, action, status, error, note, changes, resumed, then the input cells
+    (``input_columns``: by default, those of the first row)."""
+    if input_columns is None:
+        input_columns = _input_columns(rows)
     records = []
     for row in rows:
         status = row.status or (Status.PENDING if planned else Status.SKIPPED)
@@ -156,9 +182,7 @@ class BulkResult:
 
     def to_file(self, path: str | Path) -> Path:
         """Write the results as .csv or .xlsx (formula-like cells neutralised)."""
-        from .._files._export import write_table
-
-        return write_table(path, self.results, sheet="results")
+        return write_outcome(path, self.rows, labels=self.plan.sheet.labels)
 
     def errors_file(self, path: str | Path) -> Path:
         """Write only the invalid and failed rows, original cells plus an ``error`` column, as .csv or .xlsx:

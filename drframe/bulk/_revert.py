@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,13 +47,17 @@ _NOT_RESTORED = frozenset({"defaultSourceId"})
 _UPDATE_ONLY = frozenset({"requestToBeForgotten"})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RevertRow(RowPlan):
     """A row of a revert plan: besides its one request, steps carried out after it (each safe to repeat, and a
     resumed revert plans again from fresh state): ``("put_tax", type, value, replaces)``, ``("delete_tax", id)``,
     ``("update", payload)``."""
 
-    steps: list[tuple[Any, ...]] = field(default_factory=list)
+    steps: list[tuple[Any, ...]]
+
+    def __init__(self, row: int, cells: Mapping[str, str], action: Action, *, customer_id: str) -> None:
+        RowPlan.__init__(self, row, cells, action, customer_id=customer_id)
+        self.steps = []
 
     def finish(self, client: Client, book: TaxBook) -> None:
         """Carry out the steps (the runner calls this after the row's request; ``book`` records the tax identifiers

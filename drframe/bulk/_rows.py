@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import pickle
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,8 @@ _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
 #: How the ids drframe derives for creates without ``customer_id`` start.
 GENERATED_ID_PREFIX = "drf-"
+#: The edits of every packed row (never written to: a row's edits are read into a dict of its own).
+_NO_EDITS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -63,31 +67,101 @@ class CellError:
         return f"{self.column}={self.value!r}: {self.message}"
 
 
-@dataclass(slots=True)  # one per input row: slots keep a big plan smaller
+@dataclass(slots=True, init=False)  # one per input row: slots keep a big plan smaller
 class RowPlan:
-    """One input row: what will be sent for it, or the status it already has."""
+    """One input row: what will be sent for it, or the status it already has.
+
+    ``action`` is the row's action (``upsert`` resolved to create or update by the plan); None for a blank row or
+    an unknown action. ``status`` is the final status known without a call (invalid, unchanged, failed, skipped);
+    None = pending. ``tax_identifier`` is the (type, value) of a tax number the customer must hold after this row
+    (``tax_identifier.*`` columns); ``replaces_tax_id`` the id of the customer's tax identifier of that type with
+    another value, deleted before the new one. ``upserted``: the row asked for ``upsert`` and the plan resolved it
+    (to update when the customer exists).
+
+    A plan keeps each resolved row's ``payload`` and ``changes`` packed (:meth:`pack`): reading them gives a
+    fresh copy, so change them by assigning, not in place."""
 
     row: int
     cells: Mapping[str, str]
     action: Action | None
-    """The row's action (``upsert`` resolved to create or update by the plan); None for a blank row or an
-    unknown action."""
-    customer_id: str | None = None
-    target: str | None = None
-    edits: dict[str, Any] = field(default_factory=dict)
-    payload: dict[str, Any] | None = None
-    changes: list[tuple[str, Any, Any]] = field(default_factory=list)
-    status: Status | None = None
-    """Final status known without a call (invalid, unchanged, failed, skipped); None = pending."""
-    errors: list[CellError] = field(default_factory=list)
-    note: str = ""
-    resumed: bool = False
-    tax_identifier: tuple[str, str] | None = None
-    """The (type, value) of a tax number the customer must hold after this row (``tax_identifier.*`` columns)."""
-    replaces_tax_id: str | None = None
-    """The id of the customer's tax identifier of that type with another value, deleted before the new one."""
-    upserted: bool = False
-    """The row asked for ``upsert`` and the plan resolved it (to update when the customer exists)."""
+    customer_id: str | None
+    target: str | None
+    _edits: dict[str, Any]
+    status: Status | None
+    errors: list[CellError]
+    note: str
+    resumed: bool
+    tax_identifier: tuple[str, str] | None
+    replaces_tax_id: str | None
+    upserted: bool
+    _payload: dict[str, Any] | None
+    _changes: list[tuple[str, Any, Any]] | None
+    _packed: bytes | None
+
+    def __init__(self, row: int, cells: Mapping[str, str], action: Action | None, *, customer_id: str | None = None,
+                 target: str | None = None, edits: dict[str, Any] | None = None,
+                 payload: dict[str, Any] | None = None, changes: list[tuple[str, Any, Any]] | None = None,
+                 status: Status | None = None, errors: list[CellError] | None = None, note: str = "",
+                 resumed: bool = False, tax_identifier: tuple[str, str] | None = None,
+                 replaces_tax_id: str | None = None, upserted: bool = False) -> None:
+        self.row, self.cells, self.action, self.customer_id, self.target = row, cells, action, customer_id, target
+        self._edits = {} if edits is None else edits
+        self.status, self.errors, self.note, self.resumed = status, [] if errors is None else errors, note, resumed
+        self.tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
+        self._payload, self._changes, self._packed = payload, changes, None
+
+    @property
+    def edits(self) -> dict[str, Any]:
+        """The row's typed field edits (column -> value; None clears)."""
+        if self._packed is not None:
+            return _unpacked(self._packed)[2]
+        return self._edits
+
+    @edits.setter
+    def edits(self, value: dict[str, Any]) -> None:
+        self._unpack()
+        self._edits = value
+
+    @property
+    def payload(self) -> dict[str, Any] | None:
+        """The request body this row sends (None: nothing, or only its tax identifier)."""
+        if self._packed is not None:
+            payload: dict[str, Any] | None = _unpacked(self._packed)[0]
+            return payload
+        return self._payload
+
+    @payload.setter
+    def payload(self, value: dict[str, Any] | None) -> None:
+        self._unpack()
+        self._payload = value
+
+    @property
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """The field changes: (column, before, after)."""
+        if self._packed is not None:
+            changes: list[tuple[str, Any, Any]] = _unpacked(self._packed)[1]
+            return changes
+        if self._changes is None:
+            self._changes = []
+        return self._changes
+
+    @changes.setter
+    def changes(self, value: list[tuple[str, Any, Any]]) -> None:
+        self._unpack()
+        self._changes = value
+
+    def pack(self) -> None:
+        """Keep ``payload``, ``changes`` and the typed ``edits`` as one compressed pickle (a fraction of their
+        objects' memory; the three share their values): what a plan holds of each row once resolved."""
+        if self._packed is None and (self._payload is not None or self._changes or self._edits):
+            self._packed = zlib.compress(pickle.dumps((self._payload, self._changes, self._edits),
+                                                       pickle.HIGHEST_PROTOCOL), 1)
+            self._payload, self._changes, self._edits = None, None, _NO_EDITS
+
+    def _unpack(self) -> None:
+        if self._packed is not None:
+            self._payload, self._changes, self._edits = _unpacked(self._packed)
+            self._packed = None
 
     @property
     def pending(self) -> bool:
@@ -105,6 +179,12 @@ class RowPlan:
         if self.status not in {Status.INVALID, Status.FAILED}:
             return ""
         return "; ".join(str(e) for e in self.errors) or self.note
+
+
+def _unpacked(packed: bytes) -> tuple[dict[str, Any] | None, list[tuple[str, Any, Any]], dict[str, Any]]:
+    """What :meth:`RowPlan.pack` packed (in memory only, from plain values: never read from anywhere else)."""
+    payload, changes, edits = pickle.loads(zlib.decompress(packed))
+    return payload, changes, edits
 
 
 def _known_column(column: str) -> bool:

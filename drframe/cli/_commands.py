@@ -215,14 +215,14 @@ def _unused_path(path: Path) -> Path:
 def _write_outputs(outcome: bulk.Plan | bulk.BulkResult, args: argparse.Namespace, default: Path) -> bool:
     """Write the results (or plan), errors and report files a run asked for, each under an unused name, and say
     where. A file that cannot be written is named on stderr and the others are still written; False then."""
-    from .._files._export import write_table
     from ..bulk import BulkResult, Status
+    from ..bulk._results import write_outcome
     from ..report import change_audit
 
     def results(path: Path) -> Path:
         if isinstance(outcome, BulkResult):
             return outcome.to_file(path)
-        return write_table(path, outcome.frame(), sheet="plan")
+        return write_outcome(path, outcome.rows, planned=True, labels=outcome.sheet.labels, sheet="plan")
 
     jobs: list[tuple[str, str | Path, Callable[[Path], Path]]] = [
         ("results" if isinstance(outcome, BulkResult) else "plan", args.results or default, results)]

@@ -1,0 +1,64 @@
+"""A big import's dry run from the command line stays in bounded memory, its plan file included."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from drframe.sandbox import Sandbox
+
+ROWS = 100_000
+#: Peak resident memory of the whole command (Python, pandas, the plan, the plan file): about 250 MB now, over
+#: 650 MB when every row kept its cells four times and the plan file was one table of every row.
+LIMIT_MB = 450
+
+_MEASURED = """
+import json, resource, sys
+from drframe.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+@pytest.mark.slow
+def test_dry_run_of_100k_creates_stays_under_the_memory_bound(tmp_path: Path) -> None:
+    source = tmp_path / "new-customers.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["customer_id", "email", "locale", "enabled", "type", "shipping.name", "shipping.phone",
+                      "shipping.address.line1", "shipping.address.city", "shipping.address.country"])
+        out.writerows([f"imp-{n:08d}", f"new{n}@example.org", "de_DE", "TRUE", "individual", f"Person {n}",
+                       f"+49 30 {n:07d}", f"{n} Main Street", "Berlin", "DE"] for n in range(ROWS))
+    with Sandbox() as sandbox:
+        done = subprocess.run(
+            [sys.executable, "-c", _MEASURED, "apply", str(source), "--dry-run", "--base-url", sandbox.base_url,
+             "--api-key", "sk_test_sandbox", "--no-progress"],
+            capture_output=True, text=True, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert measured["code"] == 0, done.stderr
+    assert measured["peak_mb"] < LIMIT_MB
+    written = pd.read_csv(tmp_path / "new-customers.plan.csv", dtype=str, keep_default_na=False)
+    assert len(written) == ROWS
+    last = written.iloc[-1]
+    assert (last["row"], last["id"], last["action"], last["status"]) == (str(ROWS + 1), f"imp-{ROWS - 1:08d}",
+                                                                          "create", "pending")
+    assert last["changes"].startswith(f"customer_id: None -> 'imp-{ROWS - 1:08d}'; email: None -> ")
+
+
+def test_a_csv_written_in_parts_is_the_csv_of_all_its_rows(tmp_path: Path) -> None:
+    from drframe._files._export import write_csv_parts, write_table
+
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "note": ["=1+1", "plain", "nul\x00inside"]}, dtype="string")
+    whole = write_table(tmp_path / "whole.csv", frame)
+    parts = write_csv_parts(tmp_path / "parts.csv", [frame[:1], frame[1:2], frame[2:]], "data")
+
+    assert parts.read_bytes() == whole.read_bytes()
+    assert parts.read_bytes().startswith(b"\xef\xbb\xbfid,note\r\na,'=1+1\r\n")  # the NUL of the last part: a BOM
