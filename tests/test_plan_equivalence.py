@@ -18,7 +18,7 @@ from drframe._files._sheets._csv import _csv_cell, _csv_record
 from drframe._files._sheets._model import Cell, PlainRow
 from drframe._tables._editing import _coerce_metadata, _same_text, diff_rows, edit_customer
 from drframe._tables._frames import CUSTOMER_KEY, is_missing, to_frames
-from drframe.bulk._plan import _RowReader
+from drframe.bulk._reading import _RowReader
 from drframe.testing import generate_customers
 
 #: Characters that reach every cell rule: apostrophes, error and number starts, whitespace (CR, NBSP, the

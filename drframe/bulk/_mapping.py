@@ -354,7 +354,7 @@ def _locale_guesses(sheet: Sheet, header: str, country_header: str | None) -> di
 def _refused(sheet: Sheet, mapping: ColumnMapping, headers: Mapping[str, str]) -> list[str]:
     """Notes on the values ``drframe apply`` would refuse once ``sheet`` is read with ``mapping``: by column and
     value, with the rows and the reason. Values only: a field an update may leave out is not flagged."""
-    from ._plan import refused_values
+    from ._resolve import refused_values
 
     refused: dict[tuple[str, str, str], list[int]] = {}
     for error in refused_values(mapping.apply(sheet)):

@@ -136,7 +136,7 @@ class CustomerGrid:
 
     def _check(self, row: int) -> None:
         """The row's edits through the bulk row rules: its invalid cells and field changes, marked in the grid."""
-        from ..bulk._plan import check_row
+        from ..bulk._resolve import check_row
 
         before = self._problems_text(row)
         self.problems.pop(row, None)
