@@ -20,7 +20,7 @@ from drframe import Client, Unauthorized, bulk
 from drframe._api._listing import Listing
 from drframe._files._parquet import read_parquet
 from drframe._tables._frames import frames_in_order
-from drframe.bulk import _plan
+from drframe.bulk import _reading
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers
@@ -239,7 +239,7 @@ def test_cli_export_and_audit_stream_quietly(tmp_path: Path, capsys: pytest.Capt
 
 @pytest.fixture
 def small_groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(_plan, "FETCH_GROUP", 4)  # many fetch groups: order across them must hold
+    monkeypatch.setattr(_reading, "FETCH_GROUP", 4)  # many fetch groups: order across them must hold
     yield
 
 
