@@ -22,6 +22,8 @@ from drframe import Client, RetryPolicy, bulk
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 
+from .crashes import finished_records, kill_after
+
 HEADER = ["customer_id", "action", "email", "locale", "enabled", "type", "shipping.name",
           "shipping.address.postalCode", "shipping.address.country", "metadata.segment", "metadata.note"]
 
@@ -237,10 +239,6 @@ class CliRun:
     journal: Path
     results: Path
 
-    def finished_rows(self) -> int:
-        text = self.journal.read_text(encoding="utf-8") if self.journal.exists() else ""
-        return text.count('"event": "finished"')
-
 
 @contextmanager
 def cli_run(tmp_path: Path, name: str, seed: int) -> Iterator[CliRun]:
@@ -257,13 +255,8 @@ def cli_run(tmp_path: Path, name: str, seed: int) -> Iterator[CliRun]:
 
 def test_a_killed_run_resumes_without_applying_twice(tmp_path: Path) -> None:
     with cli_run(tmp_path, "big", seed=6) as run:
-        first = subprocess.Popen(run.command, env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while run.finished_rows() < 40 and time.monotonic() < deadline and first.poll() is None:
-            time.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        done_before = run.finished_rows()
+        kill_after(run.command, run.env, run.journal, finished=40)
+        done_before = finished_records(run.journal)
         assert 40 <= done_before < len(run.ids) + 25, "the kill must land mid-run"
 
         second = subprocess.run(run.command, env=run.env, capture_output=True, text=True, timeout=120)
@@ -279,7 +272,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path: Path) -> None:
     with cli_run(tmp_path, "int", seed=8) as run:
         first = subprocess.Popen(run.command, env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
-        while run.finished_rows() < 20 and first.poll() is None:
+        while finished_records(run.journal) < 20 and first.poll() is None:
             time.sleep(0.02)
         first.send_signal(signal.SIGINT)
         out, err = first.communicate(timeout=60)

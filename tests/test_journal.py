@@ -23,6 +23,8 @@ from drframe._errors import JournalError
 from drframe.bulk._journal import Journal, payload_hash
 from drframe.sandbox import Sandbox
 
+from .crashes import count_writes, finished_records
+
 HEADER = ["customer_id", "action", "email", "locale", "shipping.phone", "metadata.segment"]
 #: Applies a file in a child process with a journal, so a test can kill it or limit its file size.
 CHILD = """
@@ -83,22 +85,7 @@ def _changes(ids: list[str]) -> list[dict[str, str]]:
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[Run]:
     sandbox = Sandbox(seed_customers=40, seed=13, latency_ms=20)
-    writes: Counter[str] = Counter()
-    app = sandbox.app
-
-    async def count_writes(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Count each write the server answers with success (one that arrives and is dropped does not count)."""
-        if scope["type"] != "http" or scope["method"] not in {"POST", "DELETE"}:
-            return await app(scope, receive, send)
-
-        async def counted(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 300:
-                writes[f"{scope['method']} {scope['path']}"] += 1
-            await send(message)
-
-        return await app(scope, receive, counted)
-
-    sandbox.app = count_writes  # type: ignore[assignment]
+    writes = count_writes(sandbox)
     with sandbox, sandbox.client() as client:
         ids = [str(c["id"]) for c in client.customers.iter_raw()][:40]
         rows = _changes(ids)
@@ -108,10 +95,6 @@ def run(tmp_path: Path) -> Iterator[Run]:
             writer.writeheader()
             writer.writerows(rows)
         yield Run(sandbox, client, writes, rows, path, tmp_path / "changes.journal")
-
-
-def finished(journal: Path) -> int:
-    return journal.read_bytes().count(b'"event": "finished"') if journal.exists() else 0
 
 
 def tear_last_record(journal: Path) -> bytes:
@@ -128,11 +111,11 @@ def tear_last_record(journal: Path) -> bytes:
 def test_a_torn_last_record_is_in_flight_and_two_resumes_apply_every_row_once(run: Run) -> None:
     child = run.child()
     deadline = time.monotonic() + 60
-    while finished(run.journal) < 12 and time.monotonic() < deadline and child.poll() is None:
+    while finished_records(run.journal) < 12 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert 12 <= finished(run.journal) < len(run.rows), "the kill must land mid-run"
+    assert 12 <= finished_records(run.journal) < len(run.rows), "the kill must land mid-run"
     torn = tear_last_record(run.journal)
     assert not torn.endswith(b"\n")
 

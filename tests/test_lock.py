@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from csvfiles import write_rows
@@ -22,27 +20,16 @@ from drframe import Client, JournalLocked, bulk
 from drframe.bulk._lock import journal_lock, lock_paths
 from drframe.sandbox import Sandbox
 
+from .crashes import count_writes, kill_after
+
 HEADER = ["customer_id", "email", "locale"]
 ROWS = 60
 
 
 def counting_sandbox(**options: float) -> tuple[Sandbox, Counter[str]]:
-    """A sandbox that counts the successful writes (POST/DELETE) it answers, by path."""
+    """A sandbox that counts the successful writes (POST/DELETE) it answers."""
     sandbox = Sandbox(**options)  # type: ignore[arg-type]
-    writes: Counter[str] = Counter()
-    app = sandbox.app
-
-    async def counting(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        async def seen(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and scope["method"] in {"POST", "DELETE"} \
-                    and message["status"] < 300:
-                writes[scope["path"]] += 1
-            await send(message)
-
-        await app(scope, receive, seen if scope["type"] == "http" else send)
-
-    sandbox.app = counting  # type: ignore[assignment]
-    return sandbox, writes
+    return sandbox, count_writes(sandbox)
 
 
 def updates(client: Client, path: Path, rows: int = ROWS) -> Path:
@@ -149,14 +136,7 @@ def test_a_killed_run_leaves_its_lock_to_the_next_run(tmp_path: Path) -> None:
         path = updates(client, tmp_path / "updates.csv")
         journal = tmp_path / "updates.journal"
         writes.clear()
-        first = subprocess.Popen(cli(path, sandbox, "--journal", str(journal)), env=env(sandbox),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while (not journal.exists() or journal.read_text(encoding="utf-8").count('"finished"') < 10) \
-                and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        first = kill_after(cli(path, sandbox, "--journal", str(journal)), env(sandbox), journal, finished=10)
         assert json.loads(lock_paths(journal)[1].read_text(encoding="utf-8"))["pid"] == first.pid
         second = subprocess.run(cli(path, sandbox, "--journal", str(journal)), env=env(sandbox),
                                 capture_output=True, text=True, timeout=120)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,8 @@ from drframe import Client, bulk
 from drframe.cli import main
 from drframe.report import snapshot_changes
 from drframe.sandbox import Sandbox
+
+from .crashes import count_writes, finished_records, kill_after
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -207,26 +207,6 @@ def test_result_revert_plan_in_python(sandbox: Sandbox, tmp_path: Path) -> None:
     assert (held(client), client.customers.get("m-upd").model_dump(exclude={"updatedTime"})) == original
 
 
-#: Reverts a run in a child process, so the test can kill it.
-def count_writes(sandbox: Sandbox) -> Counter[str]:
-    writes: Counter[str] = Counter()
-    app = sandbox.app
-
-    async def counted_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in {"POST", "DELETE"}:
-            return await app(scope, receive, send)
-
-        async def counted(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 300:
-                writes[f"{scope['method']} {scope['path']}"] += 1
-            await send(message)
-
-        return await app(scope, receive, counted)
-
-    sandbox.app = counted_app  # type: ignore[assignment]
-    return writes
-
-
 def test_a_killed_revert_resumes_and_reverts_each_row_once(tmp_path: Path) -> None:
     sandbox = Sandbox(seed_customers=120, seed=21, latency_ms=10)
     writes = count_writes(sandbox)
@@ -241,13 +221,8 @@ def test_a_killed_revert_resumes_and_reverts_each_row_once(tmp_path: Path) -> No
         command = [sys.executable, "-m", "drframe.cli", "revert", str(tmp_path / "big.results.csv"),
                    *target(sandbox), "--rate", "40", "--workers", "4", "--journal", str(journal)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while (not journal.exists() or journal.read_bytes().count(b'"finished"') < 20) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        done = journal.read_bytes().count(b'"finished"')
+        kill_after(command, env, journal, finished=20)
+        done = finished_records(journal)
         assert 20 <= done < 100, "the kill must land mid-revert"
 
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)

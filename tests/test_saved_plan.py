@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,8 @@ from openpyxl import load_workbook
 from drframe import PlanRefused, bulk
 from drframe.cli import main
 from drframe.sandbox import Sandbox
-from tests.test_revert import count_writes, write_rows
+from tests.crashes import count_writes, finished_records, kill_after
+from tests.test_revert import write_rows
 
 
 @pytest.fixture
@@ -138,13 +137,8 @@ def test_a_killed_run_of_a_saved_plan_resumes_and_sends_each_row_once(tmp_path: 
         command = [sys.executable, "-m", "drframe.cli", "apply", str(plan_path), *target(sandbox), "--rate", "40",
                    "--workers", "4", "--journal", str(journal)]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while (not journal.exists() or journal.read_bytes().count(b'"finished"') < 20) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        assert 20 <= journal.read_bytes().count(b'"finished"') < 100, "the kill must land mid-run"
+        kill_after(command, env, journal, finished=20)
+        assert 20 <= finished_records(journal) < 100, "the kill must land mid-run"
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stdout + second.stderr
         assert writes == Counter({f"POST /customers/{i}": 1 for i in ids}), "each row sent exactly once"

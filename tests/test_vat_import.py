@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from csvfiles import write_rows
 
 from drframe import Client, bulk
 from drframe.sandbox import Sandbox
+
+from .crashes import kill_after
 
 HEADER = ["customer_id", "email", "tax_identifier.type", "tax_identifier.value"]
 
@@ -121,13 +121,7 @@ def test_a_killed_vat_import_resumes_exactly_once(tmp_path: Path) -> None:
         env = {**os.environ, "DR_BASE_URL": sandbox.base_url, "DR_API_KEY": sandbox.api_key}
         command = [sys.executable, "-m", "drframe.cli", "apply", str(path), "--journal", str(journal),
                    "--rate", "60", "--workers", "4", "--no-progress"]
-        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while (not journal.exists() or journal.read_text(encoding="utf-8").count('"finished"') < 20) \
-                and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        kill_after(command, env, journal, finished=20)
         second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stdout + second.stderr
         for i in range(80):
