@@ -107,36 +107,9 @@ def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pi
 
     Raises :class:`ExportError` (and writes nothing) when a value holds a character XML cannot store (a control
     character other than TAB/LF/CR, U+FFFE, U+FFFF); CSV and Parquet keep such values."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
+    from ._xlsx_out import write_workbook  # Arrow's string kernels: imported by an xlsx export only
 
-    path = Path(path)
-    workbook = Workbook(write_only=True)
-    empties: list[tuple[str, int, str]] = []
-    try:
-        for name, frame in tables.items():
-            sheet = workbook.create_sheet(title=name[:31])
-            sheet.freeze_panes = "A2"
-            if EMPTY_VALUES_COLUMN in frame.columns:
-                empties += [(name, number, text) for number, text in
-                            enumerate(frame[EMPTY_VALUES_COLUMN].tolist(), start=2) if isinstance(text, str)]
-                frame = frame.drop(columns=EMPTY_VALUES_COLUMN)
-            if len(frame.columns):
-                sheet.auto_filter.ref = f"A1:{column_letter(len(frame.columns))}{max(1, len(frame) + 1)}"
-            _write_sheet(sheet, _export_frame(frame, name, mask_pii=mask_pii), name, WriteOnlyCell,
-                         datetimes=[isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes])
-        if empties:
-            hidden = workbook.create_sheet(title=EMPTY_VALUES_SHEET)
-            hidden.sheet_state = "hidden"
-            _write_sheet(hidden, pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN]),
-                         EMPTY_VALUES_SHEET, WriteOnlyCell, datetimes=[False, False, False])
-    except ExportError:
-        for started in workbook.worksheets:  # end the sheets' row streams quietly; the workbook is never saved
-            started.close()
-        raise
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
-    return path
+    return write_workbook(path, tables, mask_pii=mask_pii)
 
 
 def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii: bool = False) -> None:
