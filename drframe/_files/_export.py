@@ -22,7 +22,6 @@ import pandas as pd
 
 from .._core._text import QUOTE_CANDIDATES, UTC_SUFFIX, is_digits, is_exact_column, masker_for, needs_quote, neutralise
 from .._errors import ExportError
-from .._tables._frames import EMPTY_VALUES_COLUMN
 
 # XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
 # writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.

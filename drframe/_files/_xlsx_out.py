@@ -159,7 +159,7 @@ def _write_rows(handle: IO[bytes], block: pd.DataFrame, first: int, letters: lis
 def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
     """A column's cells as XML, ``""`` where the value is missing."""
     dtype = series.dtype
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         return _mixed_cells(series.tolist(), opening, rows, number_format)
     if pd.api.types.is_string_dtype(dtype):
         return _text_cells(pa.array(series, type=pa.string(), from_pandas=True), opening, rows, number_format)
