@@ -4,9 +4,12 @@ Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``
 all three).
 
 * ``command``: the ``drframe export`` command itself, timed from its process's start to its exit (file written):
-  an empty store, then 20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and
-  parquet, against the sequential bound (the first and the last page's round trips, the other pages at the
-  limit). ``CPU s`` is the command's own (user + sys, from ``wait4``), the server's not counted.
+  20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and parquet, against the
+  sequential bound (the first and the last page's round trips, the other pages at the limit), then an empty
+  store (median of 3: the fixed cost). The table is printed at the end, the worst share of the bound first;
+  ``CPU s`` is the command's own (user + sys, from ``wait4``), the server's not counted; ``load`` is the 1-minute
+  load average after the run. Run it alone: ``flock /tmp/drframe-bench.lock python benchmarks/bench_export.py
+  command``.
 
 * ``rate``: 20,000 customers of each data shape (``even`` and ``skewed``, see ``_bench.SHAPES``) served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
   ``--rate-limit 25``, then ``--rate-limit 100``; the client's rate limit is the server's. For each limit, in the
@@ -150,21 +153,12 @@ def run_command(url: str, out: Path, fmt: str, rate: float | None) -> tuple[floa
 
 
 def command_part() -> None:
+    """The rows at the limits, worst share of the bound first, then the empty exports (the fixed cost)."""
     print(f"`drframe export` timed from its process's start to its exit; `drframe sandbox` in its own process with "
-          f"{LATENCY_MS} ms latency; load average {load()}")
-    print("| customers | limit req/s | format  | seconds | CPU s | bound s | of the bound | % of limit |")
-    print("|----------:|------------:|---------|--------:|------:|--------:|-------------:|-----------:|")
+          f"{LATENCY_MS} ms latency; load average {load()} at the start")
     work = scratch_dir("command")
+    rows: list[tuple[float, str]] = []
     try:
-        empty = work / "empty.db"
-        seed_db(empty, 0)
-        with sandbox_process("--db", str(empty)) as url:
-            for fmt, name in COMMAND_FORMATS:
-                times = sorted(run_command(url, work / "out" / name, fmt, None) for _ in range(3))
-                seconds, cpu = times[1]
-                print(f"| {0:>9} | {'none':>11} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | {'-':>7} | {'-':>12} "
-                      f"| {'-':>10} |", flush=True)
-                shutil.rmtree(work / "out")
         db = work / "sandbox.db"
         seed_db(db, RATE_CUSTOMERS)
         pages = math.ceil(RATE_CUSTOMERS / 100)
@@ -178,11 +172,26 @@ def command_part() -> None:
                     seconds, cpu = run_command(url, work / "out" / name, fmt, limit)
                 run_db.unlink()
                 shutil.rmtree(work / "out")
-                print(f"| {RATE_CUSTOMERS:>9,} | {limit:>11.0f} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
-                      f"{bound:>7.2f} | {bound / seconds:>12.2f} | {RATE_CUSTOMERS / seconds / limit:>9.1f}% |",
-                      flush=True)
+                rows.append((bound / seconds,
+                             f"| {RATE_CUSTOMERS:>9,} | {limit:>11.0f} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
+                             f"{bound:>7.2f} | {bound / seconds:>12.2f} | {RATE_CUSTOMERS / seconds / limit:>9.1f}% "
+                             f"| {load():>5} |"))
+                print(f"  ({rows[-1][1]})", file=sys.stderr, flush=True)
+        empty = work / "empty.db"
+        seed_db(empty, 0)
+        with sandbox_process("--db", str(empty)) as url:
+            for fmt, name in COMMAND_FORMATS:
+                times = sorted(run_command(url, work / "out" / name, fmt, None) for _ in range(3))
+                seconds, cpu = times[1]
+                rows.append((math.inf, f"| {0:>9} | {'none':>11} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
+                                       f"{'-':>7} | {'-':>12} | {'-':>10} | {load():>5} |"))
+                shutil.rmtree(work / "out")
     finally:
         shutil.rmtree(work)
+    print("| customers | limit req/s | format  | seconds | CPU s | bound s | of the bound | % of limit |  load |")
+    print("|----------:|------------:|---------|--------:|------:|--------:|-------------:|-----------:|------:|")
+    for _, row in sorted(rows, key=lambda r: r[0]):
+        print(row)
 
 
 def parquet_part() -> None:
