@@ -151,7 +151,7 @@ def _write_rows(handle: IO[bytes], block: pd.DataFrame, first: int, letters: lis
     rows = pc.cast(pa.array(np.arange(first, first + len(block), dtype=np.int64)), pa.string())
     cells = [_cells(block.iloc[:, index], f'<c r="{letter}', rows, number_format)
              for index, (letter, number_format) in enumerate(zip(letters, formats, strict=True))]
-    joined = pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "")
+    joined = _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", ""))
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset:joined.offset + len(joined) + 1]
     handle.write(memoryview(joined.buffers()[2])[offsets[0]:offsets[-1]])
 
@@ -162,7 +162,8 @@ def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str |
     if pd.api.types.is_object_dtype(dtype):
         return _mixed_cells(series.tolist(), opening, rows, number_format)
     if pd.api.types.is_string_dtype(dtype):
-        return _text_cells(pa.array(series, type=pa.string(), from_pandas=True), opening, rows, number_format)
+        return _text_cells(_contiguous(pa.array(series, type=pa.string(), from_pandas=True)), opening, rows,
+                           number_format)
     missing = pa.array(series.isna().to_numpy(dtype=bool))
     if pd.api.types.is_bool_dtype(dtype):
         flags = series.fillna(False).to_numpy(dtype=bool)
@@ -178,6 +179,11 @@ def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str |
         return _mixed_cells(series.astype(object).tolist(), opening, rows, number_format)
     style = _FORMAT_STYLE.get(number_format or "") if number_format != TEXT_FORMAT else None
     return _value_cells(pc.cast(values, pa.string()), missing, opening, rows, f' s="{style}"' if style else "")
+
+
+def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array: a column assembled from the listing's segments is chunked."""
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _serials(nanoseconds: np.ndarray) -> np.ndarray:
