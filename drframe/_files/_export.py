@@ -233,12 +233,22 @@ def _neutralised(data: pd.DataFrame) -> pd.DataFrame:
             data[column] = _map_cells(series, _on_text(neutralise))
         elif pd.api.types.is_string_dtype(series.dtype):
             # One pattern over the column finds the few cells that may need a quote; only those are looked at.
-            found = series.str.contains(QUOTE_CANDIDATES, regex=True, na=False).to_numpy(dtype=bool)
+            found = _matches(series, QUOTE_CANDIDATES)
             if found.any():
                 series = series.copy()
                 series[found] = [neutralise(text) for text in series[found].tolist()]
                 data[column] = series
     return data
+
+
+def _matches(series: pd.Series, pattern: str) -> Any:
+    """Which cells of a text column ``pattern`` (RE2) finds something in, by Arrow's kernel: pandas' ``str.contains``
+    takes a Python call per cell for a column of the ``str`` dtype (missing values as NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(series, type=pa.string(), from_pandas=True)
+    return pc.fill_null(pc.match_substring_regex(texts, pattern), False).to_numpy(zero_copy_only=False)
 
 
 def _holds(data: pd.DataFrame, char: str) -> bool:
@@ -248,7 +258,7 @@ def _holds(data: pd.DataFrame, char: str) -> bool:
     for column in data.columns:
         series = data[column]
         if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
-            if series.str.contains(char, regex=False, na=False).any():
+            if _matches(series, re.escape(char)).any():
                 return True
         elif series.dtype == object and any(isinstance(v, str) and char in v for v in series):
             return True
@@ -264,6 +274,8 @@ def _write_csv_file(path: Path, frame: pd.DataFrame, table: str, *, mask_pii: bo
 def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str, *, mask_pii: bool = False) -> Path:
     """One table given as consecutive parts (the same columns; at least one, maybe empty) written as one CSV, a
     part in memory at a time, exactly as one frame of all the rows would be written."""
+    from ._csv_out import csv_bytes  # Arrow's string kernels, imported by a CSV export only
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with_bom = False
@@ -276,12 +288,15 @@ def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str,
                 if not with_bom and _holds(data, "\x00"):
                     _prepend_bom(handle)
                     with_bom = True
-                text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
-                                   lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-                try:
-                    handle.write(text.encode("utf-8"))
-                except UnicodeEncodeError:
-                    raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+                encoded = csv_bytes(data, header=number == 0, date_format=_CSV_DATE_FORMAT)
+                if encoded is None:
+                    text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
+                                       lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+                    try:
+                        encoded = text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+                handle.write(encoded)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
