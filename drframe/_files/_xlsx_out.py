@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 from typing import IO, Any
@@ -134,26 +135,37 @@ def _add_sheet(archive: zipfile.ZipFile, number: int, data: pd.DataFrame, table:
     head.append("</row>")
     # A sheet whose XML may pass 2 GiB needs the zip64 extension, announced before its size is known.
     large = len(data) * max(1, len(columns)) > 8_000_000
-    with archive.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=large) as handle:
-        handle.write("".join(head).encode())
+    with archive.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=large) as handle, \
+            ThreadPoolExecutor(1, thread_name_prefix="drframe-xlsx") as writer:
+        # One thread compresses and writes a block (zlib lets go of the GIL) while the next is built.
+        written: list[Future[Any]] = [writer.submit(handle.write, "".join(head).encode())]
         try:
             for start in range(0, len(data) if columns else 0, _ROWS_PER_BLOCK):
-                _write_rows(handle, data.iloc[start:start + _ROWS_PER_BLOCK], start + 2, letters, formats)
+                block = _rows(data.iloc[start:start + _ROWS_PER_BLOCK], start + 2, letters, formats)
+                written.append(writer.submit(_write_block, handle, block))
+                if len(written) > 2:
+                    written.pop(0).result()  # at most two blocks held
         except _Unstorable:
             raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
+        finally:
+            for future in written:
+                future.result()
         tail = f'<autoFilter ref="{area}"/>' if area else ""
         handle.write(f"</sheetData>{tail}</worksheet>".encode())
 
 
-def _write_rows(handle: IO[bytes], block: pd.DataFrame, first: int, letters: list[str],
-                formats: list[str | None]) -> None:
-    """One block of rows: every column's cells as one Arrow array of XML, then joined row by row."""
+def _rows(block: pd.DataFrame, first: int, letters: list[str], formats: list[str | None]) -> pa.Array:
+    """One block of rows as XML, one row per item: every column's cells as one Arrow array, joined row by row."""
     rows = pc.cast(pa.array(np.arange(first, first + len(block), dtype=np.int64)), pa.string())
     cells = [_cells(block.iloc[:, index], f'<c r="{letter}', rows, number_format)
              for index, (letter, number_format) in enumerate(zip(letters, formats, strict=True))]
-    joined = _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", ""))
-    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset:joined.offset + len(joined) + 1]
-    handle.write(memoryview(joined.buffers()[2])[offsets[0]:offsets[-1]])
+    return _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", ""))
+
+
+def _write_block(handle: IO[bytes], rows: pa.Array) -> None:
+    """The rows' XML, straight from the array's character buffer."""
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset:rows.offset + len(rows) + 1]
+    handle.write(memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]])
 
 
 def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
