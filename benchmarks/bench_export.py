@@ -1,7 +1,7 @@
 """Exporting at the API's rate limit, and streaming a Parquet export in bounded memory.
 
-Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``rate`` and ``parquet`` (default
-all three).
+Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``write``, ``rate`` and ``parquet``
+(default all four).
 
 * ``command``: the ``drframe export`` command itself, timed from its process's start to its exit (file written):
   20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and parquet, against the
@@ -20,6 +20,11 @@ all three).
   last page's round trips cannot overlap the others). Then what the sandbox serves at all on this machine (no
   limit on either side, 32 and 48 workers), and last 100,000 customers at 100/s, where those round trips weigh
   less.
+* ``write``: what is left after the last page, the writers alone: the 20,000 customers' four tables (listed once
+  from a sandbox in its own process, no latency) written by ``Frames.to_excel`` / ``to_csv``, beside pandas' own
+  ``DataFrame.to_excel`` (openpyxl) / ``to_csv`` of the same tables (what a user would write, without drframe's
+  neutralising, formats or widths); CPU seconds (user + sys of this process, the writer's threads included),
+  best of 3 (pandas' to_excel: one run, a minute of CPU).
 * ``parquet``: ``client.customers.to_parquet(dir)`` of 100,000 and 300,000 customers (sandbox in its own process,
   no latency or limit, default 8 workers), each in a fresh child process reporting its peak resident memory
   (VmHWM), beside the in-memory ``to_frames().to_parquet(dir)`` for comparison.
@@ -194,6 +199,54 @@ def command_part() -> None:
         print(row)
 
 
+def write_part() -> None:
+    import pandas as pd
+
+    work = scratch_dir("write")
+    try:
+        db = work / "sandbox.db"
+        seed_db(db, RATE_CUSTOMERS)
+        with sandbox_process("--db", str(db)) as url, Client(API_KEY, url) as client:
+            frames = client.customers.to_frames()
+        tables = frames.tables()
+
+        def pandas_excel() -> None:
+            with pd.ExcelWriter(work / "pandas.xlsx", engine="openpyxl") as writer:
+                for name, table in tables.items():
+                    plain = table.copy()
+                    for column in plain.select_dtypes("datetimetz").columns:  # Excel holds no time zones
+                        plain[column] = plain[column].dt.tz_localize(None)
+                    for column in plain.select_dtypes(object).columns:  # nor lists
+                        plain[column] = [str(v) if isinstance(v, list | dict) else v for v in plain[column]]
+                    plain.to_excel(writer, sheet_name=name, index=False)
+
+        def pandas_csv() -> None:
+            for name, table in tables.items():
+                table.to_csv(work / f"{name}.pandas.csv", index=False)
+
+        writers: list[tuple[str, str, Callable[[], object], int]] = [
+            ("xlsx", "drframe Frames.to_excel", lambda: frames.to_excel(work / "drframe.xlsx"), 3),
+            ("xlsx", "pandas to_excel (openpyxl)", pandas_excel, 1),  # a minute of CPU: once
+            ("csv", "drframe Frames.to_csv", lambda: frames.to_csv(work / "csv"), 3),
+            ("csv", "pandas to_csv", pandas_csv, 3),
+        ]
+        rows = sum(len(t) for t in tables.values())
+        cells = sum(t.size for t in tables.values())
+        print(f"Writing {RATE_CUSTOMERS:,} customers' tables ({rows:,} rows, {cells:,} cells) after the last page; "
+              f"CPU s of this process, best of 3 (pandas to_excel: one run); load average {load()}")
+        print("| format | writer                     | CPU s | seconds |")
+        print("|--------|----------------------------|------:|--------:|")
+        for fmt, label, write, runs in writers:
+            best = (math.inf, math.inf)
+            for _ in range(runs):
+                started, cpu = time.monotonic(), time.process_time()
+                write()
+                best = min(best, (time.process_time() - cpu, time.monotonic() - started))
+            print(f"| {fmt:<6} | {label:<26} | {best[0]:>5.2f} | {best[1]:>7.2f} |", flush=True)
+    finally:
+        shutil.rmtree(work)
+
+
 def parquet_part() -> None:
     print(f"Parquet export against `drframe sandbox` in its own process (no latency, no limit), 8 workers, each "
           f"run in a fresh child process; load average {load()}")
@@ -218,9 +271,11 @@ def parquet_part() -> None:
 
 
 def main() -> None:
-    parts = sys.argv[1:] or ["command", "rate", "parquet"]
+    parts = sys.argv[1:] or ["command", "write", "rate", "parquet"]
     if "command" in parts:
         command_part()
+    if "write" in parts:
+        write_part()
     if "rate" in parts:
         rate_part()
     if "parquet" in parts:
