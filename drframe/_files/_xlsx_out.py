@@ -36,6 +36,7 @@ from ._export import (
     _header,
     _missing,
     _refusal,
+    _Unstorable,
     _widths,
     column_letter,
 )
@@ -72,10 +73,6 @@ _STYLES_XML = (
     '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" quotePrefix="1"/>'
     '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     '</styleSheet>')
-
-
-class _Unstorable(Exception):
-    """A cell holds a character XML cannot store; the sheet's table is refused by name."""
 
 
 def write_workbook(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> Path:
