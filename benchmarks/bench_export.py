@@ -216,7 +216,7 @@ def write_part() -> None:
                     plain = table.copy()
                     for column in plain.select_dtypes("datetimetz").columns:  # Excel holds no time zones
                         plain[column] = plain[column].dt.tz_localize(None)
-                    for column in plain.select_dtypes(object).columns:  # nor lists
+                    for column in [c for c in plain.columns if pd.api.types.is_object_dtype(plain[c])]:  # nor lists
                         plain[column] = [str(v) if isinstance(v, list | dict) else v for v in plain[column]]
                     plain.to_excel(writer, sheet_name=name, index=False)
 
