@@ -61,3 +61,18 @@ def test_an_export_is_what_pandas_wrote(tmp_path: Path, shared_sandbox: Sandbox,
     fast = [path.read_bytes() for path in write_csv(tmp_path / "fast", tables)]
     monkeypatch.setattr(_csv_out, "csv_bytes", lambda *args, **kwargs: None)
     assert fast == [path.read_bytes() for path in write_csv(tmp_path / "pandas", tables)]
+
+
+def test_xlsx_datetimes_are_openpyxl_serials() -> None:
+    from datetime import datetime
+
+    import numpy as np
+    from openpyxl.utils.datetime import to_excel
+
+    from drframe._files._xlsx_out import _serials
+
+    moments = [datetime(2024, 3, 5, 6, 7, 8, 123456), datetime(1900, 1, 1), datetime(1900, 2, 28, 12),
+               datetime(1900, 3, 1), datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(1899, 12, 30, 1)]
+    assert _serials(np.array(moments, dtype="datetime64[us]")).tolist() == [to_excel(m) for m in moments]
+    recent = np.array(moments[:1], dtype="datetime64[ns]")
+    assert _serials(recent).tolist() == [to_excel(moments[0])]

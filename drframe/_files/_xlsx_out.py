@@ -51,8 +51,8 @@ _MAX_TEXT = 32767
 _NOT_XML_RE2 = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x{FFFE}\\x{FFFF}]"
 #: Text whose ends are whitespace (``str.strip`` would change it) keeps them with ``xml:space="preserve"``.
 _EDGE_SPACE = "^[\\s\\pZ\\x{85}]|[\\s\\pZ\\x{85}]$"
-#: Days from Excel's epoch (1899-12-30) to 1970-01-01; 86,400 s of nanoseconds.
-_UNIX_EPOCH_SERIAL, _DAY_NS = 25569, 86_400 * 10**9
+#: Days from Excel's epoch (1899-12-30) to 1970-01-01; a day's microseconds.
+_UNIX_EPOCH_SERIAL, _DAY_US = 25569, 86_400 * 10**6
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -179,7 +179,7 @@ def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str |
         values = pc.if_else(pa.array(flags), "1", "0")
         return _value_cells(values, missing, opening, rows, ' t="b"')
     if pd.api.types.is_datetime64_dtype(dtype):
-        values = pa.array(_serials(series.to_numpy(dtype="datetime64[ns]").view(np.int64)))
+        values = pa.array(_serials(series.to_numpy()))
     elif pd.api.types.is_float_dtype(dtype):
         values = pa.array(series.to_numpy(dtype=np.float64, na_value=np.nan))
     elif pd.api.types.is_integer_dtype(dtype):
@@ -195,13 +195,14 @@ def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _serials(nanoseconds: np.ndarray) -> np.ndarray:
-    """Excel's 1900-system serials of UTC instants, computed as openpyxl's ``to_excel`` does (whole days, then
-    the seconds of the day), with its one-day shift before 1900-03-01 (Excel's phantom 1900-02-29)."""
-    days, within = np.divmod(nanoseconds, _DAY_NS)
+def _serials(moments: np.ndarray) -> np.ndarray:
+    """Excel's 1900-system serials of naive UTC datetimes (any unit), computed as openpyxl's ``to_excel`` does
+    (whole days, then the day's seconds plus its microseconds), with its one-day shift before 1900-03-01."""
+    micros = moments.astype("datetime64[us]").view(np.int64)
+    days, within = np.divmod(micros, _DAY_US)
     days = days + _UNIX_EPOCH_SERIAL
     days = np.where((days > 0) & (days <= 60), days - 1, days)
-    return days + (within // 1000) * 1e-6 / 86_400
+    return days + (within // 10**6 + (within % 10**6) * 1e-6) / 86_400
 
 
 def _value_cells(values: pa.Array, missing: pa.Array, opening: str, rows: pa.Array, attributes: str) -> pa.Array:
