@@ -1,12 +1,15 @@
 """Exporting at the API's rate limit, and streaming a Parquet export in bounded memory.
 
-Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``rate`` and ``parquet`` (default
-all three).
+Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``write``, ``rate`` and ``parquet``
+(default all four).
 
 * ``command``: the ``drframe export`` command itself, timed from its process's start to its exit (file written):
-  an empty store, then 20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and
-  parquet, against the sequential bound (the first and the last page's round trips, the other pages at the
-  limit). ``CPU s`` is the command's own (user + sys, from ``wait4``), the server's not counted.
+  20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and parquet, against the
+  sequential bound (the first and the last page's round trips, the other pages at the limit), then an empty
+  store (median of 3: the fixed cost). The table is printed at the end, the worst share of the bound first;
+  ``CPU s`` is the command's own (user + sys, from ``wait4``), the server's not counted; ``load`` is the 1-minute
+  load average after the run. Run it alone: ``flock /tmp/drframe-bench.lock python benchmarks/bench_export.py
+  command``.
 
 * ``rate``: 20,000 customers of each data shape (``even`` and ``skewed``, see ``_bench.SHAPES``) served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
   ``--rate-limit 25``, then ``--rate-limit 100``; the client's rate limit is the server's. For each limit, in the
@@ -17,6 +20,11 @@ all three).
   last page's round trips cannot overlap the others). Then what the sandbox serves at all on this machine (no
   limit on either side, 32 and 48 workers), and last 100,000 customers at 100/s, where those round trips weigh
   less.
+* ``write``: what is left after the last page, the writers alone: the 20,000 customers' four tables (listed once
+  from a sandbox in its own process, no latency) written by ``Frames.to_excel`` / ``to_csv``, beside pandas' own
+  ``DataFrame.to_excel`` (openpyxl) / ``to_csv`` of the same tables (what a user would write, without drframe's
+  neutralising, formats or widths); CPU seconds (user + sys of this process, the writer's threads included),
+  best of 3 (pandas' to_excel: one run, a minute of CPU).
 * ``parquet``: ``client.customers.to_parquet(dir)`` of 100,000 and 300,000 customers (sandbox in its own process,
   no latency or limit, default 8 workers), each in a fresh child process reporting its peak resident memory
   (VmHWM), beside the in-memory ``to_frames().to_parquet(dir)`` for comparison.
@@ -150,21 +158,12 @@ def run_command(url: str, out: Path, fmt: str, rate: float | None) -> tuple[floa
 
 
 def command_part() -> None:
+    """The rows at the limits, worst share of the bound first, then the empty exports (the fixed cost)."""
     print(f"`drframe export` timed from its process's start to its exit; `drframe sandbox` in its own process with "
-          f"{LATENCY_MS} ms latency; load average {load()}")
-    print("| customers | limit req/s | format  | seconds | CPU s | bound s | of the bound | % of limit |")
-    print("|----------:|------------:|---------|--------:|------:|--------:|-------------:|-----------:|")
+          f"{LATENCY_MS} ms latency; load average {load()} at the start")
     work = scratch_dir("command")
+    rows: list[tuple[float, str]] = []
     try:
-        empty = work / "empty.db"
-        seed_db(empty, 0)
-        with sandbox_process("--db", str(empty)) as url:
-            for fmt, name in COMMAND_FORMATS:
-                times = sorted(run_command(url, work / "out" / name, fmt, None) for _ in range(3))
-                seconds, cpu = times[1]
-                print(f"| {0:>9} | {'none':>11} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | {'-':>7} | {'-':>12} "
-                      f"| {'-':>10} |", flush=True)
-                shutil.rmtree(work / "out")
         db = work / "sandbox.db"
         seed_db(db, RATE_CUSTOMERS)
         pages = math.ceil(RATE_CUSTOMERS / 100)
@@ -178,9 +177,72 @@ def command_part() -> None:
                     seconds, cpu = run_command(url, work / "out" / name, fmt, limit)
                 run_db.unlink()
                 shutil.rmtree(work / "out")
-                print(f"| {RATE_CUSTOMERS:>9,} | {limit:>11.0f} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
-                      f"{bound:>7.2f} | {bound / seconds:>12.2f} | {RATE_CUSTOMERS / seconds / limit:>9.1f}% |",
-                      flush=True)
+                rows.append((bound / seconds,
+                             f"| {RATE_CUSTOMERS:>9,} | {limit:>11.0f} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
+                             f"{bound:>7.2f} | {bound / seconds:>12.2f} | {RATE_CUSTOMERS / seconds / limit:>9.1f}% "
+                             f"| {load():>5} |"))
+                print(f"  ({rows[-1][1]})", file=sys.stderr, flush=True)
+        empty = work / "empty.db"
+        seed_db(empty, 0)
+        with sandbox_process("--db", str(empty)) as url:
+            for fmt, name in COMMAND_FORMATS:
+                times = sorted(run_command(url, work / "out" / name, fmt, None) for _ in range(3))
+                seconds, cpu = times[1]
+                rows.append((math.inf, f"| {0:>9} | {'none':>11} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
+                                       f"{'-':>7} | {'-':>12} | {'-':>10} | {load():>5} |"))
+                shutil.rmtree(work / "out")
+    finally:
+        shutil.rmtree(work)
+    print("| customers | limit req/s | format  | seconds | CPU s | bound s | of the bound | % of limit |  load |")
+    print("|----------:|------------:|---------|--------:|------:|--------:|-------------:|-----------:|------:|")
+    for _, row in sorted(rows, key=lambda r: r[0]):
+        print(row)
+
+
+def write_part() -> None:
+    import pandas as pd
+
+    work = scratch_dir("write")
+    try:
+        db = work / "sandbox.db"
+        seed_db(db, RATE_CUSTOMERS)
+        with sandbox_process("--db", str(db)) as url, Client(API_KEY, url) as client:
+            frames = client.customers.to_frames()
+        tables = frames.tables()
+
+        def pandas_excel() -> None:
+            with pd.ExcelWriter(work / "pandas.xlsx", engine="openpyxl") as writer:
+                for name, table in tables.items():
+                    plain = table.copy()
+                    for column in plain.select_dtypes("datetimetz").columns:  # Excel holds no time zones
+                        plain[column] = plain[column].dt.tz_localize(None)
+                    for column in [c for c in plain.columns if pd.api.types.is_object_dtype(plain[c])]:  # nor lists
+                        plain[column] = [str(v) if isinstance(v, list | dict) else v for v in plain[column]]
+                    plain.to_excel(writer, sheet_name=name, index=False)
+
+        def pandas_csv() -> None:
+            for name, table in tables.items():
+                table.to_csv(work / f"{name}.pandas.csv", index=False)
+
+        writers: list[tuple[str, str, Callable[[], object], int]] = [
+            ("xlsx", "drframe Frames.to_excel", lambda: frames.to_excel(work / "drframe.xlsx"), 3),
+            ("xlsx", "pandas to_excel (openpyxl)", pandas_excel, 1),  # a minute of CPU: once
+            ("csv", "drframe Frames.to_csv", lambda: frames.to_csv(work / "csv"), 3),
+            ("csv", "pandas to_csv", pandas_csv, 3),
+        ]
+        rows = sum(len(t) for t in tables.values())
+        cells = sum(t.size for t in tables.values())
+        print(f"Writing {RATE_CUSTOMERS:,} customers' tables ({rows:,} rows, {cells:,} cells) after the last page; "
+              f"CPU s of this process, best of 3 (pandas to_excel: one run); load average {load()}")
+        print("| format | writer                     | CPU s | seconds |")
+        print("|--------|----------------------------|------:|--------:|")
+        for fmt, label, write, runs in writers:
+            best = (math.inf, math.inf)
+            for _ in range(runs):
+                started, cpu = time.monotonic(), time.process_time()
+                write()
+                best = min(best, (time.process_time() - cpu, time.monotonic() - started))
+            print(f"| {fmt:<6} | {label:<26} | {best[0]:>5.2f} | {best[1]:>7.2f} |", flush=True)
     finally:
         shutil.rmtree(work)
 
@@ -209,9 +271,11 @@ def parquet_part() -> None:
 
 
 def main() -> None:
-    parts = sys.argv[1:] or ["command", "rate", "parquet"]
+    parts = sys.argv[1:] or ["command", "write", "rate", "parquet"]
     if "command" in parts:
         command_part()
+    if "write" in parts:
+        write_part()
     if "rate" in parts:
         rate_part()
     if "parquet" in parts:

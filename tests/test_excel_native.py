@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pandas as pd
+import pyarrow as pa
 
 import drframe
 from drframe import Client, bulk
+from drframe._files._export import write_excel
 
 
 def test_an_export_is_excel_native(tmp_path: Path, seed_examples: dict[str, Any]) -> None:
@@ -48,3 +51,14 @@ def test_an_excel_native_export_reimports_as_unchanged(client: Client, tmp_path:
     plan = bulk.plan(path, client)
     assert plan.errors.empty, plan.errors.to_dict("records")
     assert plan.counts == {"unchanged": 2}
+
+
+def test_columns_in_pieces_are_written_whole(tmp_path: Path) -> None:
+    """A table joined from the listing's segments holds chunked Arrow columns."""
+    texts = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["c-1", None], ["=c-3"]])))
+    frame = pd.DataFrame({"customer_id": texts, "count": pd.array([1, 2, None], dtype="Int64")})
+    path = write_excel(tmp_path / "pieces.xlsx", {"customers": frame})
+    sheet = openpyxl.load_workbook(path)["customers"]
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [
+        ["customer_id", "count"], ["c-1", 1], [None, 2], ["=c-3", None]]
+    assert sheet["A4"].quotePrefix and sheet["A4"].number_format == "@"

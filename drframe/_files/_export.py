@@ -22,7 +22,6 @@ import pandas as pd
 
 from .._core._text import QUOTE_CANDIDATES, UTC_SUFFIX, is_digits, is_exact_column, masker_for, needs_quote, neutralise
 from .._errors import ExportError
-from .._tables._frames import EMPTY_VALUES_COLUMN
 
 # XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
 # writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.
@@ -107,36 +106,9 @@ def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pi
 
     Raises :class:`ExportError` (and writes nothing) when a value holds a character XML cannot store (a control
     character other than TAB/LF/CR, U+FFFE, U+FFFF); CSV and Parquet keep such values."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
+    from ._xlsx_out import write_workbook  # Arrow's string kernels: imported by an xlsx export only
 
-    path = Path(path)
-    workbook = Workbook(write_only=True)
-    empties: list[tuple[str, int, str]] = []
-    try:
-        for name, frame in tables.items():
-            sheet = workbook.create_sheet(title=name[:31])
-            sheet.freeze_panes = "A2"
-            if EMPTY_VALUES_COLUMN in frame.columns:
-                empties += [(name, number, text) for number, text in
-                            enumerate(frame[EMPTY_VALUES_COLUMN].tolist(), start=2) if isinstance(text, str)]
-                frame = frame.drop(columns=EMPTY_VALUES_COLUMN)
-            if len(frame.columns):
-                sheet.auto_filter.ref = f"A1:{column_letter(len(frame.columns))}{max(1, len(frame) + 1)}"
-            _write_sheet(sheet, _export_frame(frame, name, mask_pii=mask_pii), name, WriteOnlyCell,
-                         datetimes=[isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes])
-        if empties:
-            hidden = workbook.create_sheet(title=EMPTY_VALUES_SHEET)
-            hidden.sheet_state = "hidden"
-            _write_sheet(hidden, pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN]),
-                         EMPTY_VALUES_SHEET, WriteOnlyCell, datetimes=[False, False, False])
-    except ExportError:
-        for started in workbook.worksheets:  # end the sheets' row streams quietly; the workbook is never saved
-            started.close()
-        raise
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
-    return path
+    return write_workbook(path, tables, mask_pii=mask_pii)
 
 
 def fill_sheet(sheet: Any, frame: pd.DataFrame, *, header: bool = True, mask_pii: bool = False) -> None:
@@ -261,12 +233,22 @@ def _neutralised(data: pd.DataFrame) -> pd.DataFrame:
             data[column] = _map_cells(series, _on_text(neutralise))
         elif pd.api.types.is_string_dtype(series.dtype):
             # One pattern over the column finds the few cells that may need a quote; only those are looked at.
-            found = series.str.contains(QUOTE_CANDIDATES, regex=True, na=False).to_numpy(dtype=bool)
+            found = _matches(series, QUOTE_CANDIDATES)
             if found.any():
                 series = series.copy()
                 series[found] = [neutralise(text) for text in series[found].tolist()]
                 data[column] = series
     return data
+
+
+def _matches(series: pd.Series, pattern: str) -> Any:
+    """Which cells of a text column ``pattern`` (RE2) finds something in, by Arrow's kernel: pandas' ``str.contains``
+    takes a Python call per cell for a column of the ``str`` dtype (missing values as NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(series, type=pa.string(), from_pandas=True)
+    return pc.fill_null(pc.match_substring_regex(texts, pattern), False).to_numpy(zero_copy_only=False)
 
 
 def _holds(data: pd.DataFrame, char: str) -> bool:
@@ -276,7 +258,7 @@ def _holds(data: pd.DataFrame, char: str) -> bool:
     for column in data.columns:
         series = data[column]
         if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
-            if series.str.contains(char, regex=False, na=False).any():
+            if _matches(series, re.escape(char)).any():
                 return True
         elif series.dtype == object and any(isinstance(v, str) and char in v for v in series):
             return True
@@ -292,6 +274,8 @@ def _write_csv_file(path: Path, frame: pd.DataFrame, table: str, *, mask_pii: bo
 def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str, *, mask_pii: bool = False) -> Path:
     """One table given as consecutive parts (the same columns; at least one, maybe empty) written as one CSV, a
     part in memory at a time, exactly as one frame of all the rows would be written."""
+    from ._csv_out import csv_bytes  # Arrow's string kernels, imported by a CSV export only
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with_bom = False
@@ -304,12 +288,15 @@ def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str,
                 if not with_bom and _holds(data, "\x00"):
                     _prepend_bom(handle)
                     with_bom = True
-                text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
-                                   lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-                try:
-                    handle.write(text.encode("utf-8"))
-                except UnicodeEncodeError:
-                    raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+                encoded = csv_bytes(data, header=number == 0, date_format=_CSV_DATE_FORMAT)
+                if encoded is None:
+                    text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
+                                       lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+                    try:
+                        encoded = text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+                handle.write(encoded)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

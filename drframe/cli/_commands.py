@@ -346,8 +346,8 @@ def run_export(args: argparse.Namespace) -> int:
             counts = ", ".join(f"{path.stem}={n}" for path, n in row_counts(written).items())
             print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
             return EXIT_OK
-        if args.format == "xlsx":
-            _import_meanwhile("openpyxl")  # the writer's 0.2 s of imports while the pages come in, not after
+        # the writer's imports (Arrow's compute kernels) while the pages come in, not after
+        _import_meanwhile("drframe._files._xlsx_out" if args.format == "xlsx" else "drframe._files._csv_out")
         frames = customers.to_frames(workers=args.workers, progress=not args.no_progress, **_filters(args))
     if args.format == "xlsx":
         written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]

@@ -1,0 +1,73 @@
+"""CSV text built by Arrow's string kernels, byte for byte what ``DataFrame.to_csv`` writes for
+:func:`drframe._files._export.write_csv_parts` (RFC 4180 quoting, CRLF row ends), in a fraction of its time: text
+columns are quoted and joined a column at a time; numbers, booleans and datetimes keep pandas' own formatting
+(one column at a time, where no field can hold a separator)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: What makes a field quoted under ``csv.QUOTE_MINIMAL`` with ``,``, ``"`` and CRLF row ends.
+_QUOTED = '[,"\r\n]'
+
+
+def csv_bytes(data: pd.DataFrame, *, header: bool, date_format: str) -> memoryview | bytes | None:
+    """``data.to_csv(index=False, header=header, date_format=date_format, lineterminator="\\r\\n",
+    quoting=csv.QUOTE_MINIMAL)`` encoded as UTF-8; None where this shortcut does not apply (one column, whose
+    empty fields pandas quotes; a column mixing texts and other values), for the caller to write with pandas."""
+    if len(data.columns) < 2:
+        return None
+    fields: list[pa.Array] = []
+    try:
+        for column in data.columns:
+            field = _fields(data[column], date_format)
+            if field is None:
+                return None
+            fields.append(field)
+    except (pa.ArrowException, UnicodeEncodeError):  # a lone surrogate: pandas' path names the rows
+        return None
+    head = ",".join(_quoted(str(c)) for c in data.columns) + "\r\n" if header else ""
+    if not len(data):
+        return head.encode()
+    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
+    body = memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
+    return head.encode() + bytes(body) if head else body
+
+
+def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
+    """A column's CSV fields (``""`` where missing), or None for a column mixing texts and other values."""
+    dtype = series.dtype
+    if pd.api.types.is_object_dtype(dtype):
+        values = series.tolist()
+        if not all(isinstance(v, str) or v is None or v is pd.NA or (isinstance(v, float) and v != v)
+                   for v in values):
+            return None
+        texts = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
+    elif pd.api.types.is_string_dtype(dtype):
+        texts = pa.array(series, type=pa.string(), from_pandas=True)
+    else:  # numbers, booleans, datetimes: pandas' text for them, which never needs quoting
+        written = series.to_frame().to_csv(index=False, header=False, date_format=date_format, lineterminator="\n",
+                                           quoting=csv.QUOTE_MINIMAL)
+        lines = written.split("\n")[:-1]
+        if len(lines) != len(series):
+            return None
+        return pa.array(["" if line == '""' else line for line in lines], type=pa.string())  # one-field rows
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    needs = pc.match_substring_regex(texts, _QUOTED)
+    if pc.any(needs).as_py():
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(texts, '"', '""'), '"', "")
+        texts = pc.if_else(needs, quoted, texts)
+    return pc.fill_null(texts, "")
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
