@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..._core._models import PAYMENT_TYPES
 from ..._core._schema import FREE_FORM_PREFIXES
 from ._dtypes import _ARROW_STRINGS, _CHECKED_KINDS, _FREE_CHECKED, _FREE_TYPES, _POOL
-from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SPECS, TableSpec
+from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SOURCES, SPECS, TableSpec
 from ._walk import _JUST_DICT, _LIST_OR_NONE, _NO_OBJECT, _Chunk, _has_key
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ def _arrow_fields(name: str) -> dict[str, Any]:
             for part in parents:
                 node = node.setdefault(part, {})
             node[leaf] = kinds[kind]
+    if spec is SOURCES:  # a payment object with no declared field (customerCredit's {}) is still an object
+        for payment_type in PAYMENT_TYPES:
+            tree.setdefault(payment_type, {})
 
     def field(name: str, node: Any) -> Any:
         return pa.field(name, pa.struct([field(k, v) for k, v in node.items()]) if isinstance(node, dict) else node)
@@ -143,30 +147,35 @@ def _free_field(objects: list[dict[str, Any]], name: str) -> Any:
 
 
 def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: str, extra: set[str],
-            lengths: Any = None, *, free: bool = False) -> bool:
+            rows: Any = None, lengths: Any = None, *, free: bool = False) -> bool:
     """Check one object level against arrow's struct array for it; take its leaves as columns and record its
     nulls, unknown keys, ``{}`` and ``[]``.
 
-    ``extra`` names keys flattened separately (free-form, undeclared at the top); False means "not exactly
-    representable this way" (a bool or 2.5 where an integer is declared...).
+    ``array`` spans every row of the chunk; ``objects`` are the level's objects at ``rows`` only (every row when
+    None): the rows where arrow found one, so an absent object costs nothing here.  ``extra`` names keys
+    flattened separately (free-form, undeclared at the top); False means "not exactly representable this way"
+    (a bool or 2.5 where an integer is declared...).
     """
-    n = len(objects)
+    m, n = len(objects), len(array)
     if lengths is None:
-        lengths = np.fromiter(map(len, objects), dtype="int64", count=n)
-    counts = np.zeros(n, dtype="int64")
+        lengths = np.fromiter(map(len, objects), dtype="int64", count=m)
+    counts = np.zeros(m, dtype="int64")
     subfields = array.flatten(_POOL)  # each child with its parent's nulls merged in
+    absent = n - m  # rows without an object at this level: null in every child
     for child in subfields:
         nulls = child.null_count
-        if nulls == 0:
+        if nulls == absent:
             counts += 1
         elif nulls < n:
-            counts += child.is_valid().to_numpy(zero_copy_only=False)
+            valid = child.is_valid().to_numpy(zero_copy_only=False)
+            counts += valid if rows is None else valid[rows]
     for key in extra:
-        counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=n)
+        counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=m)
     if not np.array_equal(lengths, counts):
         names = set(array.type.names)
-        for row in np.flatnonzero(lengths != counts).tolist():
-            for key, value in objects[row].items():
+        for at in np.flatnonzero(lengths != counts).tolist():
+            row = at if rows is None else int(rows[at])
+            for key, value in objects[at].items():
                 if key in names:
                     if value is None:
                         chunk.empty(row, prefix + key, None)
@@ -178,22 +187,29 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
             continue
         path = prefix + field.name
         if pa_is_struct(field.type):
-            inner = list(map(dict.get, objects, repeat(field.name), repeat(_NO_OBJECT)))
-            try:
-                inner_lengths = np.fromiter(map(len, inner), dtype="int64", count=n)
-            except TypeError:  # a null object (recorded above)
-                inner = [_NO_OBJECT if obj is None else obj for obj in inner]
-                inner_lengths = np.fromiter(map(len, inner), dtype="int64", count=n)
-            hollow = inner_lengths == 0
-            if nulls:
-                hollow &= child.is_valid().to_numpy(zero_copy_only=False)
-            # arrow reads {} and [] alike as an object with no fields: tell them apart here.
-            for row in np.flatnonzero(hollow).tolist():
-                value = inner[row]
-                if value.__class__ is not dict and value.__class__ is not list:
-                    return False
-                chunk.empty(row, path, {} if value.__class__ is dict else [])
-            if not _census(chunk, inner, child, path + ".", set(), inner_lengths,
+            if nulls == absent:  # wherever this level has an object, it has this one
+                inner_rows, inner = rows, list(map(dict.get, objects, repeat(field.name)))
+            else:
+                inner_rows = np.flatnonzero(child.is_valid().to_numpy(zero_copy_only=False))
+                within = inner_rows if rows is None else np.searchsorted(rows, inner_rows)
+                inner = list(map(dict.get, map(objects.__getitem__, within.tolist()), repeat(field.name)))
+            inner_lengths = np.fromiter(map(len, inner), dtype="int64", count=len(inner))
+            hollow = np.flatnonzero(inner_lengths == 0).tolist()
+            if hollow:
+                # arrow reads {} and [] (and a list of pairs) alike as an object: tell them apart here.
+                if set(map(type, map(inner.__getitem__, hollow))) == _JUST_DICT:
+                    chunk.empty_rows(hollow if inner_rows is None else inner_rows[hollow], path, {})
+                else:
+                    for at in hollow:
+                        row = at if inner_rows is None else int(inner_rows[at])
+                        value = inner[at]
+                        if value.__class__ is not dict and value.__class__ is not list:
+                            return False
+                        chunk.empty(row, path, {} if value.__class__ is dict else [])
+                        inner[at] = _NO_OBJECT
+            if not set(map(type, inner)) <= _JUST_DICT:  # a list of (key, value) pairs: the Python walk keeps it
+                return False
+            if not _census(chunk, inner, child, path + ".", set(), inner_rows, inner_lengths,
                            free=not prefix and path in FREE_FORM_PREFIXES):
                 return False
         else:
@@ -203,4 +219,3 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
             if allowed is not None and not set(map(type, map(dict.get, objects, repeat(field.name)))) <= allowed:
                 return False
     return True
-

@@ -6,6 +6,7 @@ arrow path) column by column, types each column as declared, warns about undecla
 from __future__ import annotations
 
 import warnings
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +49,8 @@ class _Table:
         self.pieces: dict[str, list[tuple[int, Any]]] = {}
         self.kinds: dict[str, set[type]] = {}
         self.empties: dict[int, dict[str, Any]] = {}
+        #: ``(path, rows, value)``: one bookkeeping value at many rows (:meth:`_Chunk.empty_rows`).
+        self.many_empties: list[tuple[str, Any, Any]] = []
         #: Per datetime path, the rows (numpy) and original texts (a list or an arrow array) of the
         #: non-canonical timestamps.
         self.texts: dict[str, tuple[Any, Any]] = {}
@@ -62,6 +65,8 @@ class _Table:
                 self.kinds.setdefault(path, set()).update(chunk.kinds[path])
         for row, empties in chunk.empties.items():
             self.empties[rows + row] = empties
+        self.many_empties.extend((path, np.asarray(at, dtype="int64") + rows, value)
+                                 for path, at, value in chunk.many_empties)
         self.positions.append(positions)
         self.parent_rows.append(parent_rows)
         self.rows += chunk.n
@@ -75,6 +80,7 @@ class _Table:
         for path, kinds in other.kinds.items():
             self.kinds.setdefault(path, set()).update(kinds)
         self.empties.update((rows + row, empties) for row, empties in other.empties.items())
+        self.many_empties.extend((path, at + rows, value) for path, at, value in other.many_empties)
         self.positions.extend(other.positions)
         self.parent_rows.extend(np.asarray(parents, dtype="int64") + parent_offset for parents in other.parent_rows)
         self.rows += other.rows
@@ -123,6 +129,8 @@ class _Table:
         for row, values in self.empties.items():
             for path, value in values.items():
                 by_path.setdefault(path, []).append((row, _json_value(value)))
+        for path, at, value in self.many_empties:
+            by_path.setdefault(path, []).extend(zip(at.tolist(), repeat(_json_value(value))))
         if not by_path and not self.texts:
             return _all_missing("string", self.rows)
         if not _ARROW_STRINGS:
