@@ -187,6 +187,7 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
             continue
         path = prefix + field.name
         if pa_is_struct(field.type):
+            inner: list[Any]
             if nulls == absent:  # wherever this level has an object, it has this one
                 inner_rows, inner = rows, list(map(dict.get, objects, repeat(field.name)))
             else:
