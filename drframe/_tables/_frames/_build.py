@@ -164,21 +164,27 @@ class _Table:
             chunks = [c for part in json_parts for c in (part.chunks if hasattr(part, "chunks") else [part])]
             entries[path] = (np.concatenate(at_parts), pa.chunked_array(chunks, type=text_type))
         # Built over the rows that have something (a few percent, usually), then spread over all rows.
-        rows = np.unique(np.concatenate([at for at, _ in entries.values()]))
+        present = np.zeros(self.rows, dtype=bool)
+        for at, _ in entries.values():
+            present[at] = True
+        rows = np.flatnonzero(present)
         slot = np.full(self.rows, -1, dtype="int64")
         slot[rows] = np.arange(len(rows))
         pieces = []
         for path, (at, json_values) in entries.items():
             index = np.full(len(rows), -1, dtype="int64")
             index[slot[at]] = np.arange(len(at))
-            cells = json_values.take(pa.array(index, mask=index < 0))
-            # Each piece carries its separator (", " then the key); the first ", " is cut off below.
-            piece = pc.binary_join_element_wise(pa.scalar(f", {_json_text(path)}: ", text_type), cells,
-                                                pa.scalar("", text_type))
-            pieces.append(piece.fill_null(""))
-        joined = pc.binary_join_element_wise(*pieces, pa.scalar("", text_type))
-        objects = pc.binary_join_element_wise(pa.scalar("{", text_type), pc.utf8_slice_codeunits(joined, 2),
-                                              pa.scalar("}", text_type), pa.scalar("", text_type))
+            cells = json_values.combine_chunks().take(pa.array(index, mask=index < 0 if len(at) < len(rows) else None))
+            pieces.append((_json_text(path), cells))  # null where the row has nothing at this path
+        text = pa.scalar("", text_type)
+        if len(pieces) == 1:
+            key, cells = pieces[0]
+            objects = pc.binary_join_element_wise(pa.scalar("{" + key + ": ", text_type), cells,
+                                                  pa.scalar("}", text_type), text)
+        else:
+            pairs = [pc.binary_join_element_wise(pa.scalar(key + ": ", text_type), cells, text) for key, cells in pieces]
+            joined = pc.binary_join_element_wise(*pairs, pa.scalar(", ", text_type), null_handling="skip")
+            objects = pc.binary_join_element_wise(pa.scalar("{", text_type), joined, pa.scalar("}", text_type), text)
         if len(rows) == self.rows:
             return pd.arrays.ArrowStringArray(objects)
         return pd.arrays.ArrowStringArray(pc.take(objects, pa.array(slot, mask=slot < 0), memory_pool=_POOL))
