@@ -7,7 +7,8 @@ versus ``[]``, unknown keys -- are walked in Python.  A chunk it cannot hold exa
 from __future__ import annotations
 
 from functools import cache
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
+from operator import not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -147,40 +148,26 @@ def _free_field(objects: list[dict[str, Any]], name: str) -> Any:
 
 
 def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: str, extra: set[str],
-            rows: Any = None, lengths: Any = None, *, free: bool = False) -> bool:
+            rows: Any = None, *, free: bool = False) -> bool:
     """Check one object level against arrow's struct array for it; take its leaves as columns and record its
     nulls, unknown keys, ``{}`` and ``[]``.
 
     ``array`` spans every row of the chunk; ``objects`` are the level's objects at ``rows`` only (every row when
     None): the rows where arrow found one, so an absent object costs nothing here.  ``extra`` names keys
     flattened separately (free-form, undeclared at the top); False means "not exactly representable this way"
-    (a bool or 2.5 where an integer is declared...).
+    (a bool or 2.5 where an integer is declared, a list of pairs where an object is...).
     """
     m, n = len(objects), len(array)
-    if lengths is None:
-        lengths = np.fromiter(map(len, objects), dtype="int64", count=m)
-    counts = np.zeros(m, dtype="int64")
     subfields = array.flatten(_POOL)  # each child with its parent's nulls merged in
-    absent = n - m  # rows without an object at this level: null in every child
-    for child in subfields:
-        nulls = child.null_count
-        if nulls == absent:
-            counts += 1
-        elif nulls < n:
-            valid = child.is_valid().to_numpy(zero_copy_only=False)
-            counts += valid if rows is None else valid[rows]
-    for key in extra:
-        counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=m)
-    if not np.array_equal(lengths, counts):
-        names = set(array.type.names)
-        for at in np.flatnonzero(lengths != counts).tolist():
-            row = at if rows is None else int(rows[at])
-            for key, value in objects[at].items():
-                if key in names:
-                    if value is None:
-                        chunk.empty(row, prefix + key, None)
-                elif key not in extra:
-                    chunk.put(row, prefix + key, value, top=not prefix)
+    try:
+        keys = sum(map(dict.__len__, objects))
+    except TypeError:  # a list of (key, value) pairs, which arrow reads as an object: the Python walk keeps it
+        return False
+    # A field is non-null only where its key is, so equal totals mean equal counts on every row: the usual
+    # case, settled without a pass per row.
+    found = sum(n - child.null_count for child in subfields)
+    if keys != found + sum(sum(map(_has_key, objects, repeat(key))) for key in extra):
+        _mismatches(chunk, objects, array, subfields, prefix, extra, rows)
     for field, child in zip(array.type, subfields, strict=True):
         nulls = child.null_count
         if nulls == n or pa_is_list(field.type):  # nothing there, or a child table (flattened on its own)
@@ -188,16 +175,15 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
         path = prefix + field.name
         if pa_is_struct(field.type):
             inner: list[Any]
-            if nulls == absent:  # wherever this level has an object, it has this one
+            if nulls == n - m:  # wherever this level has an object, it has this one
                 inner_rows, inner = rows, list(map(dict.get, objects, repeat(field.name)))
             else:
                 inner_rows = np.flatnonzero(child.is_valid().to_numpy(zero_copy_only=False))
                 within = inner_rows if rows is None else np.searchsorted(rows, inner_rows)
                 inner = list(map(dict.get, map(objects.__getitem__, within.tolist()), repeat(field.name)))
-            inner_lengths = np.fromiter(map(len, inner), dtype="int64", count=len(inner))
-            hollow = np.flatnonzero(inner_lengths == 0).tolist()
+            hollow = list(compress(range(len(inner)), map(not_, inner)))
             if hollow:
-                # arrow reads {} and [] (and a list of pairs) alike as an object: tell them apart here.
+                # arrow reads {} and [] alike as an object with no fields: tell them apart here.
                 if set(map(type, map(inner.__getitem__, hollow))) == _JUST_DICT:
                     chunk.empty_rows(hollow if inner_rows is None else inner_rows[hollow], path, {})
                 else:
@@ -208,9 +194,7 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
                             return False
                         chunk.empty(row, path, {} if value.__class__ is dict else [])
                         inner[at] = _NO_OBJECT
-            if not set(map(type, inner)) <= _JUST_DICT:  # a list of (key, value) pairs: the Python walk keeps it
-                return False
-            if not _census(chunk, inner, child, path + ".", set(), inner_rows, inner_lengths,
+            if not _census(chunk, inner, child, path + ".", set(), inner_rows,
                            free=not prefix and path in FREE_FORM_PREFIXES):
                 return False
         else:
@@ -220,3 +204,26 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
             if allowed is not None and not set(map(type, map(dict.get, objects, repeat(field.name)))) <= allowed:
                 return False
     return True
+
+
+def _mismatches(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, subfields: list[Any], prefix: str,
+                extra: set[str], rows: Any) -> None:
+    """The rows of a level with more keys than arrow found values: record their nulls, walk their unknown keys."""
+    m = len(objects)
+    lengths = np.fromiter(map(len, objects), dtype="int64", count=m)
+    counts = np.zeros(m, dtype="int64")
+    for child in subfields:
+        if child.null_count < len(child):
+            valid = child.is_valid().to_numpy(zero_copy_only=False)
+            counts += valid if rows is None else valid[rows]
+    for key in extra:
+        counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=m)
+    names = set(array.type.names)
+    for at in np.flatnonzero(lengths != counts).tolist():
+        row = at if rows is None else int(rows[at])
+        for key, value in objects[at].items():
+            if key in names:
+                if value is None:
+                    chunk.empty(row, prefix + key, None)
+            elif key not in extra:
+                chunk.put(row, prefix + key, value, top=not prefix)
