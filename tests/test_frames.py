@@ -411,3 +411,17 @@ def test_payment_objects_without_declared_fields_round_trip_both_ways() -> None:
     _assert_round_trip_both_ways(customers)
     _assert_round_trip_both_ways([c for c in customers if not isinstance(c["sources"][0].get("customerCredit"),
                                                                              (str, list))])
+
+
+@pytest.mark.parametrize("odd", [{"a": 2.5}, {"b": 3}, {"a": [1]}, "text"])
+def test_source_metadata_round_trips_both_ways(odd: Any) -> None:
+    """A source's metadata is free-form like the customer's: each key a column, values exactly as given, and a
+    value that does not fit the type of its key's first value (or no object at all) still comes back."""
+    variants: list[Any] = [{"a": 1, "b": "x"}, {"a": None}, {}, None, {"c": True, "b": "y"}, {"d": 0.5}]
+    customers: list[dict[str, Any]] = []
+    for index in range(12):
+        sources = [{"id": f"s{index}", "metadata": variants[index % len(variants)]}, {"id": f"t{index}"}]
+        customers.append({"id": f"c{index}", "sources": sources})
+    _assert_round_trip_both_ways(customers)
+    customers[7]["sources"][1]["metadata"] = odd
+    _assert_round_trip_both_ways(customers)

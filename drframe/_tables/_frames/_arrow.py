@@ -57,8 +57,8 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
     chunk holds something only the Python walk keeps exactly (a value of the wrong JSON type, ``[]`` for a
     text...).
 
-    ``pa.array`` with the declared type (pruned to the top-level fields present; metadata typed by each key's
-    first value) converts every leaf.  What it cannot tell apart -- a key set to ``null`` from an absent one, an
+    ``pa.array`` with the declared type (pruned to the top-level fields present; metadata, the customer's and
+    each source's, typed by each key's first value) converts every leaf.  What it cannot tell apart -- a key set to ``null`` from an absent one, an
     unknown key, ``{}`` from ``[]`` -- shows in :func:`_census`; only the rows where it does are walked in Python,
     and undeclared top-level keys are flattened column by column.
     """
@@ -70,6 +70,7 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
     chunk = _Chunk(n, CUSTOMERS.paths)
     declared = _arrow_fields(CUSTOMERS.name)
     fields = [declared[key] for key in keys if key in declared and key not in _NESTED_FIELDS]
+    typed = list(fields)  # the same without free-form objects, for when one does not fit its first values' types
     children: list[tuple[str, TableSpec, list[dict[str, Any]], set[str]]] = []
     for field_name, spec in _NESTED:
         if field_name not in keys:
@@ -87,15 +88,17 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
             return False
         child_keys = set().union(*items)
         child_declared = _arrow_fields(spec.name)
-        item_type = pa.struct([child_declared[key] for key in child_keys if key in child_declared])
-        fields.append(pa.field(field_name, pa.list_(item_type)))
+        item_fields = [child_declared[key] for key in child_keys if key in child_declared]
+        item_free = [field for field in map(_free_field, repeat(items), FREE_FORM_PREFIXES & child_keys) if field]
+        fields.append(pa.field(field_name, pa.list_(pa.struct(item_fields + item_free))))
+        typed.append(pa.field(field_name, pa.list_(pa.struct(item_fields))))
         children.append((field_name, spec, items, child_keys))
-    free = [field for field in map(_free_field, repeat(records), FREE_FORM_PREFIXES & keys) if field is not None]
+    fields += [field for field in map(_free_field, repeat(records), FREE_FORM_PREFIXES & keys) if field is not None]
     try:
-        array = pa.array(records, type=pa.struct(fields + free), memory_pool=_POOL)
+        array = pa.array(records, type=pa.struct(fields), memory_pool=_POOL)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         try:  # a free-form value that does not fit the type of the key's first value: free-form in Python
-            array = pa.array(records, type=pa.struct(fields), memory_pool=_POOL)
+            array = pa.array(records, type=pa.struct(typed), memory_pool=_POOL)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             return False
     extra = keys - set(array.type.names)
@@ -160,14 +163,20 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
     m, n = len(objects), len(array)
     subfields = array.flatten(_POOL)  # each child with its parent's nulls merged in
     try:
-        keys = sum(map(dict.__len__, objects))
-    except TypeError:  # a list of (key, value) pairs, which arrow reads as an object: the Python walk keeps it
-        return False
+        lengths = list(map(dict.__len__, objects))
+    except TypeError:  # arrow reads [] (and a list of pairs) as an object too
+        if not _lists_as_absent(chunk, objects, prefix[:-1], rows):
+            return False
+        lengths = list(map(len, objects))
+    if prefix and 0 in lengths:  # {} where an object is: arrow cannot tell it from []
+        hollow = [at for at in compress(range(m), map(not_, lengths)) if objects[at] is not _NO_OBJECT]
+        if hollow:
+            chunk.empty_rows(hollow if rows is None else rows[hollow], prefix[:-1], {})
     # A field is non-null only where its key is, so equal totals mean equal counts on every row: the usual
     # case, settled without a pass per row.
     found = sum(n - child.null_count for child in subfields)
-    if keys != found + sum(sum(map(_has_key, objects, repeat(key))) for key in extra):
-        _mismatches(chunk, objects, array, subfields, prefix, extra, rows)
+    if sum(lengths) != found + sum(sum(map(_has_key, objects, repeat(key))) for key in extra):
+        _mismatches(chunk, objects, array, subfields, prefix, extra, rows, lengths)
     for field, child in zip(array.type, subfields, strict=True):
         nulls = child.null_count
         if nulls == n or pa_is_list(field.type):  # nothing there, or a child table (flattened on its own)
@@ -181,19 +190,6 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
                 inner_rows = np.flatnonzero(child.is_valid().to_numpy(zero_copy_only=False))
                 within = inner_rows if rows is None else np.searchsorted(rows, inner_rows)
                 inner = list(map(dict.get, map(objects.__getitem__, within.tolist()), repeat(field.name)))
-            hollow = list(compress(range(len(inner)), map(not_, inner)))
-            if hollow:
-                # arrow reads {} and [] alike as an object with no fields: tell them apart here.
-                if set(map(type, map(inner.__getitem__, hollow))) == _JUST_DICT:
-                    chunk.empty_rows(hollow if inner_rows is None else inner_rows[hollow], path, {})
-                else:
-                    for at in hollow:
-                        row = at if inner_rows is None else int(inner_rows[at])
-                        value = inner[at]
-                        if value.__class__ is not dict and value.__class__ is not list:
-                            return False
-                        chunk.empty(row, path, {} if value.__class__ is dict else [])
-                        inner[at] = _NO_OBJECT
             if not _census(chunk, inner, child, path + ".", set(), inner_rows,
                            free=not prefix and path in FREE_FORM_PREFIXES):
                 return False
@@ -206,11 +202,22 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
     return True
 
 
+def _lists_as_absent(chunk: _Chunk, objects: list[Any], path: str, rows: Any) -> bool:
+    """Record each ``[]`` of a level as such and leave it out of the level (``_NO_OBJECT``); False for a list
+    that is not empty (a list of pairs, which arrow reads as an object: the Python walk keeps it)."""
+    for at, value in enumerate(objects):
+        if value.__class__ is not dict:
+            if value.__class__ is not list or value:
+                return False
+            chunk.empty(at if rows is None else int(rows[at]), path, [])
+            objects[at] = _NO_OBJECT
+    return True
+
+
 def _mismatches(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, subfields: list[Any], prefix: str,
-                extra: set[str], rows: Any) -> None:
+                extra: set[str], rows: Any, lengths: list[int]) -> None:
     """The rows of a level with more keys than arrow found values: record their nulls, walk their unknown keys."""
     m = len(objects)
-    lengths = np.fromiter(map(len, objects), dtype="int64", count=m)
     counts = np.zeros(m, dtype="int64")
     for child in subfields:
         if child.null_count < len(child):
@@ -219,7 +226,7 @@ def _mismatches(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, subfie
     for key in extra:
         counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=m)
     names = set(array.type.names)
-    for at in np.flatnonzero(lengths != counts).tolist():
+    for at in np.flatnonzero(np.array(lengths) != counts).tolist():
         row = at if rows is None else int(rows[at])
         for key, value in objects[at].items():
             if key in names:
