@@ -17,7 +17,7 @@ from ..._core._models import PAYMENT_TYPES
 from ..._core._schema import FREE_FORM_PREFIXES
 from ._dtypes import _ARROW_STRINGS, _CHECKED_KINDS, _FREE_CHECKED, _FREE_TYPES, _POOL
 from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SOURCES, SPECS, TableSpec
-from ._walk import _JUST_DICT, _LIST_OR_NONE, _NO_OBJECT, _Chunk, _has_key
+from ._walk import _JUST_DICT, _LIST_OR_NONE, _NO_OBJECT, _ONLY_NONE, _Chunk, _has_key
 
 if TYPE_CHECKING:
     from ._build import _Table
@@ -57,26 +57,27 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
     chunk holds something only the Python walk keeps exactly (a value of the wrong JSON type, ``[]`` for a
     text...).
 
-    ``pa.array`` with the declared type (pruned to the top-level fields present; metadata, the customer's and
-    each source's, typed by each key's first value) converts every leaf.  What it cannot tell apart -- a key set to ``null`` from an absent one, an
-    unknown key, ``{}`` from ``[]`` -- shows in :func:`_census`; only the rows where it does are walked in Python,
-    and undeclared top-level keys are flattened column by column.
+    ``pa.array`` with the declared type (a child table's pruned to the fields its items have; metadata, the
+    customer's and each source's, typed by each key's first value) converts every leaf.  What it cannot tell
+    apart -- a key set to ``null`` from an absent one, an unknown key, ``{}`` from ``[]`` -- shows in
+    :func:`_census`; only the rows where it does are walked in Python, and undeclared top-level keys are
+    flattened column by column.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(records)
-    keys = set().union(*records)
     chunk = _Chunk(n, CUSTOMERS.paths)
-    declared = _arrow_fields(CUSTOMERS.name)
-    fields = [declared[key] for key in keys if key in declared and key not in _NESTED_FIELDS]
+    # Every declared top-level field (a dozen): one the chunk lacks costs arrow less than finding the chunk's
+    # keys would.  Undeclared keys are looked for only when the key counts say there may be some.
+    fields = [field for key, field in _arrow_fields(CUSTOMERS.name).items() if key not in _NESTED_FIELDS]
     typed = list(fields)  # the same without free-form objects, for when one does not fit its first values' types
     children: list[tuple[str, TableSpec, list[dict[str, Any]], set[str]]] = []
     for field_name, spec in _NESTED:
-        if field_name not in keys:
-            continue
         lists = list(map(dict.get, records, repeat(field_name)))
         kinds = set(map(type, lists))
+        if kinds == _ONLY_NONE:  # absent (or null: an undeclared key below)
+            continue
         if not kinds <= _LIST_OR_NONE:
             return False
         if lists.count([]):
@@ -93,7 +94,7 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
         fields.append(pa.field(field_name, pa.list_(pa.struct(item_fields + item_free))))
         typed.append(pa.field(field_name, pa.list_(pa.struct(item_fields))))
         children.append((field_name, spec, items, child_keys))
-    fields += [field for field in map(_free_field, repeat(records), FREE_FORM_PREFIXES & keys) if field is not None]
+    fields += [field for field in map(_free_field, repeat(records), FREE_FORM_PREFIXES) if field is not None]
     try:
         array = pa.array(records, type=pa.struct(fields), memory_pool=_POOL)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
@@ -101,7 +102,9 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
             array = pa.array(records, type=pa.struct(typed), memory_pool=_POOL)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             return False
-    extra = keys - set(array.type.names)
+    extra: set[str] = set()
+    if sum(map(dict.__len__, records)) != sum(n - child.null_count for child in array.flatten(_POOL)):
+        extra = set().union(*records) - set(array.type.names)  # undeclared keys (or only nulls: none)
     if not _census(chunk, records, array, "", extra):
         return False
     for key in extra:
