@@ -392,3 +392,36 @@ def test_round_trip_is_exact_on_the_benchmark_mixes(mix: str, flatten_path: str,
     assert frames.to_payloads() == customers
     frames.to_parquet(tmp_path)
     assert read_parquet(tmp_path).to_payloads() == customers
+
+
+def test_payment_objects_without_declared_fields_round_trip_both_ways() -> None:
+    """customerCredit has no declared field: ``{}``, ``null``, ``[]``, unknown keys and other values all come back
+    exactly, next to sub-objects present on a few rows only (the arrow path checks only the rows that have them)."""
+    variants: list[Any] = [{}, None, [], {"note": 1}, "text", {"x": {}}]
+    customers: list[dict[str, Any]] = []
+    for index in range(24):
+        source: dict[str, Any] = {"id": f"s{index}", "type": "customerCredit"}
+        if index % 4:
+            source["customerCredit"] = variants[index % len(variants)]
+        if index % 5 == 0:
+            source["owner"] = {"address": {"line1": None} if index % 10 else {}, "email": "a@b.c"}
+        if index % 7 == 0:
+            source["payPal"] = {"redirect": {}} if index % 14 else {"directDebit": None}
+        customers.append({"id": f"c{index}", "sources": [source, {"id": f"t{index}", "customerCredit": {}}]})
+    _assert_round_trip_both_ways(customers)
+    _assert_round_trip_both_ways([c for c in customers if not isinstance(c["sources"][0].get("customerCredit"),
+                                                                             (str, list))])
+
+
+@pytest.mark.parametrize("odd", [{"a": 2.5}, {"b": 3}, {"a": [1]}, "text"])
+def test_source_metadata_round_trips_both_ways(odd: Any) -> None:
+    """A source's metadata is free-form like the customer's: each key a column, values exactly as given, and a
+    value that does not fit the type of its key's first value (or no object at all) still comes back."""
+    variants: list[Any] = [{"a": 1, "b": "x"}, {"a": None}, {}, None, {"c": True, "b": "y"}, {"d": 0.5}]
+    customers: list[dict[str, Any]] = []
+    for index in range(12):
+        sources = [{"id": f"s{index}", "metadata": variants[index % len(variants)]}, {"id": f"t{index}"}]
+        customers.append({"id": f"c{index}", "sources": sources})
+    _assert_round_trip_both_ways(customers)
+    customers[7]["sources"][1]["metadata"] = odd
+    _assert_round_trip_both_ways(customers)

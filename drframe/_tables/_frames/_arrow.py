@@ -7,15 +7,17 @@ versus ``[]``, unknown keys -- are walked in Python.  A chunk it cannot hold exa
 from __future__ import annotations
 
 from functools import cache
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
+from operator import not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..._core._models import PAYMENT_TYPES
 from ..._core._schema import FREE_FORM_PREFIXES
 from ._dtypes import _ARROW_STRINGS, _CHECKED_KINDS, _FREE_CHECKED, _FREE_TYPES, _POOL
-from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SPECS, TableSpec
-from ._walk import _JUST_DICT, _LIST_OR_NONE, _NO_OBJECT, _Chunk, _has_key
+from ._specs import _NESTED, _NESTED_FIELDS, _PARENT, CUSTOMERS, SOURCES, SPECS, TableSpec
+from ._walk import _JUST_DICT, _LIST_OR_NONE, _NO_OBJECT, _ONLY_NONE, _Chunk, _has_key
 
 if TYPE_CHECKING:
     from ._build import _Table
@@ -39,6 +41,9 @@ def _arrow_fields(name: str) -> dict[str, Any]:
             for part in parents:
                 node = node.setdefault(part, {})
             node[leaf] = kinds[kind]
+    if spec is SOURCES:  # a payment object with no declared field (customerCredit's {}) is still an object
+        for payment_type in PAYMENT_TYPES:
+            tree.setdefault(payment_type, {})
 
     def field(name: str, node: Any) -> Any:
         return pa.field(name, pa.struct([field(k, v) for k, v in node.items()]) if isinstance(node, dict) else node)
@@ -52,25 +57,27 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
     chunk holds something only the Python walk keeps exactly (a value of the wrong JSON type, ``[]`` for a
     text...).
 
-    ``pa.array`` with the declared type (pruned to the top-level fields present; metadata typed by each key's
-    first value) converts every leaf.  What it cannot tell apart -- a key set to ``null`` from an absent one, an
-    unknown key, ``{}`` from ``[]`` -- shows in :func:`_census`; only the rows where it does are walked in Python,
-    and undeclared top-level keys are flattened column by column.
+    ``pa.array`` with the declared type (a child table's pruned to the fields its items have; metadata, the
+    customer's and each source's, typed by each key's first value) converts every leaf.  What it cannot tell
+    apart -- a key set to ``null`` from an absent one, an unknown key, ``{}`` from ``[]`` -- shows in
+    :func:`_census`; only the rows where it does are walked in Python, and undeclared top-level keys are
+    flattened column by column.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(records)
-    keys = set().union(*records)
     chunk = _Chunk(n, CUSTOMERS.paths)
-    declared = _arrow_fields(CUSTOMERS.name)
-    fields = [declared[key] for key in keys if key in declared and key not in _NESTED_FIELDS]
+    # Every declared top-level field (a dozen): one the chunk lacks costs arrow less than finding the chunk's
+    # keys would.  Undeclared keys are looked for only when the key counts say there may be some.
+    fields = [field for key, field in _arrow_fields(CUSTOMERS.name).items() if key not in _NESTED_FIELDS]
+    typed = list(fields)  # the same without free-form objects, for when one does not fit its first values' types
     children: list[tuple[str, TableSpec, list[dict[str, Any]], set[str]]] = []
     for field_name, spec in _NESTED:
-        if field_name not in keys:
-            continue
         lists = list(map(dict.get, records, repeat(field_name)))
         kinds = set(map(type, lists))
+        if kinds == _ONLY_NONE:  # absent (or null: an undeclared key below)
+            continue
         if not kinds <= _LIST_OR_NONE:
             return False
         if lists.count([]):
@@ -82,18 +89,22 @@ def _add_arrow(records: list[dict[str, Any]], tables: dict[str, _Table]) -> bool
             return False
         child_keys = set().union(*items)
         child_declared = _arrow_fields(spec.name)
-        item_type = pa.struct([child_declared[key] for key in child_keys if key in child_declared])
-        fields.append(pa.field(field_name, pa.list_(item_type)))
+        item_fields = [child_declared[key] for key in child_keys if key in child_declared]
+        item_free = [field for field in map(_free_field, repeat(items), FREE_FORM_PREFIXES & child_keys) if field]
+        fields.append(pa.field(field_name, pa.list_(pa.struct(item_fields + item_free))))
+        typed.append(pa.field(field_name, pa.list_(pa.struct(item_fields))))
         children.append((field_name, spec, items, child_keys))
-    free = [field for field in map(_free_field, repeat(records), FREE_FORM_PREFIXES & keys) if field is not None]
+    fields += [field for field in map(_free_field, repeat(records), FREE_FORM_PREFIXES) if field is not None]
     try:
-        array = pa.array(records, type=pa.struct(fields + free), memory_pool=_POOL)
+        array = pa.array(records, type=pa.struct(fields), memory_pool=_POOL)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         try:  # a free-form value that does not fit the type of the key's first value: free-form in Python
-            array = pa.array(records, type=pa.struct(fields), memory_pool=_POOL)
+            array = pa.array(records, type=pa.struct(typed), memory_pool=_POOL)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             return False
-    extra = keys - set(array.type.names)
+    extra: set[str] = set()
+    if sum(map(dict.__len__, records)) != sum(n - child.null_count for child in array.flatten(_POOL)):
+        extra = set().union(*records) - set(array.type.names)  # undeclared keys (or only nulls: none)
     if not _census(chunk, records, array, "", extra):
         return False
     for key in extra:
@@ -143,57 +154,46 @@ def _free_field(objects: list[dict[str, Any]], name: str) -> Any:
 
 
 def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: str, extra: set[str],
-            lengths: Any = None, *, free: bool = False) -> bool:
+            rows: Any = None, *, free: bool = False) -> bool:
     """Check one object level against arrow's struct array for it; take its leaves as columns and record its
     nulls, unknown keys, ``{}`` and ``[]``.
 
-    ``extra`` names keys flattened separately (free-form, undeclared at the top); False means "not exactly
-    representable this way" (a bool or 2.5 where an integer is declared...).
+    ``array`` spans every row of the chunk; ``objects`` are the level's objects at ``rows`` only (every row when
+    None): the rows where arrow found one, so an absent object costs nothing here.  ``extra`` names keys
+    flattened separately (free-form, undeclared at the top); False means "not exactly representable this way"
+    (a bool or 2.5 where an integer is declared, a list of pairs where an object is...).
     """
-    n = len(objects)
-    if lengths is None:
-        lengths = np.fromiter(map(len, objects), dtype="int64", count=n)
-    counts = np.zeros(n, dtype="int64")
+    m, n = len(objects), len(array)
     subfields = array.flatten(_POOL)  # each child with its parent's nulls merged in
-    for child in subfields:
-        nulls = child.null_count
-        if nulls == 0:
-            counts += 1
-        elif nulls < n:
-            counts += child.is_valid().to_numpy(zero_copy_only=False)
-    for key in extra:
-        counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=n)
-    if not np.array_equal(lengths, counts):
-        names = set(array.type.names)
-        for row in np.flatnonzero(lengths != counts).tolist():
-            for key, value in objects[row].items():
-                if key in names:
-                    if value is None:
-                        chunk.empty(row, prefix + key, None)
-                elif key not in extra:
-                    chunk.put(row, prefix + key, value, top=not prefix)
+    try:
+        lengths = list(map(dict.__len__, objects))
+    except TypeError:  # arrow reads [] (and a list of pairs) as an object too
+        if not _lists_as_absent(chunk, objects, prefix[:-1], rows):
+            return False
+        lengths = list(map(len, objects))
+    if prefix and 0 in lengths:  # {} where an object is: arrow cannot tell it from []
+        hollow = [at for at in compress(range(m), map(not_, lengths)) if objects[at] is not _NO_OBJECT]
+        if hollow:
+            chunk.empty_rows(hollow if rows is None else rows[hollow], prefix[:-1], {})
+    # A field is non-null only where its key is, so equal totals mean equal counts on every row: the usual
+    # case, settled without a pass per row.
+    found = sum(n - child.null_count for child in subfields)
+    if sum(lengths) != found + sum(sum(map(_has_key, objects, repeat(key))) for key in extra):
+        _mismatches(chunk, objects, array, subfields, prefix, extra, rows, lengths)
     for field, child in zip(array.type, subfields, strict=True):
         nulls = child.null_count
         if nulls == n or pa_is_list(field.type):  # nothing there, or a child table (flattened on its own)
             continue
         path = prefix + field.name
         if pa_is_struct(field.type):
-            inner = list(map(dict.get, objects, repeat(field.name), repeat(_NO_OBJECT)))
-            try:
-                inner_lengths = np.fromiter(map(len, inner), dtype="int64", count=n)
-            except TypeError:  # a null object (recorded above)
-                inner = [_NO_OBJECT if obj is None else obj for obj in inner]
-                inner_lengths = np.fromiter(map(len, inner), dtype="int64", count=n)
-            hollow = inner_lengths == 0
-            if nulls:
-                hollow &= child.is_valid().to_numpy(zero_copy_only=False)
-            # arrow reads {} and [] alike as an object with no fields: tell them apart here.
-            for row in np.flatnonzero(hollow).tolist():
-                value = inner[row]
-                if value.__class__ is not dict and value.__class__ is not list:
-                    return False
-                chunk.empty(row, path, {} if value.__class__ is dict else [])
-            if not _census(chunk, inner, child, path + ".", set(), inner_lengths,
+            inner: list[Any]
+            if nulls == n - m:  # wherever this level has an object, it has this one
+                inner_rows, inner = rows, list(map(dict.get, objects, repeat(field.name)))
+            else:
+                inner_rows = np.flatnonzero(child.is_valid().to_numpy(zero_copy_only=False))
+                within = inner_rows if rows is None else np.searchsorted(rows, inner_rows)
+                inner = list(map(dict.get, map(objects.__getitem__, within.tolist()), repeat(field.name)))
+            if not _census(chunk, inner, child, path + ".", set(), inner_rows,
                            free=not prefix and path in FREE_FORM_PREFIXES):
                 return False
         else:
@@ -204,3 +204,36 @@ def _census(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, prefix: st
                 return False
     return True
 
+
+def _lists_as_absent(chunk: _Chunk, objects: list[Any], path: str, rows: Any) -> bool:
+    """Record each ``[]`` of a level as such and leave it out of the level (``_NO_OBJECT``); False for a list
+    that is not empty (a list of pairs, which arrow reads as an object: the Python walk keeps it)."""
+    for at, value in enumerate(objects):
+        if value.__class__ is not dict:
+            if value.__class__ is not list or value:
+                return False
+            chunk.empty(at if rows is None else int(rows[at]), path, [])
+            objects[at] = _NO_OBJECT
+    return True
+
+
+def _mismatches(chunk: _Chunk, objects: list[dict[str, Any]], array: Any, subfields: list[Any], prefix: str,
+                extra: set[str], rows: Any, lengths: list[int]) -> None:
+    """The rows of a level with more keys than arrow found values: record their nulls, walk their unknown keys."""
+    m = len(objects)
+    counts = np.zeros(m, dtype="int64")
+    for child in subfields:
+        if child.null_count < len(child):
+            valid = child.is_valid().to_numpy(zero_copy_only=False)
+            counts += valid if rows is None else valid[rows]
+    for key in extra:
+        counts += np.fromiter(map(_has_key, objects, repeat(key)), dtype=bool, count=m)
+    names = set(array.type.names)
+    for at in np.flatnonzero(np.array(lengths) != counts).tolist():
+        row = at if rows is None else int(rows[at])
+        for key, value in objects[at].items():
+            if key in names:
+                if value is None:
+                    chunk.empty(row, prefix + key, None)
+            elif key not in extra:
+                chunk.put(row, prefix + key, value, top=not prefix)

@@ -6,6 +6,7 @@ arrow path) column by column, types each column as declared, warns about undecla
 from __future__ import annotations
 
 import warnings
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +49,8 @@ class _Table:
         self.pieces: dict[str, list[tuple[int, Any]]] = {}
         self.kinds: dict[str, set[type]] = {}
         self.empties: dict[int, dict[str, Any]] = {}
+        #: ``(path, rows, value)``: one bookkeeping value at many rows (:meth:`_Chunk.empty_rows`).
+        self.many_empties: list[tuple[str, Any, Any]] = []
         #: Per datetime path, the rows (numpy) and original texts (a list or an arrow array) of the
         #: non-canonical timestamps.
         self.texts: dict[str, tuple[Any, Any]] = {}
@@ -62,6 +65,8 @@ class _Table:
                 self.kinds.setdefault(path, set()).update(chunk.kinds[path])
         for row, empties in chunk.empties.items():
             self.empties[rows + row] = empties
+        self.many_empties.extend((path, np.asarray(at, dtype="int64") + rows, value)
+                                 for path, at, value in chunk.many_empties)
         self.positions.append(positions)
         self.parent_rows.append(parent_rows)
         self.rows += chunk.n
@@ -75,6 +80,7 @@ class _Table:
         for path, kinds in other.kinds.items():
             self.kinds.setdefault(path, set()).update(kinds)
         self.empties.update((rows + row, empties) for row, empties in other.empties.items())
+        self.many_empties.extend((path, at + rows, value) for path, at, value in other.many_empties)
         self.positions.extend(other.positions)
         self.parent_rows.extend(np.asarray(parents, dtype="int64") + parent_offset for parents in other.parent_rows)
         self.rows += other.rows
@@ -123,6 +129,8 @@ class _Table:
         for row, values in self.empties.items():
             for path, value in values.items():
                 by_path.setdefault(path, []).append((row, _json_value(value)))
+        for path, at, value in self.many_empties:
+            by_path.setdefault(path, []).extend(zip(at.tolist(), repeat(_json_value(value))))
         if not by_path and not self.texts:
             return _all_missing("string", self.rows)
         if not _ARROW_STRINGS:
@@ -156,21 +164,27 @@ class _Table:
             chunks = [c for part in json_parts for c in (part.chunks if hasattr(part, "chunks") else [part])]
             entries[path] = (np.concatenate(at_parts), pa.chunked_array(chunks, type=text_type))
         # Built over the rows that have something (a few percent, usually), then spread over all rows.
-        rows = np.unique(np.concatenate([at for at, _ in entries.values()]))
+        present = np.zeros(self.rows, dtype=bool)
+        for at, _ in entries.values():
+            present[at] = True
+        rows = np.flatnonzero(present)
         slot = np.full(self.rows, -1, dtype="int64")
         slot[rows] = np.arange(len(rows))
         pieces = []
         for path, (at, json_values) in entries.items():
             index = np.full(len(rows), -1, dtype="int64")
             index[slot[at]] = np.arange(len(at))
-            cells = json_values.take(pa.array(index, mask=index < 0))
-            # Each piece carries its separator (", " then the key); the first ", " is cut off below.
-            piece = pc.binary_join_element_wise(pa.scalar(f", {_json_text(path)}: ", text_type), cells,
-                                                pa.scalar("", text_type))
-            pieces.append(piece.fill_null(""))
-        joined = pc.binary_join_element_wise(*pieces, pa.scalar("", text_type))
-        objects = pc.binary_join_element_wise(pa.scalar("{", text_type), pc.utf8_slice_codeunits(joined, 2),
-                                              pa.scalar("}", text_type), pa.scalar("", text_type))
+            cells = json_values.combine_chunks().take(pa.array(index, mask=index < 0 if len(at) < len(rows) else None))
+            pieces.append((_json_text(path), cells))  # null where the row has nothing at this path
+        text = pa.scalar("", text_type)
+        if len(pieces) == 1:
+            key, cells = pieces[0]
+            objects = pc.binary_join_element_wise(pa.scalar("{" + key + ": ", text_type), cells,
+                                                  pa.scalar("}", text_type), text)
+        else:
+            pairs = [pc.binary_join_element_wise(pa.scalar(key + ": ", text_type), cells, text) for key, cells in pieces]
+            joined = pc.binary_join_element_wise(*pairs, pa.scalar(", ", text_type), null_handling="skip")
+            objects = pc.binary_join_element_wise(pa.scalar("{", text_type), joined, pa.scalar("}", text_type), text)
         if len(rows) == self.rows:
             return pd.arrays.ArrowStringArray(objects)
         return pd.arrays.ArrowStringArray(pc.take(objects, pa.array(slot, mask=slot < 0), memory_pool=_POOL))

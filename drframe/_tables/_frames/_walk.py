@@ -38,10 +38,11 @@ class _Chunk:
     """Up to ``_CHUNK`` rows of one table, flattened column by column.
 
     ``columns`` maps a path to its values (``None`` where the row has none), ``kinds`` to the set of value types
-    seen, ``empties`` a row to the ``path -> value`` pairs a typed cell cannot hold.
+    seen, ``empties`` a row to the ``path -> value`` pairs a typed cell cannot hold, and ``many_empties`` holds
+    ``(path, rows, value)`` for one such value at many rows (the vendor's empty payment objects).
     """
 
-    __slots__ = ("columns", "declared", "empties", "kinds", "n")
+    __slots__ = ("columns", "declared", "empties", "kinds", "many_empties", "n")
 
     def __init__(self, n: int, declared: Mapping[str, str]) -> None:
         self.n = n
@@ -50,6 +51,7 @@ class _Chunk:
         self.columns: dict[str, Any] = {}
         self.kinds: dict[str, set[type]] = {}
         self.empties: dict[int, dict[str, Any]] = {}
+        self.many_empties: list[tuple[str, Any, Any]] = []
 
     def level(self, objects: list[dict[str, Any]], prefix: str = "", skip: frozenset[str] = _NO_SKIP) -> None:
         """Flatten one object level: ``objects[row]`` is the row's object at ``prefix`` (``_NO_OBJECT`` if none)."""
@@ -184,6 +186,10 @@ class _Chunk:
         if empties is None:
             empties = self.empties[row] = {}
         empties[path] = value
+
+    def empty_rows(self, rows: Any, path: str, value: Any) -> None:
+        """:meth:`empty` of one value at many rows (a list or numpy array of them), at once."""
+        self.many_empties.append((path, rows, value))
 
     def as_list(self, path: str) -> list[Any]:
         """An arrow-built column as a list, for the rare path that is reached both ways (a key with a dot in it)."""
