@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-SHAPES = ["creates", "creates-noid", "updates-all", "updates-one", "deletes", "mixed"]
+SHAPES = ["creates", "creates-noid", "updates-all", "updates-one", "deletes", "attaches", "vat", "mixed"]
 
 
 def measure(url: str, path: Path) -> tuple[float, float]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import pickle
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -42,12 +41,16 @@ from ._constants import (
     is_ignored_column,
 )
 
+if TYPE_CHECKING:
+    from ._spill import RowStore
+
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
 #: How the ids drframe derives for creates without ``customer_id`` start.
 GENERATED_ID_PREFIX = "drf-"
-#: The edits of every packed row (never written to: a row's edits are read into a dict of its own).
+#: The edits and cells of every spilled row (never written to: a row's edits are read into a dict of its own).
 _NO_EDITS: dict[str, Any] = {}
+_NO_CELLS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -78,17 +81,17 @@ class RowPlan:
     another value, deleted before the new one. ``upserted``: the row asked for ``upsert`` and the plan resolved it
     (to update when the customer exists).
 
-    A plan keeps each resolved row's ``payload`` and ``changes`` packed (:meth:`pack`): reading them gives a
-    fresh copy, so change them by assigning, not in place."""
+    A plan keeps each row's ``cells``, ``payload``, ``changes`` and typed ``edits`` spilled to a file (:meth:`spill`):
+    reading them gives a fresh copy, so change them by assigning, not in place."""
 
     row: int
-    cells: Mapping[str, str]
+    _cells: Mapping[str, str]
     action: Action | None
     customer_id: str | None
     target: str | None
     _edits: dict[str, Any]
     status: Status | None
-    errors: list[CellError]
+    _errors: list[CellError] | None
     note: str
     resumed: bool
     tax_identifier: tuple[str, str] | None
@@ -96,7 +99,8 @@ class RowPlan:
     upserted: bool
     _payload: dict[str, Any] | None
     _changes: list[tuple[str, Any, Any]] | None
-    _packed: bytes | None
+    _store: RowStore | None
+    _ref: int | None
 
     def __init__(self, row: int, cells: Mapping[str, str], action: Action | None, *, customer_id: str | None = None,
                  target: str | None = None, edits: dict[str, Any] | None = None,
@@ -104,64 +108,95 @@ class RowPlan:
                  status: Status | None = None, errors: list[CellError] | None = None, note: str = "",
                  resumed: bool = False, tax_identifier: tuple[str, str] | None = None,
                  replaces_tax_id: str | None = None, upserted: bool = False) -> None:
-        self.row, self.cells, self.action, self.customer_id, self.target = row, cells, action, customer_id, target
+        self.row, self._cells, self.action, self.customer_id, self.target = row, cells, action, customer_id, target
         self._edits = {} if edits is None else edits
-        self.status, self.errors, self.note, self.resumed = status, [] if errors is None else errors, note, resumed
+        self.status, self._errors, self.note, self.resumed = status, errors or None, note, resumed
         self.tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
-        self._payload, self._changes, self._packed = payload, changes, None
+        self._payload, self._changes, self._store, self._ref = payload, changes, None, None
+
+    @property
+    def cells(self) -> Mapping[str, str]:
+        """The row's input cells: column -> text (read-only)."""
+        if self._ref is not None:
+            return self._spilled()[0]
+        return self._cells
+
+    @cells.setter
+    def cells(self, value: Mapping[str, str]) -> None:
+        self._unspill()
+        self._cells = value
+
+    @property
+    def errors(self) -> list[CellError]:
+        """Why the row is invalid or failed (add one with :meth:`fail` or :meth:`add_error`)."""
+        return self._errors if self._errors is not None else []
+
+    @errors.setter
+    def errors(self, value: list[CellError]) -> None:
+        self._errors = value or None
+
+    def add_error(self, error: CellError) -> None:
+        """Record ``error`` (the status is the caller's to set)."""
+        if self._errors is None:
+            self._errors = []
+        self._errors.append(error)
 
     @property
     def edits(self) -> dict[str, Any]:
         """The row's typed field edits (column -> value; None clears)."""
-        if self._packed is not None:
-            return _unpacked(self._packed)[2]
+        if self._ref is not None:
+            return self._spilled()[3] or {}
         return self._edits
 
     @edits.setter
     def edits(self, value: dict[str, Any]) -> None:
-        self._unpack()
+        self._unspill()
         self._edits = value
 
     @property
     def payload(self) -> dict[str, Any] | None:
         """The request body this row sends (None: nothing, or only its tax identifier)."""
-        if self._packed is not None:
-            payload: dict[str, Any] | None = _unpacked(self._packed)[0]
-            return payload
+        if self._ref is not None:
+            return self._spilled()[1]
         return self._payload
 
     @payload.setter
     def payload(self, value: dict[str, Any] | None) -> None:
-        self._unpack()
+        self._unspill()
         self._payload = value
 
     @property
     def changes(self) -> list[tuple[str, Any, Any]]:
         """The field changes: (column, before, after)."""
-        if self._packed is not None:
-            changes: list[tuple[str, Any, Any]] = _unpacked(self._packed)[1]
-            return changes
+        if self._ref is not None:
+            return self._spilled()[2] or []
         if self._changes is None:
             self._changes = []
         return self._changes
 
     @changes.setter
     def changes(self, value: list[tuple[str, Any, Any]]) -> None:
-        self._unpack()
+        self._unspill()
         self._changes = value
 
-    def pack(self) -> None:
-        """Keep ``payload``, ``changes`` and the typed ``edits`` as one compressed pickle (a fraction of their
-        objects' memory; the three share their values): what a plan holds of each row once resolved."""
-        if self._packed is None and (self._payload is not None or self._changes or self._edits):
-            self._packed = zlib.compress(pickle.dumps((self._payload, self._changes, self._edits),
-                                                       pickle.HIGHEST_PROTOCOL), 1)
-            self._payload, self._changes, self._edits = None, None, _NO_EDITS
+    def spill(self, store: RowStore) -> None:
+        """Keep ``cells``, ``payload``, ``changes`` and the typed ``edits`` in ``store`` (out of memory): what a plan
+        holds of each row."""
+        if self._ref is None:
+            self._ref = store.put(self._cells, self._payload, self._changes, self._edits)
+            self._store = store
+            self._cells, self._payload, self._changes, self._edits = _NO_CELLS, None, None, _NO_EDITS
 
-    def _unpack(self) -> None:
-        if self._packed is not None:
-            self._payload, self._changes, self._edits = _unpacked(self._packed)
-            self._packed = None
+    def _spilled(self) -> tuple[Mapping[str, str], dict[str, Any] | None, list[tuple[str, Any, Any]] | None,
+                                dict[str, Any] | None]:
+        assert self._store is not None and self._ref is not None
+        return self._store.get(self._ref)
+
+    def _unspill(self) -> None:
+        if self._ref is not None:
+            cells, payload, changes, edits = self._spilled()
+            self._cells, self._payload, self._changes, self._edits = cells, payload, changes, edits or {}
+            self._store = self._ref = None
 
     @property
     def pending(self) -> bool:
@@ -170,7 +205,7 @@ class RowPlan:
 
     def fail(self, column: str, message: str, status: Status = Status.INVALID) -> None:
         """Record why the row cannot be sent (naming the column, with the cell's text) and end it as ``status``."""
-        self.errors.append(CellError(self.row, column, self.cells.get(column, ""), message))
+        self.add_error(CellError(self.row, column, self.cells.get(column, ""), message))
         self.status = status
 
     @property
@@ -179,12 +214,6 @@ class RowPlan:
         if self.status not in {Status.INVALID, Status.FAILED}:
             return ""
         return "; ".join(str(e) for e in self.errors) or self.note
-
-
-def _unpacked(packed: bytes) -> tuple[dict[str, Any] | None, list[tuple[str, Any, Any]], dict[str, Any]]:
-    """What :meth:`RowPlan.pack` packed (in memory only, from plain values: never read from anywhere else)."""
-    payload, changes, edits = pickle.loads(zlib.decompress(packed))
-    return payload, changes, edits
 
 
 def _known_column(column: str) -> bool:
