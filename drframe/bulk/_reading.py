@@ -14,19 +14,11 @@ from .._progress import progress as progress_of
 from .._tables._frames import column_path, to_frames
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, Action
 from ._resolve import _refuse_dropped_zeros, _refuse_garbled_text, _resolve
-from ._rows import (
-    _NO_EDITS,
-    RowPlan,
-    emptied_cells,
-    interpret,
-    read_edits,
-)
+from ._rows import RowPlan, emptied_cells, interpret
 from ._spill import PackedImages, RowStore
 
 if TYPE_CHECKING:
     from .._api._client import Client
-
-_NO_COLUMNS: frozenset[str] = frozenset()
 
 @contextmanager
 def _collecting_young_only() -> Iterator[None]:
@@ -59,7 +51,6 @@ class _RowReader:
         # The current state an edit can read: the sheet's columns and all of shipping, from these top-level fields.
         self.columns = {CUSTOMER_KEY, *sheet.columns}
         self.fields = {"id", "shipping", *(column_path(column)[0] for column in sheet.columns)}
-        self.literal: dict[int, set[str]] = {}  # row -> columns marked as text: edits are made again from them
         self.deleted = PackedImages()  # row -> the customer a delete row removes (before-image)
         self.attaches = False  # some row attaches to a customer, maybe one the file creates
 
@@ -68,11 +59,8 @@ class _RowReader:
         with progress_of("reading rows", "rows", enabled=progress) as bar:
             for sheet_row in stream:
                 row = interpret(sheet_row, self.sheet.sha256, self.action)
-                row.edits = _NO_EDITS  # made again when resolving
                 row.spill(self.store)
                 self.attaches = self.attaches or row.target is not None
-                if sheet_row.literal:
-                    self.literal[row.row] = sheet_row.literal
                 rows.append(row)
                 bar.update(1)
         return rows
@@ -107,12 +95,9 @@ class _RowReader:
             for row in group:
                 customer_id = row.customer_id or ""
                 current = current_rows.get(customer_id)
-                if row.action in FIELD_ACTIONS:
-                    cells = dict(row.cells)
-                    row.edits = {}
-                    read_edits(row, cells, self.literal.get(row.row, _NO_COLUMNS), _NO_COLUMNS)
-                    if row.pending and current is not None:
-                        self.emptied_cells += emptied_cells(cells, current)
+                row.unspill()  # its typed edits, read with its cells
+                if row.action in FIELD_ACTIONS and current is not None:
+                    self.emptied_cells += emptied_cells(row.cells, current)
                 if row.pending:
                     _resolve(row, current, current_raw.get(customer_id), created_in_file)
                     if row.pending and not self.allow_dropped_zeros:

@@ -54,7 +54,7 @@ def _labelled(frame: pd.DataFrame, labels: list[Any] | None) -> pd.DataFrame:
 
 
 #: Rows of a results (or plan) file made into a table at a time when it is written as CSV.
-OUTCOME_PART = 10_000
+OUTCOME_PART = 2_000
 
 
 def write_outcome(path: str | Path, rows: list[RowPlan], *, planned: bool = False, labels: list[Any] | None = None,

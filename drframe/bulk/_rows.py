@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .._core._ids import customer_id_problem, id_problem
@@ -123,7 +124,7 @@ class RowPlan:
 
     @cells.setter
     def cells(self, value: Mapping[str, str]) -> None:
-        self._unspill()
+        self.unspill()
         self._cells = value
 
     @property
@@ -150,7 +151,7 @@ class RowPlan:
 
     @edits.setter
     def edits(self, value: dict[str, Any]) -> None:
-        self._unspill()
+        self.unspill()
         self._edits = value
 
     @property
@@ -162,7 +163,7 @@ class RowPlan:
 
     @payload.setter
     def payload(self, value: dict[str, Any] | None) -> None:
-        self._unspill()
+        self.unspill()
         self._payload = value
 
     @property
@@ -176,7 +177,7 @@ class RowPlan:
 
     @changes.setter
     def changes(self, value: list[tuple[str, Any, Any]]) -> None:
-        self._unspill()
+        self.unspill()
         self._changes = value
 
     def spill(self, store: RowStore) -> None:
@@ -192,7 +193,8 @@ class RowPlan:
         assert self._store is not None and self._ref is not None
         return self._store.get(self._ref)
 
-    def _unspill(self) -> None:
+    def unspill(self) -> None:
+        """Hold ``cells``, ``payload``, ``changes`` and ``edits`` in memory again (to change them)."""
         if self._ref is not None:
             cells, payload, changes, edits = self._spilled()
             self._cells, self._payload, self._changes, self._edits = cells, payload, changes, edits or {}
@@ -404,7 +406,13 @@ def emptied_cells(cells: Mapping[str, str], current: Mapping[str, Any]) -> int:
 def flag_duplicates(plans: list[RowPlan], sheet: Sheet) -> None:
     """An id named by two field rows (or the same attach twice): all its rows are invalid, nothing is sent."""
     named = [plan for plan in plans if plan.customer_id and plan.action]
-    repeated = {customer_id for customer_id, n in Counter(p.customer_id for p in named).items() if n > 1}
+    # The ids' hashes first (8 bytes a row, not a dict of every id): only ids whose hash repeats are counted.
+    hashes = np.fromiter((hash(p.customer_id) for p in named), dtype=np.int64, count=len(named))
+    values, counts = np.unique(hashes, return_counts=True)
+    clashing = set(values[counts > 1].tolist())
+    del hashes, values, counts
+    candidates = Counter(p.customer_id for p in named if hash(p.customer_id) in clashing) if clashing else Counter()
+    repeated = {customer_id for customer_id, n in candidates.items() if n > 1}
     by_id: dict[str | None, list[RowPlan]] = {}  # only the ids named twice or more: one row alone is never flagged
     for plan in named:
         if plan.customer_id in repeated:

@@ -1,4 +1,4 @@
-"""What a big plan holds per row, out of memory: an append-only temporary file of compressed pickles, each read
+"""What a big plan holds per row, out of memory: an append-only temporary file of pickles, each read
 back by the reference it was written under.  A plan's rows keep their cells, payload, changes and typed edits
 there (:class:`RowStore`), and the customers its delete rows remove (:class:`PackedImages`): memory does not grow
 with the number of rows, and the file goes with the plan."""
@@ -10,7 +10,6 @@ import pickle
 import tempfile
 import threading
 import weakref
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -26,7 +25,7 @@ IN_MEMORY = 16 << 20
 
 
 class SpillFile:
-    """Values pickled (zlib, level 1), kept in memory up to ``IN_MEMORY`` bytes, then in a temporary file only this
+    """Values pickled (not compressed: zlib's set-up per value costs more than the rest of the row), kept in memory up to ``IN_MEMORY`` bytes, then in a temporary file only this
     object holds, deleted with it.  Thread-safe: an apply's workers read rows while others are written."""
 
     def __init__(self) -> None:
@@ -37,9 +36,9 @@ class SpillFile:
 
     def put(self, value: object) -> int:
         """Write ``value``; the reference :meth:`get` reads it back by."""
-        data = zlib.compress(pickle.dumps(value, pickle.HIGHEST_PROTOCOL), 1)
+        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
         if len(data) >> _LENGTH_BITS:
-            raise ValueError(f"a value of {len(data)} bytes compressed is too big to spill")
+            raise ValueError(f"a value of {len(data)} bytes is too big to spill")  # 16 MiB: never a row or a customer
         with self._lock:
             offset, self._end = self._end, self._end + len(data)
             if self._buffer is not None and self._end > IN_MEMORY:
@@ -63,26 +62,26 @@ class SpillFile:
             else:
                 data = os.pread(self._file.fileno(), length, offset)
         # Written by put() from the plan's own values, kept where only this object reads.
-        return pickle.loads(zlib.decompress(data))
+        return pickle.loads(data)
 
 
 class CompactRow(Mapping[str, str]):
     """One row's cells: column -> text, read-only, over a column index shared by every row of the sheet."""
 
-    __slots__ = ("_index", "_values")
+    __slots__ = ("index", "texts")
 
-    def __init__(self, index: Mapping[str, int], values: tuple[str, ...]) -> None:
-        self._index = index
-        self._values = values
+    def __init__(self, index: Mapping[str, int], texts: tuple[str, ...]) -> None:
+        self.index = index
+        self.texts = texts
 
     def __getitem__(self, column: str) -> str:
-        return self._values[self._index[column]]
+        return self.texts[self.index[column]]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
+        return iter(self.index)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self.index)
 
     def __repr__(self) -> str:
         return f"CompactRow({dict(self)!r})"
@@ -99,8 +98,13 @@ class RowStore:
     def put(self, cells: Mapping[str, str], payload: dict[str, Any] | None, changes: list[tuple[str, Any, Any]] | None,
             edits: dict[str, Any]) -> int:
         index = self.index
-        kept: tuple[str, ...] | dict[str, str] = (
-            tuple(map(cells.get, index, repeat(""))) if all(column in index for column in cells) else dict(cells))
+        kept: tuple[str, ...] | dict[str, str]
+        if isinstance(cells, CompactRow) and cells.index is index:
+            kept = cells.texts
+        elif all(column in index for column in cells):
+            kept = tuple(map(cells.get, index, repeat("")))
+        else:
+            kept = dict(cells)
         return self._file.put((kept, payload, changes or None, edits or None))
 
     def get(self, ref: int) -> tuple[Mapping[str, str], dict[str, Any] | None, list[tuple[str, Any, Any]] | None,
