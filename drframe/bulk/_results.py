@@ -84,12 +84,12 @@ def outcome_frame(rows: list[RowPlan], *, planned: bool = False, labels: list[An
     records = []
     for row in rows:
         status = row.status or (Status.PENDING if planned else Status.SKIPPED)
+        cells, changes = row.outcome()
         record: dict[str, Any] = {
             "row": row.row, "id": row.customer_id, "action": row.action or None, "status": status,
-            "error": row.error_text or None, "note": row.note or None, "changes": _change_text(row.changes) or None,
+            "error": row.error_text or None, "note": row.note or None, "changes": _change_text(changes) or None,
             "resumed": row.resumed,
         }
-        cells = row.cells
         for column in input_columns:
             record.setdefault(column, cells.get(column, ""))
         records.append(record)

@@ -180,6 +180,13 @@ class RowPlan:
         self.unspill()
         self._changes = value
 
+    def outcome(self) -> tuple[Mapping[str, str], list[tuple[str, Any, Any]]]:
+        """(``cells``, ``changes``) read in one go: what a results file shows of the row."""
+        if self._ref is not None:
+            cells, _, changes, _ = self._spilled()
+            return cells, changes or []
+        return self._cells, self.changes
+
     def spill(self, store: RowStore) -> None:
         """Keep ``cells``, ``payload``, ``changes`` and the typed ``edits`` in ``store`` (out of memory): what a plan
         holds of each row."""
