@@ -83,7 +83,7 @@ class RowPlan:
     (to update when the customer exists).
 
     A plan keeps each row's ``cells``, ``payload``, ``changes`` and typed ``edits`` spilled to a file (:meth:`spill`):
-    reading them gives a fresh copy, so change them by assigning, not in place."""
+    reading them gives a fresh copy, so change them by assigning (which spills the row again), not in place."""
 
     row: int
     _cells: Mapping[str, str]
@@ -124,8 +124,10 @@ class RowPlan:
 
     @cells.setter
     def cells(self, value: Mapping[str, str]) -> None:
+        store = self._store
         self.unspill()
         self._cells = value
+        self._respill(store)
 
     @property
     def errors(self) -> list[CellError]:
@@ -151,8 +153,10 @@ class RowPlan:
 
     @edits.setter
     def edits(self, value: dict[str, Any]) -> None:
+        store = self._store
         self.unspill()
         self._edits = value
+        self._respill(store)
 
     @property
     def payload(self) -> dict[str, Any] | None:
@@ -163,8 +167,10 @@ class RowPlan:
 
     @payload.setter
     def payload(self, value: dict[str, Any] | None) -> None:
+        store = self._store
         self.unspill()
         self._payload = value
+        self._respill(store)
 
     @property
     def changes(self) -> list[tuple[str, Any, Any]]:
@@ -177,8 +183,10 @@ class RowPlan:
 
     @changes.setter
     def changes(self, value: list[tuple[str, Any, Any]]) -> None:
+        store = self._store
         self.unspill()
         self._changes = value
+        self._respill(store)
 
     def outcome(self) -> tuple[Mapping[str, str], list[tuple[str, Any, Any]]]:
         """(``cells``, ``changes``) read in one go: what a results file shows of the row."""
@@ -199,6 +207,10 @@ class RowPlan:
                                 dict[str, Any] | None]:
         assert self._store is not None and self._ref is not None
         return self._store.get(self._ref)
+
+    def _respill(self, store: RowStore | None) -> None:
+        if store is not None:  # a spilled row stays spilled when changed
+            self.spill(store)
 
     def unspill(self) -> None:
         """Hold ``cells``, ``payload``, ``changes`` and ``edits`` in memory again (to change them)."""
