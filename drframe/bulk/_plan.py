@@ -235,7 +235,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         if chosen is not None:
             check_action_column(rows, chosen, str(data.path))
         flag_duplicates(rows, data)
-        reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
+        reader.resolve((r for r in rows if r.pending and r.customer_id), client, workers, progress)
     return Plan(client, data, rows, emptied_cells=reader.emptied_cells, deleted=reader.deleted)
 
 

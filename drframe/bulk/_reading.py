@@ -4,7 +4,8 @@ customers at a time."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -80,14 +81,20 @@ class _RowReader:
         rows = (dict(zip(names, cells, strict=True)) for cells in zip(*values, strict=True))
         return {str(row[CUSTOMER_KEY]): row for row in rows}
 
-    def resolve(self, rows: list[RowPlan], client: Client, workers: int | None, progress: bool) -> None:
+    def resolve(self, rows: Iterable[RowPlan], client: Client, workers: int | None, progress: bool) -> None:
         """Fetch the customers of ``rows`` (concurrently, a bounded way ahead) and resolve the rows in file order:
         a create earlier in the file is what an attach later in it may rely on."""
-        groups = _fetch_groups(rows)
-        found = client.customers.iter_many_raw(([r.customer_id or "" for r in group] for group in groups),
-                                               workers=workers, progress=progress)
+        fetching: deque[list[RowPlan]] = deque()  # the groups asked for and not yet resolved (a bounded few)
+
+        def asked() -> Iterator[list[str]]:
+            for group in _fetch_groups(rows):
+                fetching.append(group)
+                yield [r.customer_id or "" for r in group]
+
+        found = client.customers.iter_many_raw(asked(), workers=workers, progress=progress)
         created_in_file: set[str] = set()
-        for number, (group, current_raw) in enumerate(zip(groups, found, strict=True)):
+        for number, current_raw in enumerate(found):
+            group = fetching.popleft()
             gc.collect(1)  # the cycles the previous group left (automatic collection is paused)
             if number % 4 == 3:
                 release_memory()
@@ -117,15 +124,16 @@ class _RowReader:
 FETCH_GROUP = 500
 
 
-def _fetch_groups(rows: list[RowPlan]) -> list[list[RowPlan]]:
+def _fetch_groups(rows: Iterable[RowPlan]) -> Iterator[list[RowPlan]]:
     """Consecutive runs of ``rows`` naming at most ``FETCH_GROUP`` distinct customers each (file order is kept:
-    a create earlier in the file is what an attach later in it may rely on)."""
-    groups: list[list[RowPlan]] = []
+    a create earlier in the file is what an attach later in it may rely on), made as they are asked for."""
+    group: list[RowPlan] = []
     ids: set[str] = set()
     for row in rows:
-        if not groups or (row.customer_id not in ids and len(ids) >= FETCH_GROUP):
-            groups.append([])
-            ids = set()
-        groups[-1].append(row)
+        if group and row.customer_id not in ids and len(ids) >= FETCH_GROUP:
+            yield group
+            group, ids = [], set()
+        group.append(row)
         ids.add(row.customer_id or "")
-    return groups
+    if group:
+        yield group
