@@ -60,8 +60,8 @@ class _RowReader:
         with progress_of("reading rows", "rows", enabled=progress) as bar:
             for sheet_row in stream:
                 row = interpret(sheet_row, self.sheet.sha256, self.action)
-                row.spill(self.store)
                 self.attaches = self.attaches or row.target is not None
+                row.spill(self.store)
                 rows.append(row)
                 bar.update(1)
         return rows

@@ -43,7 +43,7 @@ from ._constants import (
 )
 
 if TYPE_CHECKING:
-    from ._spill import RowStore
+    from ._spill import RowStore, Spilled
 
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
@@ -82,20 +82,21 @@ class RowPlan:
     another value, deleted before the new one. ``upserted``: the row asked for ``upsert`` and the plan resolved it
     (to update when the customer exists).
 
-    A plan keeps each row's ``cells``, ``payload``, ``changes`` and typed ``edits`` spilled to a file (:meth:`spill`):
+    A plan keeps each row's ``cells``, ``payload``, ``changes``, typed ``edits``, ``target`` and ``tax_identifier``
+    spilled to a file (:meth:`spill`):
     reading them gives a fresh copy, so change them by assigning (which spills the row again), not in place."""
 
     row: int
     _cells: Mapping[str, str]
     action: Action | None
     customer_id: str | None
-    target: str | None
+    _target: str | None
     _edits: dict[str, Any]
     status: Status | None
     _errors: list[CellError] | None
     note: str
     resumed: bool
-    tax_identifier: tuple[str, str] | None
+    _tax_identifier: tuple[str, str] | None
     replaces_tax_id: str | None
     upserted: bool
     _payload: dict[str, Any] | None
@@ -109,10 +110,10 @@ class RowPlan:
                  status: Status | None = None, errors: list[CellError] | None = None, note: str = "",
                  resumed: bool = False, tax_identifier: tuple[str, str] | None = None,
                  replaces_tax_id: str | None = None, upserted: bool = False) -> None:
-        self.row, self._cells, self.action, self.customer_id, self.target = row, cells, action, customer_id, target
+        self.row, self._cells, self.action, self.customer_id, self._target = row, cells, action, customer_id, target
         self._edits = {} if edits is None else edits
         self.status, self._errors, self.note, self.resumed = status, errors or None, note, resumed
-        self.tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
+        self._tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
         self._payload, self._changes, self._store, self._ref = payload, changes, None, None
 
     @property
@@ -127,6 +128,34 @@ class RowPlan:
         store = self._store
         self.unspill()
         self._cells = value
+        self._respill(store)
+
+    @property
+    def target(self) -> str | None:
+        """The id of the action's second object (``source_id`` / ``tax_id`` of the attach/detach actions)."""
+        if self._ref is not None:
+            return self._spilled()[4]
+        return self._target
+
+    @target.setter
+    def target(self, value: str | None) -> None:
+        store = self._store
+        self.unspill()
+        self._target = value
+        self._respill(store)
+
+    @property
+    def tax_identifier(self) -> tuple[str, str] | None:
+        """The (type, value) of the tax number the customer must hold after this row."""
+        if self._ref is not None:
+            return self._spilled()[5]
+        return self._tax_identifier
+
+    @tax_identifier.setter
+    def tax_identifier(self, value: tuple[str, str] | None) -> None:
+        store = self._store
+        self.unspill()
+        self._tax_identifier = value
         self._respill(store)
 
     @property
@@ -191,7 +220,7 @@ class RowPlan:
     def outcome(self) -> tuple[Mapping[str, str], list[tuple[str, Any, Any]]]:
         """(``cells``, ``changes``) read in one go: what a results file shows of the row."""
         if self._ref is not None:
-            cells, _, changes, _ = self._spilled()
+            cells, _, changes, *_ = self._spilled()
             return cells, changes or []
         return self._cells, self.changes
 
@@ -199,12 +228,13 @@ class RowPlan:
         """Keep ``cells``, ``payload``, ``changes`` and the typed ``edits`` in ``store`` (out of memory): what a plan
         holds of each row."""
         if self._ref is None:
-            self._ref = store.put(self._cells, self._payload, self._changes, self._edits)
+            self._ref = store.put(self._cells, self._payload, self._changes, self._edits, self._target,
+                                  self._tax_identifier)
             self._store = store
             self._cells, self._payload, self._changes, self._edits = _NO_CELLS, None, None, _NO_EDITS
+            self._target = self._tax_identifier = None
 
-    def _spilled(self) -> tuple[Mapping[str, str], dict[str, Any] | None, list[tuple[str, Any, Any]] | None,
-                                dict[str, Any] | None]:
+    def _spilled(self) -> Spilled:
         assert self._store is not None and self._ref is not None
         return self._store.get(self._ref)
 
@@ -215,7 +245,7 @@ class RowPlan:
     def unspill(self) -> None:
         """Hold ``cells``, ``payload``, ``changes`` and ``edits`` in memory again (to change them)."""
         if self._ref is not None:
-            cells, payload, changes, edits = self._spilled()
+            cells, payload, changes, edits, self._target, self._tax_identifier = self._spilled()
             self._cells, self._payload, self._changes, self._edits = cells, payload, changes, edits or {}
             self._store = self._ref = None
 

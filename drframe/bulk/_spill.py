@@ -16,6 +16,9 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from itertools import repeat
 from typing import Any
 
+#: What a row keeps spilled: cells, payload, changes, typed edits, target, tax identifier.
+Spilled = tuple[Mapping[str, str], dict[str, Any] | None, list[tuple[str, Any, Any]] | None, dict[str, Any] | None,
+                str | None, tuple[str, str] | None]
 #: A reference is ``offset << _LENGTH_BITS | length``: one int per value kept.
 _LENGTH_BITS = 24
 
@@ -96,7 +99,7 @@ class RowStore:
         self._file = SpillFile()
 
     def put(self, cells: Mapping[str, str], payload: dict[str, Any] | None, changes: list[tuple[str, Any, Any]] | None,
-            edits: dict[str, Any]) -> int:
+            edits: dict[str, Any], target: str | None, tax_identifier: tuple[str, str] | None) -> int:
         index = self.index
         kept: tuple[str, ...] | dict[str, str]
         if isinstance(cells, CompactRow) and cells.index is index:
@@ -105,14 +108,13 @@ class RowStore:
             kept = tuple(map(cells.get, index, repeat("")))
         else:
             kept = dict(cells)
-        return self._file.put((kept, payload, changes or None, edits or None))
+        return self._file.put((kept, payload, changes or None, edits or None, target, tax_identifier))
 
-    def get(self, ref: int) -> tuple[Mapping[str, str], dict[str, Any] | None, list[tuple[str, Any, Any]] | None,
-                                     dict[str, Any] | None]:
-        """(cells, payload, changes, edits) as :meth:`put` wrote them."""
-        kept, payload, changes, edits = self._file.get(ref)
+    def get(self, ref: int) -> Spilled:
+        """(cells, payload, changes, edits, target, tax_identifier) as :meth:`put` wrote them."""
+        kept, payload, changes, edits, target, tax_identifier = self._file.get(ref)
         cells = CompactRow(self.index, kept) if isinstance(kept, tuple) else kept
-        return cells, payload, changes, edits
+        return cells, payload, changes, edits, target, tax_identifier
 
 
 class PackedImages(MutableMapping[int, dict[str, Any]]):
