@@ -8,6 +8,8 @@ Run: ``python benchmarks/make_apply_files.py ROWS DIRECTORY``.  Writes, for ROWS
   (the project's generator, seed 0) changed;
 - ``updates-one.csv``: one field (``locale``) of those customers changed;
 - ``deletes.csv``: those customers deleted;
+- ``attaches.csv``: a payment source (``source_id``) attached to each of those customers;
+- ``vat.csv``: a VAT number (``tax_identifier.type`` ``de``, ``tax_identifier.value``) given to each of them;
 - ``mixed.csv``: a quarter each of creates, all-field updates, one-field updates and deletes.
 
 Measure each as ``/usr/bin/time -v drframe apply FILE --dry-run --base-url http://127.0.0.1:P --api-key
@@ -54,6 +56,16 @@ def delete(customer: dict[str, Any], number: int) -> list[str]:
     return [customer["id"], *[""] * (len(COLUMNS) - 1)]
 
 
+def attach(customer: dict[str, Any], number: int) -> list[str]:
+    """A source attached to an existing customer (its id unknown to the customer: a change each)."""
+    return ["attach_source", customer["id"], f"src_bench_{number:08d}"]
+
+
+def vat(customer: dict[str, Any], number: int) -> list[str]:
+    """A German VAT number for an existing customer."""
+    return ["update", customer["id"], "de", f"DE{number:09d}"]
+
+
 def write(path: Path, columns: list[str], rows: Iterator[list[str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
@@ -72,6 +84,10 @@ def main(rows: int, directory: Path) -> None:
         write(directory / f"{name}.csv", COLUMNS, (make(c, n) for n, c in enumerate(existing)))
     write(directory / "deletes.csv", ["action", *COLUMNS],
           (["delete", *delete(c, n)] for n, c in enumerate(existing)))
+    write(directory / "attaches.csv", ["action", "customer_id", "source_id"],
+          (attach(c, n) for n, c in enumerate(existing)))
+    write(directory / "vat.csv", ["action", "customer_id", "tax_identifier.type", "tax_identifier.value"],
+          (vat(c, n) for n, c in enumerate(existing)))
     kinds: list[tuple[str, Callable[[dict[str, Any], int], list[str]]]] = [
         ("create", lambda c, n: new_row(n)), ("update", all_fields), ("update", one_field), ("delete", delete)]
     write(directory / "mixed.csv", ["action", *COLUMNS],

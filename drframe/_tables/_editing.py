@@ -66,7 +66,12 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
     ``current`` is the customer's row in the customers frame, or None for a create (then ``customer_id`` is
     sent as ``id``). Raises InvalidRequest, naming each field, when the result breaks the API's rules.
     """
-    held = current or {}
+    if current is None:  # a create: nothing to compare with, every value given is a change
+        created, fields = _created(edits)
+        created = {"id": customer_id, **created} if customer_id else created
+        validate_payload(CustomerCreate, created)
+        return created, [(CUSTOMER_KEY, None, customer_id), *fields]
+    held = current
     edited: dict[str, Any] = {}
     for column, value in edits.items():
         stored = held.get(column)
@@ -78,11 +83,34 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
     changes: list[tuple[str, Any, Any]] = []
     if edited:  # only the edited columns can differ: the others hold what they held
         payload, changes = diff_rows(current, {**held, **edited}, only=edited.keys())
-    if current is None:
-        payload = {"id": customer_id, **payload} if customer_id else payload
-        changes.insert(0, (CUSTOMER_KEY, None, customer_id))
     if changes:
-        validate_payload(CustomerCreate if current is None else CustomerUpdate, payload)
+        validate_payload(CustomerUpdate, payload)
+    return payload, changes
+
+
+def _created(edits: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
+    """What :func:`diff_rows` gives from no customer to ``edits`` (column -> value), in one pass: each writable
+    value that is not None, shipping as one object after the other fields."""
+    payload: dict[str, Any] = {}
+    changes: list[tuple[str, Any, Any]] = []
+    shipping: dict[str, Any] = {}
+    for column, given in edits.items():
+        path = column_path(column)
+        if given is None or column == EMPTY_VALUES_COLUMN or path[0] not in WRITABLE_CUSTOMER_FIELDS or \
+                is_missing(given):
+            continue
+        value = plain_value(given, CUSTOMER_PATHS.get(column))
+        if value is None:
+            continue
+        changes.append((column, None, value))
+        if path[0] == "shipping":
+            set_path(shipping, path, value)
+        elif path[0] == "metadata":
+            set_path(payload, path, value)
+        else:
+            payload[path[0]] = value
+    if shipping:
+        payload["shipping"] = shipping["shipping"]
     return payload, changes
 
 

@@ -20,7 +20,8 @@ Rules an analyst can rely on:
 
 The package (a workflow: uses the layers below, never ``cli``): ``_constants`` holds the vocabulary (actions,
 statuses, column names), ``_mapping`` maps a file's own headers and values, ``_rows`` reads and checks rows,
-``_reading`` streams them in compactly and fetches current state, ``_resolve`` resolves each row against it,
+``_reading`` streams them in and fetches current state, ``_spill`` keeps what each row holds out of memory
+(cells, payload, changes; delete rows' before-images) in a temporary file, ``_resolve`` resolves each row against it,
 ``_plan`` is the plan they make, ``_guards`` its limits, ``_run`` applies it through the journal (``_journal``,
 one run at a time by ``_lock``), ``_tax`` puts tax identifiers, ``_results`` builds and writes the outcome
 tables, ``_before`` keeps the before-images, ``_revert`` plans a run's undo, ``_saved`` saves a plan for approval.

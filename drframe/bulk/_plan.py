@@ -204,11 +204,12 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
     text) makes its row invalid unless ``allow_dropped_zeros``. Raises SheetError (nothing sent) for an unreadable
     file, unknown columns, or an ``action`` column naming another action than ``action``.
 
-    Memory stays small for big files: a CSV is read row by row, each row keeps only its cells (in a compact,
-    read-only mapping) and outcome, and the current state is fetched on ``workers`` threads (default: enough for
-    the client's rate limit, 8 without one) under the client's rate limiter a bounded way ahead of the rows
-    being resolved, ``FETCH_GROUP`` customers at a time, in file order.  Typed ``edits`` and ``payload`` are
-    kept for the rows that will be sent.  ``progress`` reports rows read and ids fetched."""
+    Memory does not grow with the file beyond a small object per row: a CSV is read row by row, each row's cells,
+    typed ``edits``, ``payload`` and ``changes`` are spilled to a temporary file (held in memory up to 16 MiB)
+    and read back when used (the results file, ``changes``, ``apply``), and the current state is fetched on
+    ``workers`` threads (default: enough for the client's rate limit, 8 without one) under the client's rate
+    limiter a bounded way ahead of the rows being resolved, ``FETCH_GROUP`` customers at a time, in file order.
+    ``progress`` reports rows read and ids fetched."""
     chosen = None if action is None else parse_action(str(action))
     if action is not None and chosen is None:
         raise ValueError(f"unknown action {action!r}; use one of {', '.join(Action)}")
@@ -234,7 +235,7 @@ def plan(source: str | Path | pd.DataFrame, client: Client | None = None, *, she
         if chosen is not None:
             check_action_column(rows, chosen, str(data.path))
         flag_duplicates(rows, data)
-        reader.resolve([r for r in rows if r.pending and r.customer_id], client, workers, progress)
+        reader.resolve((r for r in rows if r.pending and r.customer_id), client, workers, progress)
     return Plan(client, data, rows, emptied_cells=reader.emptied_cells, deleted=reader.deleted)
 
 

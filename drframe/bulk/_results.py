@@ -34,10 +34,11 @@ def resubmit_frame(rows: list[RowPlan]) -> pd.DataFrame:
     for row in rows:
         if row.status not in {Status.INVALID, Status.FAILED}:
             continue
-        cells = {c: row.cells.get(c, "") for c in columns}
+        held = row.cells
+        cells = {c: held.get(c, "") for c in columns}
         if not cells[CUSTOMER_KEY] and row.customer_id and CUSTOMER_KEY not in {e.column for e in row.errors}:
             cells[CUSTOMER_KEY] = row.customer_id
-        source_row = row.cells.get(SOURCE_ROW_COLUMN) or str(row.row)
+        source_row = held.get(SOURCE_ROW_COLUMN) or str(row.row)
         records.append({ERROR_COLUMN: row.error_text, SOURCE_ROW_COLUMN: source_row, **cells})
     return pd.DataFrame.from_records(records, columns=[ERROR_COLUMN, SOURCE_ROW_COLUMN, *columns]).astype("string")
 
@@ -53,7 +54,7 @@ def _labelled(frame: pd.DataFrame, labels: list[Any] | None) -> pd.DataFrame:
 
 
 #: Rows of a results (or plan) file made into a table at a time when it is written as CSV.
-OUTCOME_PART = 10_000
+OUTCOME_PART = 2_000
 
 
 def write_outcome(path: str | Path, rows: list[RowPlan], *, planned: bool = False, labels: list[Any] | None = None,
@@ -83,13 +84,14 @@ def outcome_frame(rows: list[RowPlan], *, planned: bool = False, labels: list[An
     records = []
     for row in rows:
         status = row.status or (Status.PENDING if planned else Status.SKIPPED)
+        cells, changes = row.outcome()
         record: dict[str, Any] = {
             "row": row.row, "id": row.customer_id, "action": row.action or None, "status": status,
-            "error": row.error_text or None, "note": row.note or None, "changes": _change_text(row.changes) or None,
+            "error": row.error_text or None, "note": row.note or None, "changes": _change_text(changes) or None,
             "resumed": row.resumed,
         }
         for column in input_columns:
-            record.setdefault(column, row.cells.get(column, ""))
+            record.setdefault(column, cells.get(column, ""))
         records.append(record)
     frame = pd.DataFrame.from_records(records, columns=[
         "row", "id", "action", "status", "error", "note", "changes", "resumed",

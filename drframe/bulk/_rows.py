@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import pickle
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .._core._ids import customer_id_problem, id_problem
@@ -42,12 +42,16 @@ from ._constants import (
     is_ignored_column,
 )
 
+if TYPE_CHECKING:
+    from ._spill import RowStore, Spilled
+
 _ID_NAMESPACE = uuid.UUID("6f1c2a3e-4d5b-4c8a-9e7f-0a1b2c3d4e5f")
 _ACTIONS = {str(action): action for action in Action}
 #: How the ids drframe derives for creates without ``customer_id`` start.
 GENERATED_ID_PREFIX = "drf-"
-#: The edits of every packed row (never written to: a row's edits are read into a dict of its own).
+#: The edits and cells of every spilled row (never written to: a row's edits are read into a dict of its own).
 _NO_EDITS: dict[str, Any] = {}
+_NO_CELLS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -78,25 +82,27 @@ class RowPlan:
     another value, deleted before the new one. ``upserted``: the row asked for ``upsert`` and the plan resolved it
     (to update when the customer exists).
 
-    A plan keeps each resolved row's ``payload`` and ``changes`` packed (:meth:`pack`): reading them gives a
-    fresh copy, so change them by assigning, not in place."""
+    A plan keeps each row's ``cells``, ``payload``, ``changes``, typed ``edits``, ``target`` and ``tax_identifier``
+    spilled to a file (:meth:`spill`):
+    reading them gives a fresh copy, so change them by assigning (which spills the row again), not in place."""
 
     row: int
-    cells: Mapping[str, str]
+    _cells: Mapping[str, str]
     action: Action | None
     customer_id: str | None
-    target: str | None
+    _target: str | None
     _edits: dict[str, Any]
     status: Status | None
-    errors: list[CellError]
+    _errors: list[CellError] | None
     note: str
     resumed: bool
-    tax_identifier: tuple[str, str] | None
+    _tax_identifier: tuple[str, str] | None
     replaces_tax_id: str | None
     upserted: bool
     _payload: dict[str, Any] | None
     _changes: list[tuple[str, Any, Any]] | None
-    _packed: bytes | None
+    _store: RowStore | None
+    _ref: int | None
 
     def __init__(self, row: int, cells: Mapping[str, str], action: Action | None, *, customer_id: str | None = None,
                  target: str | None = None, edits: dict[str, Any] | None = None,
@@ -104,64 +110,144 @@ class RowPlan:
                  status: Status | None = None, errors: list[CellError] | None = None, note: str = "",
                  resumed: bool = False, tax_identifier: tuple[str, str] | None = None,
                  replaces_tax_id: str | None = None, upserted: bool = False) -> None:
-        self.row, self.cells, self.action, self.customer_id, self.target = row, cells, action, customer_id, target
+        self.row, self._cells, self.action, self.customer_id, self._target = row, cells, action, customer_id, target
         self._edits = {} if edits is None else edits
-        self.status, self.errors, self.note, self.resumed = status, [] if errors is None else errors, note, resumed
-        self.tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
-        self._payload, self._changes, self._packed = payload, changes, None
+        self.status, self._errors, self.note, self.resumed = status, errors or None, note, resumed
+        self._tax_identifier, self.replaces_tax_id, self.upserted = tax_identifier, replaces_tax_id, upserted
+        self._payload, self._changes, self._store, self._ref = payload, changes, None, None
+
+    @property
+    def cells(self) -> Mapping[str, str]:
+        """The row's input cells: column -> text (read-only)."""
+        if self._ref is not None:
+            return self._spilled()[0]
+        return self._cells
+
+    @cells.setter
+    def cells(self, value: Mapping[str, str]) -> None:
+        store = self._store
+        self.unspill()
+        self._cells = value
+        self._respill(store)
+
+    @property
+    def target(self) -> str | None:
+        """The id of the action's second object (``source_id`` / ``tax_id`` of the attach/detach actions)."""
+        if self._ref is not None:
+            return self._spilled()[4]
+        return self._target
+
+    @target.setter
+    def target(self, value: str | None) -> None:
+        store = self._store
+        self.unspill()
+        self._target = value
+        self._respill(store)
+
+    @property
+    def tax_identifier(self) -> tuple[str, str] | None:
+        """The (type, value) of the tax number the customer must hold after this row."""
+        if self._ref is not None:
+            return self._spilled()[5]
+        return self._tax_identifier
+
+    @tax_identifier.setter
+    def tax_identifier(self, value: tuple[str, str] | None) -> None:
+        store = self._store
+        self.unspill()
+        self._tax_identifier = value
+        self._respill(store)
+
+    @property
+    def errors(self) -> list[CellError]:
+        """Why the row is invalid or failed (add one with :meth:`fail` or :meth:`add_error`)."""
+        return self._errors if self._errors is not None else []
+
+    @errors.setter
+    def errors(self, value: list[CellError]) -> None:
+        self._errors = value or None
+
+    def add_error(self, error: CellError) -> None:
+        """Record ``error`` (the status is the caller's to set)."""
+        if self._errors is None:
+            self._errors = []
+        self._errors.append(error)
 
     @property
     def edits(self) -> dict[str, Any]:
         """The row's typed field edits (column -> value; None clears)."""
-        if self._packed is not None:
-            return _unpacked(self._packed)[2]
+        if self._ref is not None:
+            return self._spilled()[3] or {}
         return self._edits
 
     @edits.setter
     def edits(self, value: dict[str, Any]) -> None:
-        self._unpack()
+        store = self._store
+        self.unspill()
         self._edits = value
+        self._respill(store)
 
     @property
     def payload(self) -> dict[str, Any] | None:
         """The request body this row sends (None: nothing, or only its tax identifier)."""
-        if self._packed is not None:
-            payload: dict[str, Any] | None = _unpacked(self._packed)[0]
-            return payload
+        if self._ref is not None:
+            return self._spilled()[1]
         return self._payload
 
     @payload.setter
     def payload(self, value: dict[str, Any] | None) -> None:
-        self._unpack()
+        store = self._store
+        self.unspill()
         self._payload = value
+        self._respill(store)
 
     @property
     def changes(self) -> list[tuple[str, Any, Any]]:
         """The field changes: (column, before, after)."""
-        if self._packed is not None:
-            changes: list[tuple[str, Any, Any]] = _unpacked(self._packed)[1]
-            return changes
+        if self._ref is not None:
+            return self._spilled()[2] or []
         if self._changes is None:
             self._changes = []
         return self._changes
 
     @changes.setter
     def changes(self, value: list[tuple[str, Any, Any]]) -> None:
-        self._unpack()
+        store = self._store
+        self.unspill()
         self._changes = value
+        self._respill(store)
 
-    def pack(self) -> None:
-        """Keep ``payload``, ``changes`` and the typed ``edits`` as one compressed pickle (a fraction of their
-        objects' memory; the three share their values): what a plan holds of each row once resolved."""
-        if self._packed is None and (self._payload is not None or self._changes or self._edits):
-            self._packed = zlib.compress(pickle.dumps((self._payload, self._changes, self._edits),
-                                                       pickle.HIGHEST_PROTOCOL), 1)
-            self._payload, self._changes, self._edits = None, None, _NO_EDITS
+    def outcome(self) -> tuple[Mapping[str, str], list[tuple[str, Any, Any]]]:
+        """(``cells``, ``changes``) read in one go: what a results file shows of the row."""
+        if self._ref is not None:
+            cells, _, changes, *_ = self._spilled()
+            return cells, changes or []
+        return self._cells, self.changes
 
-    def _unpack(self) -> None:
-        if self._packed is not None:
-            self._payload, self._changes, self._edits = _unpacked(self._packed)
-            self._packed = None
+    def spill(self, store: RowStore) -> None:
+        """Keep ``cells``, ``payload``, ``changes`` and the typed ``edits`` in ``store`` (out of memory): what a plan
+        holds of each row."""
+        if self._ref is None:
+            self._ref = store.put(self._cells, self._payload, self._changes, self._edits, self._target,
+                                  self._tax_identifier)
+            self._store = store
+            self._cells, self._payload, self._changes, self._edits = _NO_CELLS, None, None, _NO_EDITS
+            self._target = self._tax_identifier = None
+
+    def _spilled(self) -> Spilled:
+        assert self._store is not None and self._ref is not None
+        return self._store.get(self._ref)
+
+    def _respill(self, store: RowStore | None) -> None:
+        if store is not None:  # a spilled row stays spilled when changed
+            self.spill(store)
+
+    def unspill(self) -> None:
+        """Hold ``cells``, ``payload``, ``changes`` and ``edits`` in memory again (to change them)."""
+        if self._ref is not None:
+            cells, payload, changes, edits, self._target, self._tax_identifier = self._spilled()
+            self._cells, self._payload, self._changes, self._edits = cells, payload, changes, edits or {}
+            self._store = self._ref = None
 
     @property
     def pending(self) -> bool:
@@ -170,7 +256,7 @@ class RowPlan:
 
     def fail(self, column: str, message: str, status: Status = Status.INVALID) -> None:
         """Record why the row cannot be sent (naming the column, with the cell's text) and end it as ``status``."""
-        self.errors.append(CellError(self.row, column, self.cells.get(column, ""), message))
+        self.add_error(CellError(self.row, column, self.cells.get(column, ""), message))
         self.status = status
 
     @property
@@ -179,12 +265,6 @@ class RowPlan:
         if self.status not in {Status.INVALID, Status.FAILED}:
             return ""
         return "; ".join(str(e) for e in self.errors) or self.note
-
-
-def _unpacked(packed: bytes) -> tuple[dict[str, Any] | None, list[tuple[str, Any, Any]], dict[str, Any]]:
-    """What :meth:`RowPlan.pack` packed (in memory only, from plain values: never read from anywhere else)."""
-    payload, changes, edits = pickle.loads(zlib.decompress(packed))
-    return payload, changes, edits
 
 
 def _known_column(column: str) -> bool:
@@ -375,7 +455,13 @@ def emptied_cells(cells: Mapping[str, str], current: Mapping[str, Any]) -> int:
 def flag_duplicates(plans: list[RowPlan], sheet: Sheet) -> None:
     """An id named by two field rows (or the same attach twice): all its rows are invalid, nothing is sent."""
     named = [plan for plan in plans if plan.customer_id and plan.action]
-    repeated = {customer_id for customer_id, n in Counter(p.customer_id for p in named).items() if n > 1}
+    # The ids' hashes first (8 bytes a row, not a dict of every id): only ids whose hash repeats are counted.
+    hashes = np.fromiter((hash(p.customer_id) for p in named), dtype=np.int64, count=len(named))
+    values, counts = np.unique(hashes, return_counts=True)
+    clashing = set(values[counts > 1].tolist())
+    del hashes, values, counts
+    candidates = Counter(p.customer_id for p in named if hash(p.customer_id) in clashing) if clashing else Counter()
+    repeated = {customer_id for customer_id, n in candidates.items() if n > 1}
     by_id: dict[str | None, list[RowPlan]] = {}  # only the ids named twice or more: one row alone is never flagged
     for plan in named:
         if plan.customer_id in repeated:

@@ -295,7 +295,7 @@ class _Runner:
                 finish(self.client, self.journal)
         except APIError as exc:
             row.status = Status.FAILED
-            row.errors.append(_api_error_cell(row, exc))
+            row.add_error(_api_error_cell(row, exc))
         except ConnectionFailed as exc:
             row.status = Status.FAILED
             row.note = f"{exc}; the outcome is unknown: re-run with the same journal to re-check it"

@@ -163,8 +163,9 @@ class APIModel(BaseModel):
     @classmethod
     def _reject_unknown_fields(cls, data: Any, info: ValidationInfo) -> Any:
         if _strict(info) and isinstance(data, dict):
+            known = cls.model_fields  # a property of pydantic's: read once, not once per key
             for key in data:
-                if key not in cls.model_fields:
+                if key not in known:
                     raise PydanticCustomError(
                         "unknown_parameter", "Unknown field '{field}'.", {"field": str(key)}
                     )
