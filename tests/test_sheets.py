@@ -466,6 +466,32 @@ def test_an_xlsx_read_from_its_xml_in_small_chunks(tmp_path: Path, monkeypatch: 
     assert read.rows[3].literal == {"customer_id"}, "the quote prefix: the text <clear>, not the clear token"
 
 
+def test_shared_strings_past_those_held_are_read_back_from_disk(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workbook with more shared strings than are held in memory: the rest are spilled in blocks and read back
+    whatever the order the cells ask for them (in order, backwards, a block evicted and read again); an index
+    past the last string is an unreadable file, not a wrong cell."""
+    from drframe._files._sheets import _strings
+
+    monkeypatch.setattr(_strings, "_HELD", 3)
+    monkeypatch.setattr(_strings, "_BLOCK", 2)
+    monkeypatch.setattr(_strings, "_CACHED", 2)
+    texts = ["customer_id", "email", *(f"cus_{n:02d}" for n in range(20))]
+    strings = "".join(f'<si><t xml:space="preserve">{text}</t></si>' for text in texts)
+    order = [*range(2, 22), *range(21, 1, -1), 2, 21, 11]
+
+    def sheet_xml(indexes: list[int]) -> str:
+        rows = "".join(f'<row r="{row}"><c r="A{row}" t="s"><v>{index}</v></c><c r="B{row}" t="s"><v>1</v></c></row>'
+                       for row, index in enumerate(indexes, start=2))
+        return (f'<worksheet xmlns="{XLSX_MAIN}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c>'
+                f'<c r="B1" t="s"><v>1</v></c></row>{rows}</sheetData></worksheet>')
+
+    read = read_sheet(xlsx(tmp_path / "many.xlsx", sheet_xml(order), strings=strings))
+    assert [row.cells for row in read.rows] == [{"customer_id": texts[i], "email": "email"} for i in order]
+    with pytest.raises(SheetError, match=r"not a readable \.xlsx file"):
+        read_sheet(xlsx(tmp_path / "past.xlsx", sheet_xml([5, 22]), strings=strings))
+
+
 @pytest.mark.parametrize("name", ["customers.xls", "customers.xlsb"])
 def test_legacy_excel_is_refused_with_save_as_xlsx(tmp_path: Path, name: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:

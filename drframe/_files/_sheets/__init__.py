@@ -2,7 +2,8 @@
 
 This package owns :func:`read_sheet` (pick the reader by file type, drop trailing blank rows) and is what the
 rest of drframe imports; :mod:`._model` holds the table shape, :mod:`._numbers` the display rules, and
-:mod:`._csv`, :mod:`._xlsx`, :mod:`._ods` one reader each. The rules, for every format:
+:mod:`._csv`, :mod:`._xlsx` (with :mod:`._strings`, its texts and shared strings), :mod:`._ods` one reader each.
+The rules, for every format:
 
 * Numbers are rendered through the cell's number format: zero padding stays (``1234`` formatted ``00000`` is
   ``01234``), decimals and percentages show as formatted (``3.30``, ``15%``), thousands separators are dropped
@@ -16,9 +17,10 @@ rest of drframe imports; :mod:`._model` holds the table shape, :mod:`._numbers` 
 * Error cells (``#N/A``, ``#DIV/0!``, ..., also as the cached result of a formula) are kept in
   :attr:`SheetRow.errors`. Formulas are reported in :attr:`SheetRow.formulas`, never evaluated; the one exception
   is LibreOffice's ``TRUE()``/``FALSE()``, which is how it stores a boolean.
-* ``.xlsx`` and ``.ods`` are parsed from their XML (streamed), with the same rules. Legacy ``.xls`` and
-  ``.xlsb`` are refused ("save as .xlsx"): the readers available for them (calamine) report an error cell as an
-  empty one, a formula as its last result and no number formats, so three of these rules could not be kept.
+* ``.xlsx`` and ``.ods`` are parsed from their XML (streamed, in memory that does not grow with the sheet), with
+  the same rules. Legacy ``.xls`` and ``.xlsb`` are refused ("save as .xlsx"): the readers available for them
+  (calamine) report an error cell as an empty one, a formula as its last result and no number formats, so three
+  of these rules could not be kept.
 * CSV delimiters (``, ; tab |``) are detected from the header line; CSV text is UTF-8 (with or without BOM),
   UTF-16 with BOM, or the ``encoding`` given; anything else is refused, never guessed.
 """
@@ -71,11 +73,10 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
     if suffix in {".xlsx", ".xlsm", ".ods"}:
         if encoding is not None:
             raise SheetError(f"{path}: an encoding applies to CSV files only, not to {suffix} workbooks")
-        content = path.read_bytes()
+        sha256 = _sha256(path)
         reader = read_xlsx if suffix != ".ods" else read_ods
-        columns, rows, title = reader(content, path, sheet)
+        columns, rows, title = reader(path, sheet)
         note = f"{suffix.lstrip('.')}, sheet {title!r}"
-        sha256 = hashlib.sha256(content).hexdigest()
     elif suffix in {".csv", ".txt", ".tsv"}:
         columns, rows, delimiter, note, sha256 = open_csv(path, head, encoding)
     elif suffix in _LEGACY_EXCEL:
@@ -85,6 +86,18 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
     else:
         raise SheetError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .xlsx or .ods")
     return Sheet(path, columns, [], sha256, note, delimiter), _without_trailing_blanks(rows)
+
+
+def _sha256(path: Path) -> str:
+    """The file's SHA-256, read a block at a time (a workbook is opened again to be read, never held whole)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise SheetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return digest.hexdigest()
 
 
 def _without_trailing_blanks(rows: Iterator[SheetRow]) -> Iterator[SheetRow]:

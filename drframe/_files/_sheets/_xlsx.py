@@ -1,6 +1,7 @@
 """Excel (``.xlsx``/``.xlsm``) input, read from the workbook's XML with compiled patterns and streamed: the
-worksheet is decompressed a megabyte at a time and cut at row ends, so memory holds the shared strings and one
-chunk of rows, whatever the sheet's length. A cell carries its formula and the value last calculated for it side
+worksheet and its shared strings are decompressed a megabyte at a time and cut at element ends, and the shared
+strings past the first hundred thousand or so are kept on disk (:mod:`._strings`), so memory holds one chunk of
+rows and a bounded part of the strings, whatever the sheet's length; the file itself is opened, never read whole. A cell carries its formula and the value last calculated for it side
 by side (an error result is the error, a ``TRUE()`` / ``FALSE()`` result the boolean, anything else stays a
 formula and is refused later). Numbers and dates are shown through the number format of the cell's style, read
 from ``styles.xml`` (dates and durations recognised and converted as openpyxl does); Excel's quote prefix marks a
@@ -13,8 +14,6 @@ read by one streaming pass whose pieces share the compiled patterns; apart, they
 from __future__ import annotations
 
 import codecs
-import html
-import io
 import posixpath
 import re
 import zipfile
@@ -29,6 +28,7 @@ from ..._core._text import is_error_value, normalise_cell
 from ..._errors import SheetError
 from ._model import BOOLEAN_FORMULA, EMPTY, Cell, PlainRow, SheetRow, held_as_shown, pick_sheet, stream_table
 from ._numbers import date_parts, format_number, general, temporal_text
+from ._strings import SharedStrings, plain_text, rich_text, xml_text
 
 _CHUNK = 1 << 20
 #: A row's start (group 1), a cell with its reference first (column letters, the other attributes, and its
@@ -42,10 +42,8 @@ _ATTRIBUTE = re.compile(r'([\w:]+)="([^"]*)"')
 _VALUE = re.compile(r"<v>(.*?)</v>", re.S)
 _FORMULA = re.compile(r"<f\b([^>]*?)(?:/>|>(.*?)</f>)", re.S)
 _INLINE = re.compile(r"<is>(.*?)</is>", re.S)
-_STRING_ITEM = re.compile(r"<si>(.*?)</si>|<si/>", re.S)
-_RUN_TEXT = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>|<t(?:\s[^>]*)?/>", re.S)
-_PHONETIC = re.compile(r"<rPh\b.*?</rPh>", re.S)
-_ESCAPED_CHARACTER = re.compile(r"_x([0-9A-Fa-f]{4})_")
+#: A shared string: one run's text (group 1, as Excel and LibreOffice write most), any other content (group 2).
+_STRING_ITEM = re.compile(r"<si><t(?:\s[^>]*)?>([^<]*)</t></si>|<si>(.*?)</si>|<si/>", re.S)
 _ROOT = re.compile(r"<(?:(\w+):)?(worksheet|sst)\b")
 _PREFIX_TAGS = re.compile(r"(</?)\w+:")
 _CELL_TYPE_AND_STYLE = re.compile(r'\b([st])="([^"]*)"')
@@ -53,27 +51,6 @@ _CELL_TYPE_AND_STYLE = re.compile(r'\b([st])="([^"]*)"')
 
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
-
-
-def _xml_text(raw: str) -> str:
-    """Character data as an XML parser gives it (line ends as LF, references resolved), with Excel's ``_xHHHH_``
-    escapes of control characters decoded."""
-    if "\r" in raw:
-        raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    if "&" in raw:
-        raw = html.unescape(raw)
-    if "_x" in raw:
-        raw = _ESCAPED_CHARACTER.sub(lambda m: chr(int(m.group(1), 16)), raw)
-    return raw
-
-
-def _rich_text(body: str) -> str:
-    """The text of a shared or inline string: its runs joined, phonetic guides left out."""
-    if body.startswith("<t>") and body.endswith("</t>") and "<" not in body[3:-4]:
-        return _xml_text(body[3:-4])
-    if "<rPh" in body:
-        body = _PHONETIC.sub("", body)
-    return "".join(_xml_text(text) for text in _RUN_TEXT.findall(body))
 
 
 def _unprefixed(text: str, prefix: str | None) -> str:
@@ -96,7 +73,7 @@ _GENERAL = _Style()
 class _Workbook:
     """What every cell of the workbook needs: shared strings, cell styles and the date epoch."""
 
-    strings: list[str] = field(default_factory=list)
+    strings: SharedStrings = field(default_factory=SharedStrings)
     styles: list[_Style] = field(default_factory=list)
     epoch: datetime = datetime(1899, 12, 30)
 
@@ -125,11 +102,38 @@ def _read_styles(xml: bytes) -> list[_Style]:
     return styles
 
 
-def _read_strings(xml: bytes) -> list[str]:
-    text = xml.decode("utf-8")
-    match = _ROOT.search(text)
-    text = _unprefixed(text, match.group(1) if match else None)
-    return [normalise_cell(_rich_text(body)) if body else "" for body in _STRING_ITEM.findall(text)]
+def _chunks(archive: zipfile.ZipFile, member: str, element: str) -> Iterator[str]:
+    """The XML of ``member`` decompressed a megabyte at a time, each chunk cut after the end of an ``element``
+    (so none is split between chunks), with the SpreadsheetML namespace prefix taken off the tags."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending, prefix, end, started = "", None, f"</{element}>", False
+    with archive.open(member) as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            text = pending + decoder.decode(chunk, final=not chunk)
+            if not started:
+                root = _ROOT.search(text)
+                if root:
+                    started, prefix = True, root.group(1)
+                    end = f"</{prefix}:{element}>" if prefix else end
+            cut = text.rfind(end)
+            if chunk and cut < 0:
+                pending = text
+                continue
+            cut = cut + len(end) if chunk else len(text)
+            pending = text[cut:]
+            yield _unprefixed(text[:cut], prefix)
+            if not chunk:
+                return
+
+
+def _read_strings(archive: zipfile.ZipFile, member: str) -> SharedStrings:
+    strings = SharedStrings()
+    for chunk in _chunks(archive, member, "si"):
+        strings.extend([plain_text(xml_text(run)) if run else normalise_cell(rich_text(body)) if body else ""
+                        for run, body in _STRING_ITEM.findall(chunk)])
+    strings.finish()
+    return strings
 
 
 def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
@@ -146,18 +150,18 @@ def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, 
     return found
 
 
-def _open_workbook(content: bytes, path: Path) -> tuple[zipfile.ZipFile, _Workbook, list[tuple[str, str, str]]]:
+def _open_workbook(path: Path) -> tuple[zipfile.ZipFile, _Workbook, list[tuple[str, str, str]]]:
     """The archive, its workbook-wide data, and its sheets as (name, kind, member)."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
+        archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise SheetError(f"{path}: not a readable .xlsx file (not a zip archive)") from None
+    book = _Workbook()
     try:
         office = next((member for kind, member in _relationships(archive, "").values()
                        if kind == "officeDocument"), "xl/workbook.xml")
         relationships = _relationships(archive, office)
         root = ElementTree.fromstring(archive.read(office))
-        book = _Workbook()
         sheets: list[tuple[str, str, str]] = []
         for element in root.iter():
             tag = _local(element.tag)
@@ -171,16 +175,17 @@ def _open_workbook(content: bytes, path: Path) -> tuple[zipfile.ZipFile, _Workbo
             if kind == "styles":
                 book.styles = _read_styles(archive.read(member))
             elif kind == "sharedStrings":
-                book.strings = _read_strings(archive.read(member))
-    except (KeyError, ValueError, ElementTree.ParseError, zipfile.BadZipFile) as exc:
+                book.strings = _read_strings(archive, member)
+    except (KeyError, ValueError, ElementTree.ParseError, zipfile.BadZipFile, EOFError) as exc:
         archive.close()
+        book.strings.close()
         raise SheetError(f"{path}: not a readable .xlsx file ({type(exc).__name__})") from None
     return archive, book, sheets
 
 
-def read_xlsx(content: bytes, path: Path, sheet: str | None) -> tuple[list[str], Iterator[SheetRow], str]:
+def read_xlsx(path: Path, sheet: str | None) -> tuple[list[str], Iterator[SheetRow], str]:
     """The sheet's header, and its rows streamed as they are iterated."""
-    archive, book, sheets = _open_workbook(content, path)
+    archive, book, sheets = _open_workbook(path)
     try:
         title = pick_sheet([name for name, _, _ in sheets], sheet, path)
         kind, member = next((kind, member) for name, kind, member in sheets if name == title)
@@ -188,6 +193,7 @@ def read_xlsx(content: bytes, path: Path, sheet: str | None) -> tuple[list[str],
             raise SheetError(f"{path}: sheet {title!r} is not a worksheet of cells (a chart or macro sheet?)")
     except BaseException:
         archive.close()
+        book.strings.close()
         raise
     width: list[int] = []  # the header's width, known once the header is read
 
@@ -198,6 +204,7 @@ def read_xlsx(content: bytes, path: Path, sheet: str | None) -> tuple[list[str],
             raise SheetError(f"{path}: not a readable .xlsx file ({type(exc).__name__} in sheet {title!r})") from None
         finally:
             archive.close()
+            book.strings.close()
 
     columns, rows = stream_table(records(), path, f"sheet {title!r} is empty")
     width.append(len(columns))
@@ -219,6 +226,8 @@ class _SheetReader:
         texts: list[str] = []
         special: dict[int, Cell] = {}
         strings, columns, attributes_of = self._book.strings, self._columns, self._attributes
+        held = strings.held
+        in_memory = len(held)
         for tokens in self._tokens(archive, member):
             for row, letters, rest, inline, value, other, tag, content in tokens:
                 if row:
@@ -245,11 +254,12 @@ class _SheetReader:
                         parsed = self._parse_attributes(rest)
                     style, kind, plain = parsed
                     if plain == _SHARED and value:
-                        text = strings[int(value)]
+                        index = int(value)
+                        text = held[index] if 0 <= index < in_memory else strings[index]
                     elif plain == _INLINE_PLAIN and inline:
                         if "&" in inline or "\r" in inline or "_x" in inline:
-                            inline = _xml_text(inline)
-                        text = inline.strip() if inline.isascii() else normalise_cell(inline)
+                            inline = xml_text(inline)
+                        text = plain_text(inline)
                     elif inline or value or other:
                         text = self._cell(number, column, f"{letters}{number}", kind, style, inline or value,
                                           other, special)
@@ -278,28 +288,10 @@ class _SheetReader:
                 yield from ((blank, []) for blank in range(expected, number))
                 yield number, record
 
-    def _tokens(self, archive: zipfile.ZipFile, member: str) -> Iterator[list[tuple[str, ...]]]:
+    @staticmethod
+    def _tokens(archive: zipfile.ZipFile, member: str) -> Iterator[list[tuple[str, ...]]]:
         """The row and cell tokens of the worksheet, a chunk at a time (each chunk cut after a row's end)."""
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        pending, prefix, row_end, started = "", None, "</row>", False
-        with archive.open(member) as handle:
-            while True:
-                chunk = handle.read(_CHUNK)
-                text = pending + decoder.decode(chunk, final=not chunk)
-                if not started:
-                    root = _ROOT.search(text)
-                    if root:
-                        started, prefix = True, root.group(1)
-                        row_end = f"</{prefix}:row>" if prefix else row_end
-                cut = text.rfind(row_end)
-                if chunk and cut < 0:
-                    pending = text
-                    continue
-                cut = cut + len(row_end) if chunk else len(text)
-                pending = text[cut:]
-                yield _TOKEN.findall(_unprefixed(text[:cut], prefix))
-                if not chunk:
-                    return
+        return (_TOKEN.findall(chunk) for chunk in _chunks(archive, member, "row"))
 
     def _column(self, letters: str) -> int:
         index = 0
@@ -345,9 +337,9 @@ class _SheetReader:
             if kind == "s":
                 cell = self._book.strings[int(simple)]
             elif kind == "inlineStr":
-                cell = normalise_cell(_rich_text(simple) if content else _xml_text(simple))
+                cell = normalise_cell(rich_text(simple) if content else xml_text(simple))
             else:
-                cell = self._value(kind, _xml_text(simple), style)
+                cell = self._value(kind, xml_text(simple), style)
             if isinstance(cell, str) and kind in {"s", "inlineStr"} and cell and self._book.style(style).quote_prefix:
                 cell = Cell(cell, literal=True)
         if isinstance(cell, str):
@@ -388,7 +380,7 @@ class _SheetReader:
         formula itself (refused later). The header's formulas and cells past its width stay formulas."""
         found = _FORMULA.search(content)
         attributes = dict(_ATTRIBUTE.findall(found.group(1))) if found else {}
-        formula = "=" + _xml_text(found.group(2) or "") if found else "="
+        formula = "=" + xml_text(found.group(2) or "") if found else "="
         if attributes.get("t") == "shared":
             from openpyxl.formula.translate import Translator
 
@@ -400,7 +392,7 @@ class _SheetReader:
         if number == 1 or (self._width and column >= self._width[0]):
             return Cell(formula, formula=formula)
         value = _VALUE.search(content)
-        raw = _xml_text(value.group(1)) if value and value.group(1) else None
+        raw = xml_text(value.group(1)) if value and value.group(1) else None
         if raw is not None and (kind == "e" or (kind == "str" and is_error_value(raw))):
             return Cell(raw, error=raw)
         boolean = BOOLEAN_FORMULA.match(formula)
