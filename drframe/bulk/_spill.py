@@ -5,6 +5,7 @@ with the number of rows, and the file goes with the plan."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
@@ -15,6 +16,8 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping, MutableMapping
 from itertools import repeat
 from typing import Any
+
+from .._errors import DRError
 
 #: What a row keeps spilled: cells, payload, changes, typed edits, target, tax identifier.
 Spilled = tuple[Mapping[str, str], dict[str, Any] | None, list[tuple[str, Any, Any]] | None, dict[str, Any] | None,
@@ -43,17 +46,22 @@ class SpillFile:
         if len(data) >> _LENGTH_BITS:
             raise ValueError(f"a value of {len(data)} bytes is too big to spill")  # 16 MiB: never a row or a customer
         with self._lock:
-            offset, self._end = self._end, self._end + len(data)
-            if self._buffer is not None and self._end > IN_MEMORY:
-                self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as this object)
-                weakref.finalize(self, self._file.close)
-                self._file.write(self._buffer)
-                self._file.flush()
-                self._buffer = None
-            if self._buffer is not None:
-                self._buffer += data
-            else:
-                os.pwrite(self._file.fileno(), data, offset)
+            offset = self._end
+            try:
+                if self._buffer is not None and offset + len(data) > IN_MEMORY:
+                    self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as this object)
+                    weakref.finalize(self, self._file.close)
+                    self._file.write(self._buffer)
+                    self._file.flush()
+                    self._buffer = None
+                if self._buffer is not None:
+                    self._buffer += data
+                elif os.pwrite(self._file.fileno(), data, offset) != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            except OSError as error:
+                raise DRError(f"could not keep the plan's rows in a temporary file in {tempfile.gettempdir()} "
+                              f"({error.strerror}): free space there, or set TMPDIR to a folder with room") from error
+            self._end = offset + len(data)
         return offset << _LENGTH_BITS | len(data)
 
     def get(self, ref: int) -> Any:
