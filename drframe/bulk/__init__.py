@@ -19,8 +19,8 @@ Rules an analyst can rely on:
 * Every row ends in exactly one :class:`Status`.
 
 The package (a workflow: uses the layers below, never ``cli``): ``_constants`` holds the vocabulary (actions,
-statuses, column names), ``_mapping`` maps a file's own headers and values, ``_rows`` reads and checks rows,
-``_reading`` streams them in and fetches current state, ``_spill`` keeps what each row holds out of memory
+statuses, column names), ``_mapping`` maps a file's own headers and values, ``_rows`` reads and checks rows into
+``_rowplan`` (one row each), ``_reading`` streams them in and fetches current state, ``_spill`` keeps what each row holds out of memory
 (cells, payload, changes; delete rows' before-images) in a temporary file, ``_resolve`` resolves each row against it,
 ``_plan`` is the plan they make, ``_guards`` its limits, ``_run`` applies it through the journal (``_journal``,
 one run at a time by ``_lock``), ``_tax`` puts tax identifiers, ``_results`` builds and writes the outcome
@@ -35,7 +35,8 @@ from ._mapping import ColumnMapping, propose_mapping
 from ._plan import Plan, plan
 from ._results import BulkResult
 from ._revert import revert_plan
-from ._rows import CellError, RowPlan, sheet_from_frame
+from ._rowplan import CellError, RowPlan
+from ._rows import sheet_from_frame
 from ._saved import load_plan
 
 #: Every action name, in the order the documentation lists them.

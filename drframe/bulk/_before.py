@@ -20,7 +20,7 @@ from .._errors import SheetError
 
 if TYPE_CHECKING:
     from ._plan import Plan
-    from ._rows import RowPlan
+    from ._rowplan import RowPlan
 
 KIND = "drframe before-images"
 VERSION = 1

@@ -11,7 +11,7 @@ from .._errors import LimitExceeded
 from ._constants import Action, Status
 
 if TYPE_CHECKING:
-    from ._rows import RowPlan
+    from ._rowplan import RowPlan
 
 #: ``max_failures`` judges a run only once this many of its rows have finished.
 MIN_FINISHED = 20

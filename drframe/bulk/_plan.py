@@ -19,8 +19,8 @@ from ._guards import check_limits
 from ._mapping import ColumnMapping
 from ._reading import _collecting_young_only, _RowReader
 from ._results import BulkResult, changes_frame, errors_frame, html_summary, outcome_frame, resubmit_frame
+from ._rowplan import RowPlan
 from ._rows import (
-    RowPlan,
     check_action_column,
     check_columns,
     flag_duplicates,

@@ -15,7 +15,8 @@ from .._progress import progress as progress_of
 from .._tables._frames import column_path, to_frames
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, Action
 from ._resolve import _refuse_dropped_zeros, _refuse_garbled_text, _resolve
-from ._rows import RowPlan, emptied_cells, interpret
+from ._rowplan import RowPlan
+from ._rows import emptied_cells, interpret
 from ._spill import PackedImages, RowStore
 
 if TYPE_CHECKING:

@@ -13,10 +13,9 @@ from .._errors import InvalidRequest
 from .._files._sheets import Sheet, SheetRow
 from .._tables._editing import edit_customer
 from ._constants import CUSTOMER_KEY, FIELD_ACTIONS, SOURCE_COLUMN, TAX_COLUMN, TAX_VALUE_COLUMN, Action, Status
+from ._rowplan import CellError, RowPlan
 from ._rows import (
     GENERATED_ID_PREFIX,
-    CellError,
-    RowPlan,
     interpret,
 )
 

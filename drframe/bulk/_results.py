@@ -14,7 +14,7 @@ from ._constants import ACTION_COLUMN, CUSTOMER_KEY, ERROR_COLUMN, OUTCOMES, SOU
 
 if TYPE_CHECKING:
     from ._plan import Plan
-    from ._rows import RowPlan
+    from ._rowplan import RowPlan
 
 
 def _change_text(changes: list[tuple[str, Any, Any]]) -> str:

@@ -32,7 +32,7 @@ from .._tables._editing import edit_customer
 from .._tables._frames import column_path, to_frames
 from ._before import applied_records, before_images_path, image_record, read_before_images
 from ._constants import CUSTOMER_KEY, SOURCE_COLUMN, TAX_COLUMN, Action, Status
-from ._rows import RowPlan
+from ._rowplan import RowPlan
 from ._tax import TaxBook, put_tax_identifier
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from ._guards import FailureGuard
 from ._journal import Journal
 from ._lock import journal_lock
 from ._results import BulkResult
-from ._rows import CellError, RowPlan
+from ._rowplan import CellError, RowPlan
 from ._tax import put_tax_identifier
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from .._errors import PlanRefused, SheetError
 from .._files._sheets import Sheet
 from ._constants import CUSTOMER_KEY, Action, Status
 from ._revert import flat_customers
-from ._rows import CellError, RowPlan
+from ._rowplan import CellError, RowPlan
 
 if TYPE_CHECKING:
     from .._api._client import Client

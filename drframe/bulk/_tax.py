@@ -26,7 +26,7 @@ from .._errors import NotFound
 if TYPE_CHECKING:
     from .._api._client import Client
     from .._core._models import TaxIdentifier
-    from ._rows import RowPlan
+    from ._rowplan import RowPlan
 
 
 class TaxBook(Protocol):
