@@ -84,7 +84,9 @@ def run_apply(args: argparse.Namespace) -> int:
         if args.dry_run:
             plan = _plan(args, client, source, mapping)
             return EXIT_OK if plan is None else _report_dry_run(plan, args)
-        sha256 = _file_sha256(source)
+        from .._files._sheets import file_sha256
+
+        sha256 = file_sha256(source)
         journal = Path(args.journal) if args.journal else source.with_name(f"{source.name}.{sha256[:12]}.journal")
         # Held from before the plan: a plan made while another run of this journal writes would be stale.
         with journal_lock(journal, timeout=args.lock_timeout) as dead:
@@ -155,22 +157,6 @@ def _plan(args: argparse.Namespace, client: Client, source: Path,
                          allow_dropped_zeros=args.allow_dropped_zeros)
     _print_plan(plan)
     return plan
-
-
-def _file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (what names its default journal), or SheetError when it cannot be read."""
-    import hashlib
-
-    from .._errors import SheetError
-
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    except OSError as exc:
-        raise SheetError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return digest.hexdigest()
 
 
 def _report_dry_run(plan: bulk.Plan, args: argparse.Namespace) -> int:

@@ -41,8 +41,8 @@ from ._xlsx import read_xlsx
 #: Excel's binary workbooks, refused with a pointer to .xlsx (see :func:`open_sheet`).
 _LEGACY_EXCEL = frozenset({".xls", ".xlsb"})
 
-__all__ = ["CUSTOMERS_SHEET", "Sheet", "SheetError", "SheetRow", "excel_text", "format_number", "number_problem",
-           "open_sheet", "read_sheet"]
+__all__ = ["CUSTOMERS_SHEET", "Sheet", "SheetError", "SheetRow", "excel_text", "file_sha256", "format_number",
+           "number_problem", "open_sheet", "read_sheet"]
 
 
 def read_sheet(path: str | Path, *, sheet: str | None = None, encoding: str | None = None) -> Sheet:
@@ -73,7 +73,7 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
     if suffix in {".xlsx", ".xlsm", ".ods"}:
         if encoding is not None:
             raise SheetError(f"{path}: an encoding applies to CSV files only, not to {suffix} workbooks")
-        sha256 = _sha256(path)
+        sha256 = file_sha256(path)
         reader = read_xlsx if suffix != ".ods" else read_ods
         columns, rows, title = reader(path, sheet)
         note = f"{suffix.lstrip('.')}, sheet {title!r}"
@@ -88,7 +88,7 @@ def open_sheet(path: str | Path, *, sheet: str | None = None,
     return Sheet(path, columns, [], sha256, note, delimiter), _without_trailing_blanks(rows)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """The file's SHA-256, read a block at a time (a workbook is opened again to be read, never held whole)."""
     digest = hashlib.sha256()
     try:
