@@ -438,7 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"drframe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("drframe: interrupted", file=sys.stderr)
+        print("drframe: interrupted; run the same command again to continue (an apply resumes from its journal and "
+              "sends no row twice)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
