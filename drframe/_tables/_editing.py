@@ -67,7 +67,7 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
     sent as ``id``). Raises InvalidRequest, naming each field, when the result breaks the API's rules.
     """
     if current is None:  # a create: nothing to compare with, every value given is a change
-        created, fields = _created(edits)
+        created, fields = diff_rows(None, edits)
         created = {"id": customer_id, **created} if customer_id else created
         validate_payload(CustomerCreate, created)
         return created, [(CUSTOMER_KEY, None, customer_id), *fields]
@@ -85,32 +85,6 @@ def edit_customer(current: Mapping[str, Any] | None, edits: Mapping[str, Any], *
         payload, changes = diff_rows(current, {**held, **edited}, only=edited.keys())
     if changes:
         validate_payload(CustomerUpdate, payload)
-    return payload, changes
-
-
-def _created(edits: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
-    """What :func:`diff_rows` gives from no customer to ``edits`` (column -> value), in one pass: each writable
-    value that is not None, shipping as one object after the other fields."""
-    payload: dict[str, Any] = {}
-    changes: list[tuple[str, Any, Any]] = []
-    shipping: dict[str, Any] = {}
-    for column, given in edits.items():
-        path = column_path(column)
-        if given is None or column == EMPTY_VALUES_COLUMN or path[0] not in WRITABLE_CUSTOMER_FIELDS or \
-                is_missing(given):
-            continue
-        value = plain_value(given, CUSTOMER_PATHS.get(column))
-        if value is None:
-            continue
-        changes.append((column, None, value))
-        if path[0] == "shipping":
-            set_path(shipping, path, value)
-        elif path[0] == "metadata":
-            set_path(payload, path, value)
-        else:
-            payload[path[0]] = value
-    if shipping:
-        payload["shipping"] = shipping["shipping"]
     return payload, changes
 
 
