@@ -3,10 +3,10 @@ payload, changes, typed edits) kept in the plan's spill, so memory does not grow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from ._constants import Action, Status
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 #: The edits and cells of every spilled row (never written to: a row's edits are read into a dict of its own).
 _NO_EDITS: dict[str, Any] = {}
 _NO_CELLS: Mapping[str, str] = MappingProxyType({})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,40 @@ class CellError:
         if repr(self.value) in self.message:  # the message quotes the value already
             return f"{self.column}: {self.message}"
         return f"{self.column}={self.value!r}: {self.message}"
+
+
+class _Kept(Generic[T]):
+    """A :class:`RowPlan` field that goes to the plan's spill with the row (at ``index`` of what
+    :meth:`RowStore.get` gives back): read from there once spilled, and an assignment spills the row again.
+    ``empty`` makes the value read where None is held (a list or dict to fill in place while in memory)."""
+
+    def __init__(self, index: int, empty: Callable[[], T] | None = None) -> None:
+        self.index, self.empty = index, empty
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    @overload
+    def __get__(self, row: None, owner: type) -> _Kept[T]: ...
+    @overload
+    def __get__(self, row: RowPlan, owner: type) -> T: ...
+    def __get__(self, row: RowPlan | None, owner: type) -> _Kept[T] | T:
+        if row is None:
+            return self
+        spilled = row._ref is not None
+        value = row._spilled()[self.index] if spilled else getattr(row, self.slot)
+        if value is None and self.empty is not None:
+            value = self.empty()
+            if not spilled:
+                setattr(row, self.slot, value)
+        return cast(T, value)
+
+    def __set__(self, row: RowPlan, value: T) -> None:
+        store = row._store
+        row.unspill()
+        setattr(row, self.slot, value)
+        if store is not None:  # a spilled row stays spilled when changed
+            row.spill(store)
 
 
 @dataclass(slots=True, init=False, repr=False)  # one per input row: slots keep a big plan smaller
@@ -86,47 +121,18 @@ class RowPlan:
         return (f"RowPlan(row={self.row}, action={action!r}, customer_id={self.customer_id!r}, status={status!r}, "
                 f"changes={self.changes!r}, errors={self.errors!r})")
 
-    @property
-    def cells(self) -> Mapping[str, str]:
-        """The row's input cells: column -> text (read-only)."""
-        if self._ref is not None:
-            return self._spilled()[0]
-        return self._cells
-
-    @cells.setter
-    def cells(self, value: Mapping[str, str]) -> None:
-        store = self._store
-        self.unspill()
-        self._cells = value
-        self._respill(store)
-
-    @property
-    def target(self) -> str | None:
-        """The id of the action's second object (``source_id`` / ``tax_id`` of the attach/detach actions)."""
-        if self._ref is not None:
-            return self._spilled()[4]
-        return self._target
-
-    @target.setter
-    def target(self, value: str | None) -> None:
-        store = self._store
-        self.unspill()
-        self._target = value
-        self._respill(store)
-
-    @property
-    def tax_identifier(self) -> tuple[str, str] | None:
-        """The (type, value) of the tax number the customer must hold after this row."""
-        if self._ref is not None:
-            return self._spilled()[5]
-        return self._tax_identifier
-
-    @tax_identifier.setter
-    def tax_identifier(self, value: tuple[str, str] | None) -> None:
-        store = self._store
-        self.unspill()
-        self._tax_identifier = value
-        self._respill(store)
+    cells = _Kept[Mapping[str, str]](0)
+    """The row's input cells: column -> text (read-only)."""
+    payload = _Kept[dict[str, Any] | None](1)
+    """The request body this row sends (None: nothing, or only its tax identifier)."""
+    changes = _Kept[list[tuple[str, Any, Any]]](2, empty=list)
+    """The field changes: (column, before, after)."""
+    edits = _Kept[dict[str, Any]](3, empty=dict)
+    """The row's typed field edits (column -> value; None clears)."""
+    target = _Kept[str | None](4)
+    """The id of the action's second object (``source_id`` / ``tax_id`` of the attach/detach actions)."""
+    tax_identifier = _Kept[tuple[str, str] | None](5)
+    """The (type, value) of the tax number the customer must hold after this row."""
 
     @property
     def errors(self) -> list[CellError]:
@@ -142,50 +148,6 @@ class RowPlan:
         if self._errors is None:
             self._errors = []
         self._errors.append(error)
-
-    @property
-    def edits(self) -> dict[str, Any]:
-        """The row's typed field edits (column -> value; None clears)."""
-        if self._ref is not None:
-            return self._spilled()[3] or {}
-        return self._edits
-
-    @edits.setter
-    def edits(self, value: dict[str, Any]) -> None:
-        store = self._store
-        self.unspill()
-        self._edits = value
-        self._respill(store)
-
-    @property
-    def payload(self) -> dict[str, Any] | None:
-        """The request body this row sends (None: nothing, or only its tax identifier)."""
-        if self._ref is not None:
-            return self._spilled()[1]
-        return self._payload
-
-    @payload.setter
-    def payload(self, value: dict[str, Any] | None) -> None:
-        store = self._store
-        self.unspill()
-        self._payload = value
-        self._respill(store)
-
-    @property
-    def changes(self) -> list[tuple[str, Any, Any]]:
-        """The field changes: (column, before, after)."""
-        if self._ref is not None:
-            return self._spilled()[2] or []
-        if self._changes is None:
-            self._changes = []
-        return self._changes
-
-    @changes.setter
-    def changes(self, value: list[tuple[str, Any, Any]]) -> None:
-        store = self._store
-        self.unspill()
-        self._changes = value
-        self._respill(store)
 
     def outcome(self) -> tuple[Mapping[str, str], list[tuple[str, Any, Any]]]:
         """(``cells``, ``changes``) read in one go: what a results file shows of the row."""
@@ -207,10 +169,6 @@ class RowPlan:
     def _spilled(self) -> Spilled:
         assert self._store is not None and self._ref is not None
         return self._store.get(self._ref)
-
-    def _respill(self, store: RowStore | None) -> None:
-        if store is not None:  # a spilled row stays spilled when changed
-            self.spill(store)
 
     def unspill(self) -> None:
         """Hold ``cells``, ``payload``, ``changes`` and ``edits`` in memory again (to change them)."""
