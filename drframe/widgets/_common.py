@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as w
@@ -33,3 +34,9 @@ def _api_error_text(exc: APIError) -> str:
 
 def _shown(value: Any) -> str:
     return "(empty)" if value is None else str(value)
+
+
+def _status_html(message: str, *, ok: bool = True) -> str:
+    """A status line: the message escaped, green when ``ok``, red otherwise; empty for no message."""
+    color = "#1b5e20" if ok else "#b00020"
+    return f"<span style='color:{color}'>{html.escape(message)}</span>" if message else ""

@@ -9,7 +9,7 @@ import ipywidgets as w
 import pandas as pd
 
 from .._tables._frames import CUSTOMER_KEY, Frames, is_missing, to_frames
-from ._common import _LABEL_LAYOUT, _WIDE, _shown
+from ._common import _LABEL_LAYOUT, _WIDE, _shown, _status_html
 from ._form import CustomerForm
 from ._search import _MATCH_COLUMNS, _SEARCH_ERRORS, _SEARCH_MODES, _search_error_text, find_customers
 
@@ -75,8 +75,7 @@ class CustomerFinder:
         return self.form
 
     def _show(self, message: str, *, ok: bool = True) -> None:
-        color = "#1b5e20" if ok else "#b00020"
-        self.status.value = f"<span style='color:{color}'>{html.escape(message)}</span>" if message else ""
+        self.status.value = _status_html(message, ok=ok)
         self._table()
 
     def _table(self) -> None:

@@ -14,7 +14,7 @@ from .._core._schema import CUSTOMER_PATHS
 from .._errors import APIError, ConnectionFailed, InvalidRequest
 from .._tables._editing import edit_customer
 from .._tables._frames import CUSTOMER_KEY, is_missing, to_frames
-from ._common import _LABEL_LAYOUT, _WIDE, _api_error_text, _shown
+from ._common import _LABEL_LAYOUT, _WIDE, _api_error_text, _shown, _status_html
 from ._search import _SEARCH_ERRORS, _match_label, _search_error_text, find_customers
 
 if TYPE_CHECKING:
@@ -272,8 +272,7 @@ class CustomerForm:
         return saved
 
     def _show_status(self, message: str, *, ok: bool = True) -> None:
-        color = "#1b5e20" if ok else "#b00020"
-        self.status.value = f"<span style='color:{color}'>{html.escape(message)}</span>" if message else ""
+        self.status.value = _status_html(message, ok=ok)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

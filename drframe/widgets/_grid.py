@@ -12,6 +12,7 @@ import pandas as pd
 from .._core._schema import WRITABLE_CUSTOMER_FIELDS
 from .._tables._frames import CUSTOMER_KEY, Frames, column_path, is_missing, to_frames
 from ..bulk._constants import CLEAR, Status
+from ._common import _status_html
 from ._search import _SEARCH_ERRORS, _search_error_text
 
 if TYPE_CHECKING:
@@ -246,8 +247,7 @@ class CustomerGrid:
         self._summarise()
 
     def _show(self, message: str, *, ok: bool = True) -> None:
-        color = "#1b5e20" if ok else "#b00020"
-        self.status.value = f"<span style='color:{color}'>{html.escape(message)}</span>" if message else ""
+        self.status.value = _status_html(message, ok=ok)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
