@@ -206,3 +206,23 @@ def test_tax_identifiers_create_get_list_delete(client: Client) -> None:
     with pytest.raises(drframe.InvalidRequest) as missing:
         client.tax_identifiers.create("de", "")
     assert missing.value.errors == [("value", "invalid_string_empty", missing.value.errors[0][2])]
+
+
+def test_environment_is_read_once_and_netrc_never_replaces_the_key(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, shared_sandbox: Sandbox) -> None:
+    # A ~/.netrc login for the host would make requests send Basic auth instead of the API key.
+    host = shared_sandbox.base_url.split("//")[1].split(":")[0]
+    (tmp_path / ".netrc").write_text(f"machine {host} login someone password secret\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    with Client(shared_sandbox.api_key, shared_sandbox.base_url) as client:
+        assert client.customers.list_raw(limit=1)["data"] is not None
+    # Proxies and the CA bundle are taken from the environment, for the client's host, when it is made.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    proxied = Client("sk_test_x", "https://api.digitalriver.com")
+    assert proxied._session.proxies.get("https") == "http://proxy.example:3128"
+    assert proxied._session.verify == str(tmp_path / "ca.pem")
+    assert not Client("sk_test_x", "https://internal.example")._session.proxies.get("https")

@@ -27,6 +27,19 @@ DEFAULT_BASE_URL = "https://api.digitalriver.com"
 _DEFAULT_RETRY = RetryPolicy()
 
 
+def _session_for(base_url: str) -> requests.Session:
+    """A session for one API host that reads the environment once, as requests would for each request: proxies
+    (``HTTPS_PROXY``, ``NO_PROXY``...) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``).  Not
+    ``~/.netrc``, whose login for the host would replace the API key's ``Authorization`` header.  Reading them
+    per request cost two scans of ``os.environ`` and two ``stat`` calls each."""
+    session = requests.Session()
+    settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    session.trust_env = False
+    return session
+
+
 class Client:
     """The Customers API client.
 
@@ -59,7 +72,7 @@ class Client:
         policy = RetryPolicy(max_retries=0) if retry is None else retry
         self.retry = replace(policy, max_retries=max_retries) if max_retries is not None else policy
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
-        self._session = session or requests.Session()
+        self._session = session or _session_for(self.base_url)
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)

@@ -45,7 +45,6 @@ at the cursor's time, leaving out the customers of that instant it already liste
 from __future__ import annotations
 
 import contextlib
-import gc
 import heapq
 import math
 import queue
@@ -56,6 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import APIError
+from .._memory import young_collections_only
 from .._progress import progress as progress_of
 from ._ranges import Range, RangeKey, TimeFilter, micros, whole_ms
 
@@ -71,33 +71,6 @@ AHEAD = 128
 #: Fewest pages (estimated) a range is split into: its partial last page is then a small share.
 MIN_PIECE = 8
 
-
-
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_thresholds = gc.get_threshold()
-
-
-@contextlib.contextmanager
-def _no_full_collections() -> Iterator[None]:
-    """While listings run, the garbage collector's young generations only.  A full collection walks every live
-    object, and a listing keeps thousands of customers alive as it goes (pages waiting for their range): each
-    walk grows with them (up to 0.18 s at 20,000 customers, 0.6 s in all), stalls every worker meanwhile, and
-    frees nothing (decoded JSON holds no cycles).  Short-lived cycles are still collected."""
-    global _gc_depth, _gc_thresholds
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_thresholds = gc.get_threshold()
-            young, middle, _ = _gc_thresholds
-            gc.set_threshold(young, middle, 1 << 30)
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0:
-                gc.set_threshold(*_gc_thresholds)
 
 
 class _Stopped(Exception):
@@ -215,7 +188,7 @@ class Listing:
                 yield key, -1, None
 
     def _run(self) -> Iterator[tuple[Any, ...]]:
-        with _no_full_collections():
+        with young_collections_only():
             self.start()
             try:
                 while True:

@@ -319,6 +319,15 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from .._memory import young_collections_only
+
+    # No full garbage collection from the first page to the file written: the tables hold no cycles, and the
+    # process ends right after (see drframe.cli.run).
+    with young_collections_only():
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     from .._api import paced
 
     with _open_target(args) as client:
