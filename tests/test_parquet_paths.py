@@ -182,3 +182,26 @@ def test_a_filtered_frame_writes_its_rows_as_they_are(tmp_path: Path) -> None:
     again = read_parquet(tmp_path)
     assert again.customers["customer_id"].tolist() == frames.customers["customer_id"].tolist()
     assert again.sources["customer_row"].tolist() == frames.sources["customer_row"].tolist()
+
+
+def test_chunks_converted_while_listing_are_written_without_converting_them_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The streamed writer converts each chunk to Arrow as it arrives; after the last page it converts again only
+    the first chunk of each table (which settles the schema) and a chunk whose columns the export stores another
+    way (here ``tier``: an integer in one chunk, text in another, JSON text in the file)."""
+    from drframe._files._parquet import _Chunk, write_parquet_segments
+
+    customers = generate_customers(60, seed=4)
+    for customer in customers:
+        customer.pop("metadata", None)
+    customers[45]["metadata"] = {"tier": 3}
+    customers[55]["metadata"] = {"tier": "gold"}
+    segments = [(((i,), 0), customers[i:i + 10]) for i in range(0, 60, 10)]
+    converted_again: list[int] = []
+    frame_of = _Chunk.frame
+    monkeypatch.setattr(_Chunk, "frame", lambda chunk: converted_again.append(chunk.rows) or frame_of(chunk))
+    write_parquet_segments(tmp_path / "pq", reversed(segments))
+    assert len(converted_again) == len(TABLES) + 2  # each table's first chunk; customers' chunks 5 and 6
+    again = read_parquet(tmp_path / "pq")
+    for name, frame in to_frames(customers).tables().items():
+        pd.testing.assert_frame_equal(again.tables()[name], frame, obj=name)

@@ -103,20 +103,73 @@ class _Spill:
 
     def add(self, key: Any, frames: Frames) -> None:
         tables = frames.tables()
+        chunk: dict[str, _Chunk] = {}
         for name, frame in tables.items():
-            self.tables.setdefault(name, _Census()).note(frame)
+            census = self.tables.setdefault(name, _Census())
+            census.note(frame)
+            chunk[name] = _Chunk.of(frame, convert=True)
         path = self.directory / f"chunk-{len(self.chunks):06d}.pickle"
         with path.open("wb") as out:
-            pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
         self.chunks.append((key, path))
 
-    def frames(self) -> Iterator[dict[str, pd.DataFrame]]:
+    def frames(self) -> Iterator[dict[str, _Chunk]]:
         """The spilled chunks in listing order."""
         for _, path in sorted(self.chunks, key=lambda chunk: chunk[0]):
             with path.open("rb") as spilled:
-                tables: dict[str, pd.DataFrame] = pickle.load(spilled)  # our own spill file
+                tables: dict[str, _Chunk] = pickle.load(spilled)  # our own spill file
             path.unlink()
             yield tables
+
+
+@dataclass
+class _Chunk:
+    """One table's rows of one chunk, and its columns already converted to Arrow while the listing still ran
+    (what is left after the last page is mostly writing): a typed column as arrow converts it, an object column
+    stored as its own values' kind would be.  At the end a converted column is used where the settled layout
+    stores it that way, and the rows are converted again otherwise (the frame is unpickled only then)."""
+
+    rows: int
+    converted: dict[str, tuple[str | None, pa.Array]]
+    """Column -> (how it is stored: None for a typed column, else the kind of ``_Layout.stored``; its array)."""
+    kept: pd.DataFrame | bytes
+    """The frame, or its pickle."""
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, *, convert: bool) -> _Chunk:
+        if not convert:
+            return cls(len(frame), {}, frame)
+        return cls(len(frame), _converted(frame), pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def frame(self) -> pd.DataFrame:
+        if isinstance(self.kept, bytes):
+            self.kept = pickle.loads(self.kept)  # our own spill file
+        assert isinstance(self.kept, pd.DataFrame)
+        return self.kept
+
+
+def _object_kind(types: set[type]) -> str:
+    """How an object column whose values have ``types`` is stored (see the module)."""
+    return _OBJECT_TYPES.get(frozenset(types)) or ("json" if types else "string")
+
+
+def _converted(frame: pd.DataFrame) -> dict[str, tuple[str | None, pa.Array]]:
+    arrow = _pyarrow()
+    converted: dict[str, tuple[str | None, pa.Array]] = {}
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype == object:
+            values = series.tolist()
+            kind = _object_kind({type(v) for v in values if not is_missing(v)})
+            converted[name] = kind, arrow.array([_stored(v, kind) for v in values], type=_arrow_type(kind))
+        else:
+            converted[name] = None, arrow.array(series, from_pandas=True)
+    return converted
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    arrow = _pyarrow()
+    return arrow.string() if kind == "json" else arrow.type_for_alias(kind)
 
 
 class _Layout:
@@ -128,15 +181,21 @@ class _Layout:
         self.columns = table.columns
         self.stored: dict[str, str] = {}  # object column -> arrow type name, or "json"
         for column_name, column in table.columns.items():
-            if column.conflict or column.dtype == object:
-                kind = None if column.conflict else _OBJECT_TYPES.get(frozenset(column.types))
-                self.stored[column_name] = kind or ("json" if column.types or column.conflict else "string")
+            if column.conflict:
+                self.stored[column_name] = "json"
+            elif column.dtype == object:
+                self.stored[column_name] = _object_kind(column.types)
         self.schema: pa.Schema | None = None
 
-    def arrow(self, frame: pd.DataFrame, rows_before: int = 0) -> pa.Table:
+    def arrow(self, chunk: _Chunk, rows_before: int = 0) -> pa.Table:
         """One chunk's rows as an arrow table of the settled schema; ``rows_before``: customers in earlier chunks
         (a child row's ``customer_row`` is its parent's row in the whole table)."""
         pa = _pyarrow()
+        if self.schema is not None and chunk.converted:
+            arrays = [self._column(chunk, arrow_field, rows_before) for arrow_field in self.schema]
+            if all(array is not None for array in arrays):
+                return pa.Table.from_arrays(arrays, schema=self.schema)
+        frame = chunk.frame()
         n = len(frame)
         data: dict[str, Any] = {}
         for name in self.order:
@@ -154,11 +213,26 @@ class _Layout:
             schema = pa.Schema.from_pandas(conformed, preserve_index=False)
             for name, kind in self.stored.items():
                 index = schema.get_field_index(name)
-                arrow_type = pa.string() if kind == "json" else pa.type_for_alias(kind)
+                arrow_type = _arrow_type(kind)
                 schema = schema.set(index, pa.field(name, arrow_type, metadata=JSON_MARK if kind == "json" else
                                                     OBJECT_MARK))
             self.schema = schema
         return pa.Table.from_pandas(conformed, schema=self.schema, preserve_index=False)
+
+    def _column(self, chunk: _Chunk, arrow_field: pa.Field, rows_before: int) -> pa.Array | None:
+        """A column of the chunk as converted while listing, if the layout stores it that way (else None)."""
+        pa = _pyarrow()
+        name = arrow_field.name
+        if name not in chunk.converted:
+            return pa.nulls(chunk.rows, arrow_field.type)
+        stored, array = chunk.converted[name]
+        if stored != self.stored.get(name) or array.type != arrow_field.type:
+            return None
+        if name == PARENT_ROW_COLUMN and rows_before:
+            import pyarrow.compute as pc
+
+            return pc.add(array, rows_before)
+        return array
 
 
 def _stored(value: Any, kind: str) -> Any:
@@ -203,10 +277,10 @@ def write_frames(directory: str | Path, frames: Frames) -> list[Path]:
     census = {name: _Census() for name in tables}
     for name, frame in tables.items():
         census[name].note(frame)
-    return _write(directory, census, [tables])
+    return _write(directory, census, [{name: _Chunk.of(frame, convert=False) for name, frame in tables.items()}])
 
 
-def _write(directory: Path, census: Mapping[str, _Census], chunks: Iterable[dict[str, pd.DataFrame]]) -> list[Path]:
+def _write(directory: Path, census: Mapping[str, _Census], chunks: Iterable[dict[str, _Chunk]]) -> list[Path]:
     """Write ``chunks`` (each the four tables of consecutive customers, in order) as row groups of one
     ``<table>.parquet`` per table, with the types ``census`` settled over all of them."""
     import pyarrow.parquet as pq
@@ -217,13 +291,13 @@ def _write(directory: Path, census: Mapping[str, _Census], chunks: Iterable[dict
     rows_before = 0  # customers written so far: child rows point at their parent's row in the whole table
     try:
         for tables in chunks:
-            for name, frame in tables.items():
-                table = layouts[name].arrow(frame, rows_before)
+            for name, chunk in tables.items():
+                table = layouts[name].arrow(chunk, rows_before)
                 if name not in writers:
                     writers[name] = pq.ParquetWriter(f"{targets[name]}.partial", table.schema)
                 if table.num_rows:
                     writers[name].write_table(table)
-            rows_before += len(tables[CUSTOMERS.name])
+            rows_before += tables[CUSTOMERS.name].rows
     finally:
         for writer in writers.values():
             writer.close()
