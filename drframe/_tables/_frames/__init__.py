@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from ..._core._text import REDACTED
 from ._arrow import _add_arrow
 from ._build import _Table
-from ._dtypes import _ARROW_STRINGS
+from ._dtypes import _ARROW_STRINGS, release_buffers
 from ._payloads import Frames, is_missing, plain_value, set_path
 from ._specs import (
     _CHUNK,
@@ -54,6 +54,8 @@ from ._walk import _add_records
 
 #: Customers flattened together: the best size for a segment of :func:`frames_in_order`.
 CHUNK = _CHUNK
+#: Rows of a table from which the memory its building let go is given back before the next table is built.
+_RELEASE_ROWS = 10_000
 
 __all__ = [
     "CHUNK", "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS",
@@ -103,7 +105,12 @@ def _flattened(customers: Iterable[Mapping[str, Any] | BaseModel]) -> dict[str, 
 
 
 def _frames(tables: dict[str, _Table], redact: bool) -> Frames:
-    frames = Frames(**{name: table.frame() for name, table in tables.items()})
+    built = {}
+    for name, table in tables.items():
+        built[name] = table.frame()
+        if table.rows >= _RELEASE_ROWS:
+            release_buffers()
+    frames = Frames(**built)
     if redact and "clientSecret" in frames.sources:
         secrets = frames.sources["clientSecret"]
         frames.sources["clientSecret"] = secrets.where(secrets.isna(), REDACTED)

@@ -170,21 +170,28 @@ class _Table:
         rows = np.flatnonzero(present)
         slot = np.full(self.rows, -1, dtype="int64")
         slot[rows] = np.arange(len(rows))
-        pieces = []
-        for path, (at, json_values) in entries.items():
+        # Each path's entries become its '"path": value' texts, and are let go at once: the memory of a table
+        # whose rows nearly all have something (odd timestamps in every state transition) would otherwise hold
+        # every intermediate at the same time.
+        text = pa.scalar("", text_type)
+        pairs = []
+        while entries:
+            path, (at, json_values) = entries.popitem()
             index = np.full(len(rows), -1, dtype="int64")
             index[slot[at]] = np.arange(len(at))
-            cells = json_values.combine_chunks().take(pa.array(index, mask=index < 0 if len(at) < len(rows) else None))
-            pieces.append((_json_text(path), cells))  # null where the row has nothing at this path
-        text = pa.scalar("", text_type)
-        if len(pieces) == 1:
-            key, cells = pieces[0]
-            objects = pc.binary_join_element_wise(pa.scalar("{" + key + ": ", text_type), cells,
-                                                  pa.scalar("}", text_type), text)
-        else:
-            pairs = [pc.binary_join_element_wise(pa.scalar(key + ": ", text_type), cells, text) for key, cells in pieces]
-            joined = pc.binary_join_element_wise(*pairs, pa.scalar(", ", text_type), null_handling="skip")
-            objects = pc.binary_join_element_wise(pa.scalar("{", text_type), joined, pa.scalar("}", text_type), text)
+            cells = pc.take(json_values.combine_chunks(memory_pool=_POOL),
+                            pa.array(index, mask=index < 0 if len(at) < len(rows) else None), memory_pool=_POOL)
+            del json_values  # null where the row has nothing at this path:
+            pairs.append(pc.binary_join_element_wise(pa.scalar(_json_text(path) + ": ", text_type), cells, text,
+                                                     memory_pool=_POOL))
+            del cells
+        pairs.reverse()  # popitem took the paths last first
+        joined = pc.binary_join_element_wise(*pairs, pa.scalar(", ", text_type), null_handling="skip",
+                                             memory_pool=_POOL)
+        del pairs
+        objects = pc.binary_join_element_wise(pa.scalar("{", text_type), joined, pa.scalar("}", text_type), text,
+                                              memory_pool=_POOL)
+        del joined
         if len(rows) == self.rows:
             return pd.arrays.ArrowStringArray(objects)
         return pd.arrays.ArrowStringArray(pc.take(objects, pa.array(slot, mask=slot < 0), memory_pool=_POOL))

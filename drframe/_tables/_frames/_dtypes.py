@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..._errors import UnknownFieldWarning
+from ..._memory import release_memory
 
 _DTYPES = {"string": "string", "boolean": "boolean", "Int64": "Int64", "Float64": "Float64"}
 _DATETIME_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
@@ -227,4 +228,13 @@ if _ARROW_STRINGS:
     _POOL = _pa.system_memory_pool()
 else:
     ArrowError = TypeError
+
+
+def release_buffers() -> None:
+    """Give back the memory that building a table let go (casts, datetime parsing, the ``_empty_values`` texts):
+    pyarrow's default pool keeps freed pages, and so does the C allocator.  Between tables it keeps a flatten's
+    peak near what its frames hold (dense customers, 50,000: 284 -> 244 MiB) at a few milliseconds."""
+    if _ARROW_STRINGS:
+        _pa.default_memory_pool().release_unused()
+    release_memory()
 
