@@ -58,3 +58,20 @@ def test_an_option_without_effect_is_refused(args: list[str], named: str, tmp_pa
     assert stopped.value.code == 2
     assert named in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--rate", "nan", "must be a finite number, positive, got nan"),
+    ("--rate", "inf", "must be a finite number, positive, got inf"),
+    ("--rate", "0", "must be a finite number, positive, got 0"),
+    ("--rate", "-5", "must be a finite number, positive, got -5"),
+    ("--rate", "fast", "not a number: 'fast'"),
+    ("--workers", "0", "must be a finite number, positive, got 0"),
+])
+def test_numbers_that_cannot_pace_a_run_are_refused(option: str, value: str, message: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``--rate nan`` used to pass (every comparison with nan is false) and reach the rate limiter."""
+    with pytest.raises(SystemExit) as usage:
+        main(["export", "--sandbox", "--out", "x.csv", option, value])
+    assert usage.value.code == 2
+    assert message in capsys.readouterr().err

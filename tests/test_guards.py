@@ -89,4 +89,4 @@ def test_max_deletes_0_is_a_guard_not_a_usage_error(seeded: Client, tmp_path: Pa
     with pytest.raises(SystemExit) as usage:
         main(["apply", str(path), *target(seeded), "--max-deletes", "-1"])
     assert usage.value.code == 2
-    assert "must be 0 or more, got -1" in capsys.readouterr().err
+    assert "must be a finite number, 0 or more, got -1" in capsys.readouterr().err

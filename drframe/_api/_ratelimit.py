@@ -26,6 +26,7 @@ it then queues for a slot like any other request, ahead of none.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,8 +50,8 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate!r}")
+        if not 0 < rate < math.inf:  # nan too
+            raise ValueError(f"rate must be a finite number above 0, got {rate!r}")
         self.max_rate = float(rate)
         self.rate = float(rate)
         self._min_rate = rate * min_rate_fraction

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import io
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -208,30 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+def _number(kind: type[float] | type[int], *, allow_zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number above 0 (or at least 0 with ``allow_zero``); ``nan`` and ``inf`` are
+    refused like any other text that is not a usable number."""
+    bound = "0 or more" if allow_zero else "positive"
+
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"must be a finite number, {bound}, got {text}")
         return value
 
     return parse
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+    return _number(kind, allow_zero=False)
 
 
 def _non_negative(kind: type[float] | type[int]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value >= 0:
-            raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-        return value
-
-    return parse
+    return _number(kind, allow_zero=True)
 
 
 def _suffixed(*suffixes: str) -> Callable[[str], str]:
