@@ -25,7 +25,8 @@ with its customer's id) as pandas DataFrames:
 
 Each (mix, size, contender) runs ``RUNS`` times, each in its own fresh process reading the same pickled input;
 the median by CPU time (the child's user + sys, ``getrusage``: on a shared machine wall time is mostly waiting)
-is reported; peak memory is ru_maxrss above the baseline taken after the input was loaded.  Run:
+is reported; peak memory is the kernel's peak resident size (VmHWM, reset once the input is loaded and the
+contender's modules imported) above the resident size then.  Run:
 ``python benchmarks/bench_frames.py [SIZE ...] [MIX ...] [CONTENDER ...]`` (default 100,000 customers, every
 mix and contender), e.g. ``python benchmarks/bench_frames.py 50000 150000 sparse dense sources drframe
 json_normalize pyarrow``.
@@ -317,6 +318,32 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> int:
+    """The resident size now (KiB), with the kernel's peak (VmHWM) reset to it, so that the peak measured after
+    is the contender's own, not loading the input's.  Without /proc: ru_maxrss, which a load's peak may hide."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return _status_kib("VmRSS") or 0
+
+
+def _peak() -> int:
+    return _status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def run_one(mix: str, contender: str, count: int, inputs: str) -> dict[str, Any]:
     import gc
     import importlib
@@ -327,11 +354,11 @@ def run_one(mix: str, contender: str, count: int, inputs: str) -> dict[str, Any]
     for module in IMPORTS[contender]:  # imports are not what is measured
         importlib.import_module(module)
     gc.collect()
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _reset_peak()
     start, cpu = time.perf_counter(), _cpu()
     tables = globals()[f"by_{contender}"](customers)
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak()
     rows = sum(len(table) for table in tables)
     del tables
     if contender == "drframe":  # lossless, checked outside the timed region
