@@ -9,22 +9,30 @@ contiguous block of that same order.  The listing starts as one range, the whole
 up first.  The newest customer is simply the first page's first row, and the oldest is never needed (there is
 no ascending order, ``endingBefore`` needs a cursor, and a ``createdTime[lt]`` bisection would cost a dozen
 sequential calls before the first page): the bottom range stays open-ended, and its first page shows where its
-data starts.  Workers take ranges from a queue (newest first) and page them with ``startingAfter``.  After each
-page, while fewer ranges are open than wanted, the worker whose range is among the biggest splits off older
-parts of it for the idle workers, keeping the newest part and its cursor:
+data starts.  Workers take a range from a queue (the open bottom first, then newest first), read its next page
+(``startingAfter`` its cursor) and put it back: a range is not tied to a worker, so a range can be split while
+every worker is busy, and no more ranges are open than workers.  After each page, while fewer ranges are open
+than wanted, the worker whose range is among the biggest splits off older parts of it, keeping the newest part
+and its cursor:
 
 * how many ranges are wanted: with a rate limit (the client's shared ``client.limiter``), enough requests in
   flight to fill it at the round trip the last pages took; without one, one per worker (the worker count then
   bounds the load).  A range on its last page does not count (its worker is about to want another);
-* which range: one among the biggest by pages left; the open bottom, whose size is unknown, does not hold back
-  splitting a range known to be big.  Once every range's size is known, a range that would still be paging
-  after the others are done (more pages left than the whole rest takes at the rate, one page per round trip)
-  is split to even them out;
+* which range: one among the biggest by pages left (a new range's size is estimated from the density of the
+  page it was cut on, until its own first page is in); the open bottom, whose size is unknown, does not hold
+  back splitting a range known to be big.  Once every range's size is known, a range that would still be
+  paging after the others are done (more pages left than the whole rest takes at the rate, one page per round
+  trip) is split to even them out;
 * where to cut: a range with a lower bound into equal time slices of at least ``MIN_PIECE`` pages (as estimated
   from the density of the page just read: every range ends in one partial page, a request the limit could have
   spent on a full one), single pages at the end when most of the rate is idle or to even out the last ranges;
   the open bottom geometrically, 1, 2, 4... such pieces further back, twice as big at each of its splits, the
-  rest staying open (a piece past the oldest customer costs one empty page).
+  rest staying open (a piece past the oldest customer costs one empty page).  The range just above the
+  ranges that came back empty holds the oldest customers, but how far down they go is not known: it is at
+  most halved (equal slices of it would each cost an empty page below the oldest customer).
+
+While a listing runs, the garbage collector keeps to its young generations (:func:`young_collections_only`):
+its full collections walked every customer held, stalling the workers for up to 0.18 s each.
 
 Callers that transform customers one by one (flattening) take :func:`segments` of
 :meth:`Listing.pages_as_fetched`: each range's pages as they arrive, put in order once at the end.
