@@ -6,6 +6,7 @@ columns are quoted and joined a column at a time; numbers, booleans and datetime
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,15 +32,25 @@ def csv_bytes(data: pd.DataFrame, *, header: bool, date_format: str) -> memoryvi
             fields.append(field)
     except (pa.ArrowException, UnicodeEncodeError):  # a lone surrogate: pandas' path names the rows
         return None
-    head = ",".join(_quoted(str(c)) for c in data.columns) + "\r\n" if header else ""
+    head = csv_header(data.columns) if header else b""
     if not len(data):
-        return head.encode()
+        return head
+    rows = csv_rows(fields)
+    return head + bytes(rows) if head else rows
+
+
+def csv_header(columns: Iterable[object]) -> bytes:
+    """The header line of ``columns``, as pandas writes it."""
+    return (",".join(_quoted(str(c)) for c in columns) + "\r\n").encode()
+
+
+def csv_rows(fields: Sequence[pa.Array | pa.ChunkedArray]) -> memoryview:
+    """The rows (CRLF row ends) of columns' CSV fields (:func:`_fields`; two columns or more, one row or more)."""
     lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-    body = memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
-    return head.encode() + bytes(body) if head else body
+    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
 
 
 def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
