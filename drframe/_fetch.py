@@ -1,5 +1,5 @@
-"""The one bridge from the API to tables and files: a listing's pages -> flattened segments -> frames, or a
-Parquet stream.
+"""The one bridge from the API to tables and files: a listing's pages -> flattened segments -> frames, CSV files
+rendered as the pages come in, or a Parquet stream.
 
 :meth:`drframe.Client.customers.to_frames` and ``to_parquet`` import this module inside the method once the
 listing has started (as pandas' ``to_excel`` imports its writer), so the first pages are under way while pandas
@@ -56,11 +56,12 @@ def listing_csv(directory: str | Path, listing: Listing, *, redact: bool = True,
 
 
 def csv_in_order(directory: str | Path, segments: Iterable[tuple[Any, Iterable[Mapping[str, Any]]]], *,
-                 redact: bool = True, mask_pii: bool = False, batch: int = CSV_BATCH) -> tuple[str, list[Path]]:
+                 redact: bool = True, mask_pii: bool = False, batch: int | None = None) -> tuple[str, list[Path]]:
     """``frames_in_order(segments).to_csv(directory)``, segments rendered as they arrive, ``batch`` customers or
-    more at a time (see :mod:`drframe._files._csv_streamed`); the frames' ``repr`` and the files written.  Frames
-    that warn (undeclared fields, values that do not fit their type) or fail leave the writing to the joined
-    frames, which warn or fail as before."""
+    more at a time (default :data:`CSV_BATCH`; see :mod:`drframe._files._csv_streamed`); the frames' ``repr``
+    and the files written.  Frames that warn (undeclared fields, values that do not fit their type) or fail
+    leave the writing to the joined frames, which warn or fail as before."""
+    batch = CSV_BATCH if batch is None else batch
     collected = Segments(redact=redact)
     streamed = StreamedCsv(directory, mask_pii=mask_pii)
     waiting: list[int] = []

@@ -66,10 +66,10 @@ class StreamedCsv:
     """The CSV files of an export, rendered a few segments at a time (:meth:`add`, segments in any order, each
     with a sort key) and assembled in key order by :meth:`write`.  ``reason`` says why it gave up, if it did."""
 
-    def __init__(self, directory: str | Path, *, mask_pii: bool = False, cap: int = CAP) -> None:
+    def __init__(self, directory: str | Path, *, mask_pii: bool = False, cap: int | None = None) -> None:
         self.directory = Path(directory)
         self.mask_pii = mask_pii
-        self.cap = cap
+        self.cap = CAP if cap is None else cap
         self.reason: str | None = None
         self._segments: list[tuple[Any, dict[str, _Rendered]]] = []
         self._dtypes: dict[str, dict[str, Any]] = {}  # per table, each column's dtype where it holds a value
