@@ -292,3 +292,22 @@ def test_a_dtype_that_differs_between_segments_is_written_from_the_frames(tmp_pa
     assert streamed == whole
     assert reasons and reasons[0] is not None and "metadata.tier" in reasons[0]
 
+
+
+def test_whole_numbers_are_the_text_pandas_writes() -> None:
+    """Integer columns (``position``, ``customer_row``...) are rendered by Arrow: the digits pandas writes."""
+    import csv
+
+    import numpy as np
+    import pandas as pd
+
+    from drframe._files._csv_out import csv_bytes
+
+    frame = pd.DataFrame({
+        "nullable": pd.array([0, -1, 2**62, None, 2**63 - 1, -(2**63)], dtype="Int64"),
+        "numpy": np.array([1, -2, 3, 0, 10**18, -5], dtype="int64"),
+        "unsigned": pd.array([2**64 - 1, None, 0, 1, 2, 3], dtype="UInt64"),
+        "missing": pd.array([None] * 6, dtype="Int64"),
+    })
+    written = frame.to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).encode()
+    assert bytes(csv_bytes(frame, header=True, date_format="%Y") or b"") == written

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from .._errors import ExportError
 from .._tables._frames import CUSTOMERS, PARENT_ROW_COLUMN, Frames, column_order
-from ._csv_out import _fields, csv_header, csv_rows
+from ._csv_out import _fields, csv_header, csv_rows, joined_fields, text_bytes
 from ._export import _CSV_DATE_FORMAT, csv_ready, holds_nul, write_csv
 
 #: Most bytes of rendered fields held for the assembly; past it, the frames are written at the end instead.
@@ -44,22 +44,29 @@ class _Unsure(Exception):
     """A segment's fields may not be the whole table's (the reason is the message)."""
 
 
+#: In :attr:`_Rendered.runs`: where the parent row column goes.
+_PARENT = None
+
+
 @dataclass
 class _Rendered:
     """One table of some customers: its rows, its columns (as in its frame), each column's CSV fields (but the
-    parent row column's), the parent row column's values (child tables) and whether a text holds a NUL."""
+    parent row column's), the parent row column's values (child tables), whether a text holds a NUL, and
+    ``runs``: the fields of the columns before and after the parent row column already joined (``_PARENT`` where
+    it goes; the row end after the last), which make the file's rows when the file has these columns."""
 
     rows: int
     columns: list[str]
     fields: dict[str, pa.Array]
     parent_rows: Any
     nul: bool
+    runs: list[pa.Array | None]
 
     def part(self, start: int, rows: int, customers_start: int) -> _Rendered:
         """Rows ``start`` to ``start + rows``, whose customers start at row ``customers_start``."""
         parents = None if self.parent_rows is None else self.parent_rows[start:start + rows] - customers_start
         return _Rendered(rows, self.columns, {c: f.slice(start, rows) for c, f in self.fields.items()}, parents,
-                         self.nul)
+                         self.nul, [_PARENT if run is None else run.slice(start, rows) for run in self.runs])
 
 
 class StreamedCsv:
@@ -124,10 +131,23 @@ class StreamedCsv:
                 raise _Unsure(f"{table}.{column}: not rendered by Arrow (values of several types)")
             fields[column] = field
             self._bytes += field.nbytes
+        columns = [str(c) for c in frame.columns]
+        runs: list[pa.Array | None] = []
+        if len(frame):  # the columns before the parent row column, and after it, each joined
+            cut = columns.index(PARENT_ROW_COLUMN) if PARENT_ROW_COLUMN in columns else len(columns)
+            groups = (columns[:cut], [PARENT_ROW_COLUMN] if cut < len(columns) else [], columns[cut + 1:])
+            last = max(index for index, group in enumerate(groups) if group)
+            for index, group in enumerate(groups):
+                if group == [PARENT_ROW_COLUMN]:
+                    runs.append(_PARENT)
+                elif group:
+                    run = joined_fields([fields[c] for c in group], row_end=index == last)
+                    self._bytes += run.nbytes
+                    runs.append(run)
         if self._bytes > self.cap:
             raise _Unsure(f"more than {self.cap} bytes rendered")
         parents = frame[PARENT_ROW_COLUMN].to_numpy(dtype="int64") if PARENT_ROW_COLUMN in frame else None
-        return _Rendered(len(frame), [str(c) for c in frame.columns], fields, parents, holds_nul(data))
+        return _Rendered(len(frame), columns, fields, parents, holds_nul(data), runs)
 
     def write(self, frames: Callable[[], Frames]) -> list[Path]:
         """One CSV per table in ``directory``: the rendered segments assembled in key order, or, when it gave up
@@ -160,30 +180,32 @@ class StreamedCsv:
         return written
 
     def _assembled(self, table: str, pieces: list[_Rendered], customers_before: Any) -> list[bytes | memoryview]:
-        """A table's file: BOM if a text holds a NUL, header, then each segment's rows in order."""
+        """A table's file: BOM if a text holds a NUL, header, then each segment's rows in order (its joined runs
+        when it has the file's columns, else its fields, ``""`` for a column it lacks)."""
         columns = column_order(table, {column for piece in pieces for column in piece.columns})
         if len(columns) < 2:
             raise AssertionError(f"{table}: a table has two columns or more")  # csv_bytes would give None
-        bom = [codecs.BOM_UTF8] if any(piece.nul for piece in pieces) else []
-        head = csv_header(columns)
+        content: list[bytes | memoryview] = [codecs.BOM_UTF8] if any(piece.nul for piece in pieces) else []
+        content.append(csv_header(columns))
         kept = [(piece, before) for piece, before in zip(pieces, customers_before, strict=True) if piece.rows]
-        if not kept:
-            return [*bom, head]
-        if PARENT_ROW_COLUMN in columns:
-            parent_rows = self._parent_rows(table, kept)
-        fields = []
-        for column in columns:
-            chunks = []
-            at = 0
-            for piece, _ in kept:
-                if column == PARENT_ROW_COLUMN:
-                    chunks.append(parent_rows.slice(at, piece.rows))
+        parent_rows = self._parent_rows(table, kept) if kept and PARENT_ROW_COLUMN in columns else None
+        at = 0
+        for piece, _ in kept:
+            parents = None if parent_rows is None else parent_rows.slice(at, piece.rows)
+            at += piece.rows
+            if piece.columns == columns:  # its rows, with the parent rows in their place (if any)
+                runs = [parents if run is _PARENT else run for run in piece.runs]
+                if piece.runs[-1] is _PARENT:
+                    content += csv_rows(runs)
                 else:
-                    field = piece.fields.get(column)
-                    chunks.append(_empty(piece.rows) if field is None else field)
-                at += piece.rows
-            fields.append(pa.chunked_array([c for chunk in chunks for c in _chunks(chunk)], type=pa.string()))
-        return [*bom, head, csv_rows(fields)]
+                    content.append(text_bytes(runs[0] if len(runs) == 1 else joined_fields(runs, row_end=False)))
+                continue
+            fields = []
+            for column in columns:
+                field = parents if column == PARENT_ROW_COLUMN else piece.fields.get(column)
+                fields.append(_empty(piece.rows) if field is None else field)
+            content += csv_rows(fields)
+        return content
 
     def _parent_rows(self, table: str, kept: list[tuple[_Rendered, Any]]) -> pa.Array:
         """The parent row column of a child table over every segment (offsets into the whole customers table),
@@ -207,6 +229,3 @@ def _blank(series: pd.Series) -> bool:
 def _empty(rows: int) -> pa.Array:
     return pc.fill_null(pa.nulls(rows, pa.string()), "")
 
-
-def _chunks(field: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
-    return field.chunks if isinstance(field, pa.ChunkedArray) else [field]
