@@ -232,6 +232,19 @@ def test_a_key_only_in_a_late_segment_fed_first_or_last(tmp_path: Path, reasons:
     assert reasons == [None, None]
 
 
+def test_a_column_only_null_in_some_segments(tmp_path: Path, reasons: list[str | None]) -> None:
+    """A metadata key that is null in every customer of a segment (an object column of None there, text in the
+    joined frames) and an amount missing from whole segments: empty fields either way."""
+    customers = generate_customers(90, seed=10)
+    for index in range(0, 30):
+        customers[index]["metadata"] = {"note": None}
+    customers[45]["metadata"] = {"note": "=text"}
+    customers[80]["metadata"] = {"note": None, "other": "x"}
+    streamed, whole = streamed_and_whole(shuffled(customers, 30), tmp_path)
+    assert streamed == whole
+    assert reasons == [None]
+
+
 # ---- written from the frames: the same bytes, the same errors --------------------------------------------------
 
 def test_a_lone_surrogate_fails_as_before(tmp_path: Path, reasons: list[str | None]) -> None:

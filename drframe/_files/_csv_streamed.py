@@ -79,7 +79,7 @@ class StreamedCsv:
         self.cap = CAP if cap is None else cap
         self.reason: str | None = None
         self._segments: list[tuple[Any, dict[str, _Rendered]]] = []
-        self._dtypes: dict[str, dict[str, Any]] = {}  # per table, each column's dtype where it holds a value
+        self._dtypes: dict[str, dict[Any, Any]] = {}  # per table, each column's dtype where it holds a value
         self._bytes = 0
 
     @property
@@ -117,10 +117,10 @@ class StreamedCsv:
 
     def _render(self, table: str, frame: pd.DataFrame) -> _Rendered:
         dtypes = self._dtypes.setdefault(table, {})
-        for column in frame.columns:
-            series = frame[column]
-            if not _blank(series) and dtypes.setdefault(column, series.dtype) != series.dtype:
-                raise _Unsure(f"{table}.{column}: {dtypes[column]} in one segment, {series.dtype} in another")
+        for column, dtype in frame.dtypes.items():
+            # (a blank column is "" whatever its dtype)
+            if dtypes.get(column) != dtype and not _blank(frame[column]) and dtypes.setdefault(column, dtype) != dtype:
+                raise _Unsure(f"{table}.{column}: {dtypes[column]} in one segment, {dtype} in another")
         data = csv_ready(frame, table, mask_pii=self.mask_pii)
         fields = {}
         for column in data.columns:
