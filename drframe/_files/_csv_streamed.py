@@ -1,21 +1,24 @@
-"""CSV exports rendered while the listing runs: each segment of customers is rendered as it arrives, and once the
-last one is in, the pieces are assembled in listing order and written, byte for byte what ``Frames.to_csv``
-writes for the joined frames (:func:`drframe._files._export.write_csv`).
+"""CSV exports rendered while the listing runs: segments of customers are rendered a batch at a time as they
+arrive (:func:`drframe._fetch.csv_in_order`), and once the last one is in, the pieces are assembled in listing
+order and written, byte for byte what ``Frames.to_csv`` writes for the joined frames
+(:func:`drframe._files._export.write_csv`).
 
-A segment's frames (``to_frames`` of its customers alone) go through the same steps as a whole table
+A batch's frames (``to_frames`` of its customers alone) go through the same steps as a whole table
 (:func:`csv_ready`, then each column's fields by :func:`drframe._files._csv_out._fields`): every step is cell by
-cell, so a segment's fields are the whole table's fields for its rows, provided each column has the same dtype
-in every segment that holds a value in it (and so in the joined frames: a declared column has its declared
+cell, so a batch's fields are the whole table's fields for its rows, provided each column has the same dtype
+in every batch that holds a value in it (and so in the joined frames: a declared column has its declared
 dtype unless values do not fit, which warns; a free-form or undeclared one is text when every value is, else
 object).  Columns differ between segments (``metadata.<key>``, payment methods, undeclared fields): the files'
 columns are :func:`column_order` of their union, and a column a segment lacks is empty there.  The child
-tables' ``customer_row`` is an offset into the whole ``customers`` table: it is rendered at assembly.
+tables' ``customer_row`` is an offset into the whole ``customers`` table: it is rendered at assembly.  A batch's
+rows are joined as it is rendered (the columns before ``customer_row`` and those after it), so the assembly
+mostly writes them; a segment that lacks some of the file's columns is joined again from its fields.
 
 When identity cannot be guaranteed, :class:`StreamedCsv` gives up, keeps nothing, and :meth:`StreamedCsv.write`
 writes the joined frames the ordinary way, so every byte and every error message is as before: a column whose
-dtype differs between segments, a column :func:`_fields` cannot render (an object column mixing types), an
+dtype differs between batches, a column :func:`_fields` cannot render (an object column mixing types), an
 :class:`ExportError`, a text arrow or UTF-8 cannot hold (a lone surrogate), more rendered bytes than ``cap``, or
-(decided by the caller) a segment whose frames warn or fail.
+(decided by the caller) a batch whose frames warn (undeclared fields, values that do not fit) or fail.
 """
 
 from __future__ import annotations
