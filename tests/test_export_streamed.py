@@ -324,3 +324,36 @@ def test_whole_numbers_are_the_text_pandas_writes() -> None:
     })
     written = frame.to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).encode()
     assert bytes(csv_bytes(frame, header=True, date_format="%Y") or b"") == written
+
+
+_SPECIAL = ["\r", "\n", "\t", " ", "\u00a0", "'", '"', ",", "=", "+", "-", "@", "\x00", "\x0b", "e", "\u0301",
+            "\ufeff", "\U0001f600", "1", "E"]
+
+
+def test_any_texts_and_any_cut_give_the_same_files(tmp_path_factory: pytest.TempPathFactory,
+                                                  reasons: list[str | None]) -> None:
+    """Texts of any characters in declared fields and metadata (keys in some segments only), customers cut into
+    segments anywhere and fed in any order: the files of ``Frames.to_csv``."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    text = st.text(st.one_of(st.sampled_from(_SPECIAL), st.characters(codec="utf-8")), max_size=12)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(texts=st.lists(st.tuples(text, st.sampled_from(["a", "b", "c.d"])), min_size=1, max_size=30),
+           size=st.integers(1, 12), batch=st.sampled_from([0, 7, 1000]), seed=st.integers(0, 9))
+    def check(texts: list[tuple[str, str]], size: int, batch: int, seed: int) -> None:
+        customers = generate_customers(len(texts), seed=seed)
+        for customer, (value, key) in zip(customers, texts, strict=True):
+            customer["metadata"] = {key: value} if value else None
+            customer.setdefault("shipping", {}).setdefault("address", {})["line1"] = value
+        directory = tmp_path_factory.mktemp("any")
+        segments = shuffled(customers, size, seed)
+        summary, _ = csv_in_order(directory / "streamed", segments, batch=batch)
+        frames = frames_in_order(segments)
+        frames.to_csv(directory / "frames")
+        assert summary == repr(frames)
+        assert files(directory / "streamed") == files(directory / "frames")
+
+    check()
+    assert reasons and set(reasons) == {None}, "every example rendered while listing"
