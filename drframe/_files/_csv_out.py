@@ -6,6 +6,7 @@ columns are quoted and joined a column at a time; numbers, booleans and datetime
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,15 +32,36 @@ def csv_bytes(data: pd.DataFrame, *, header: bool, date_format: str) -> memoryvi
             fields.append(field)
     except (pa.ArrowException, UnicodeEncodeError):  # a lone surrogate: pandas' path names the rows
         return None
-    head = ",".join(_quoted(str(c)) for c in data.columns) + "\r\n" if header else ""
+    head = csv_header(data.columns) if header else b""
     if not len(data):
-        return head.encode()
-    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\r\n", "")
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
+        return head
+    pieces = csv_rows(fields)
+    rows = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    return head + bytes(rows) if head else rows
+
+
+def csv_header(columns: Iterable[object]) -> bytes:
+    """The header line of ``columns``, as pandas writes it."""
+    return (",".join(_quoted(str(c)) for c in columns) + "\r\n").encode()
+
+
+def csv_rows(fields: Sequence[pa.Array | pa.ChunkedArray]) -> list[memoryview]:
+    """The rows of columns' CSV fields (:func:`_fields`, or the rows of consecutive columns already joined), one
+    piece per chunk: one for arrays, which makes a table of one row or more."""
+    lines = joined_fields(fields, row_end=True)
+    return [text_bytes(chunk) for chunk in (lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines])]
+
+
+def joined_fields(fields: Sequence[pa.Array | pa.ChunkedArray], *, row_end: bool) -> pa.Array | pa.ChunkedArray:
+    """Consecutive columns' fields joined with ``,``; with ``row_end``, they are a row's last: CRLF after them."""
+    joined = pc.binary_join_element_wise(*fields, ",")
+    return pc.binary_join_element_wise(joined, "\r\n", "") if row_end else joined
+
+
+def text_bytes(lines: pa.Array) -> memoryview:
+    """The bytes of a string array's values, one after another."""
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-    body = memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
-    return head.encode() + bytes(body) if head else body
+    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
 
 
 def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
@@ -53,6 +75,8 @@ def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
         texts = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
     elif pd.api.types.is_string_dtype(dtype):
         texts = pa.array(series, type=pa.string(), from_pandas=True)
+    elif pd.api.types.is_integer_dtype(dtype):  # whole numbers: their digits, as pandas writes them, in Arrow
+        return pc.fill_null(pc.cast(pa.array(series, from_pandas=True), pa.string()), "")
     else:  # numbers, booleans, datetimes: pandas' text for them, which never needs quoting
         written = series.to_frame().to_csv(index=False, header=False, date_format=date_format, lineterminator="\n",
                                            quoting=csv.QUOTE_MINIMAL)

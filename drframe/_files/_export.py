@@ -282,10 +282,9 @@ def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str,
     try:
         with path.open("w+b") as handle:
             for number, part in enumerate(parts):
-                data = _neutralised(_export_frame(part, table, mask_pii=mask_pii))
-                # A NUL byte in BOM-less text reads as UTF-16 to spreadsheets (and to drframe's reader): say UTF-8
-                # with a BOM, in front of what is written already.
-                if not with_bom and _holds(data, "\x00"):
+                data = csv_ready(part, table, mask_pii=mask_pii)
+                # With a NUL byte, say UTF-8 with a BOM, in front of what is written already.
+                if not with_bom and holds_nul(data):
                     _prepend_bom(handle)
                     with_bom = True
                 encoded = csv_bytes(data, header=number == 0, date_format=_CSV_DATE_FORMAT)
@@ -301,6 +300,17 @@ def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str,
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+def csv_ready(frame: pd.DataFrame, table: str, *, mask_pii: bool) -> pd.DataFrame:
+    """``frame`` as a CSV writes it: :func:`_export_frame`'s copy, formula-like text neutralised."""
+    return _neutralised(_export_frame(frame, table, mask_pii=mask_pii))
+
+
+def holds_nul(data: pd.DataFrame) -> bool:
+    """Whether a CSV of ``data`` (:func:`csv_ready`) needs a BOM: a NUL byte in BOM-less text reads as UTF-16 to
+    spreadsheets (and to drframe's reader)."""
+    return _holds(data, "\x00")
 
 
 def _prepend_bom(handle: BinaryIO) -> None:

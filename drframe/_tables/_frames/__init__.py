@@ -35,7 +35,7 @@ from ..._core._text import REDACTED
 from ._arrow import _add_arrow
 from ._build import _Table
 from ._dtypes import _ARROW_STRINGS, release_buffers
-from ._payloads import Frames, is_missing, plain_value, set_path
+from ._payloads import Frames, frames_repr, is_missing, plain_value, set_path
 from ._specs import (
     _CHUNK,
     CUSTOMER_KEY,
@@ -59,8 +59,8 @@ _RELEASE_ROWS = 10_000
 
 __all__ = [
     "CHUNK", "CUSTOMERS", "CUSTOMER_KEY", "EMPTY_VALUES_COLUMN", "PARENT_ROW_COLUMN", "SOURCES", "SPECS",
-    "TAX_CERTIFICATES", "TAX_IDENTIFIERS", "Frames", "TableSpec", "column_order", "column_path", "frames_in_order", "is_missing",
-    "plain_value", "set_path", "to_frames",
+    "TAX_CERTIFICATES", "TAX_IDENTIFIERS", "Frames", "Segments", "TableSpec", "column_order", "column_path",
+    "frames_in_order", "frames_repr", "is_missing", "plain_value", "set_path", "to_frames",
 ]
 
 
@@ -81,13 +81,53 @@ def frames_in_order(segments: Iterable[tuple[Any, Iterable[Mapping[str, Any] | B
     """:func:`to_frames` of customers that arrive in segments, in any order, each with a sort key: the frames of
     every segment's customers, segments in key order.  Each segment is flattened as it arrives, and they are
     joined once at the end without copying rows (a concurrent listing's pages need not wait for their turn)."""
-    flattened = sorted(((key, _flattened(customers)) for key, customers in segments), key=lambda item: item[0])
+    collected = Segments(redact=redact)
+    for key, customers in segments:
+        collected.add(key, customers)
+    return collected.joined()
+
+
+class Segments:
+    """The segments of :func:`frames_in_order`, flattened as they are added: the frames of some of them on demand
+    (a writer can render them while later ones are listed), and every segment's frames joined at the end."""
+
+    def __init__(self, *, redact: bool = True) -> None:
+        self.redact = redact
+        self._flattened: list[tuple[Any, dict[str, _Table]]] = []
+
+    def add(self, key: Any, customers: Iterable[Mapping[str, Any] | BaseModel]) -> int:
+        """Flatten a segment; its number for :meth:`frames_of`."""
+        self._flattened.append((key, _flattened(customers)))
+        return len(self._flattened) - 1
+
+    def key(self, number: int) -> Any:
+        return self._flattened[number][0]
+
+    def rows(self, numbers: Iterable[int] | None = None) -> dict[str, int]:
+        """Each table's rows in these segments (all of them by default: ``len`` of the joined frames' tables)."""
+        chosen = [self._flattened[n] for n in numbers] if numbers is not None else self._flattened
+        return {name: sum(tables[name].rows for _, tables in chosen) for name in SPECS}
+
+    def frames_of(self, numbers: Iterable[int]) -> Frames:
+        """The frames of these segments' customers, in this order, as :func:`to_frames` gives them for those
+        customers alone; the segments are still joined by :meth:`joined`."""
+        return _frames(_joined(self._flattened[n][1] for n in numbers), self.redact)
+
+    def joined(self) -> Frames:
+        """The frames of every segment's customers, segments in key order (once: it takes the segments)."""
+        flattened = sorted(self._flattened, key=lambda item: item[0])
+        self._flattened = []
+        return _frames(_joined(segment for _, segment in flattened), self.redact)
+
+
+def _joined(segments: Iterable[dict[str, _Table]]) -> dict[str, _Table]:
+    """Segments' tables one after another, leaving each as it is (the chunks are shared, not copied)."""
     tables = _tables()
-    for _, segment in flattened:
+    for segment in segments:
         customers_before = tables[CUSTOMERS.name].rows
         for name, table in segment.items():
             tables[name].extend(table, 0 if name == CUSTOMERS.name else customers_before)
-    return _frames(tables, redact)
+    return tables
 
 
 def _tables() -> dict[str, _Table]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -29,8 +30,7 @@ class Frames:
     tax_certificates: pd.DataFrame
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{name}={len(frame)}" for name, frame in self.tables().items())
-        return f"Frames({counts})"
+        return frames_repr({name: len(frame) for name, frame in self.tables().items()})
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The four tables by name, in export order."""
@@ -88,6 +88,12 @@ class Frames:
         from ..._files._parquet import write_frames
 
         return write_frames(directory, self)
+
+
+def frames_repr(rows: Mapping[str, int]) -> str:
+    """What ``repr`` of frames with these tables' rows says."""
+    counts = ", ".join(f"{name}={n}" for name, n in rows.items())
+    return f"Frames({counts})"
 
 
 def is_missing(value: Any) -> bool:
