@@ -130,11 +130,12 @@ def test_the_benchmark_mixes_stream_the_same_files(mix: str, tmp_path: Path, rea
     assert reasons == [None]
 
 
-def test_metadata_numbers_are_written_from_the_frames(tmp_path: Path, reasons: list[str | None],
-                                                     small_segments: None) -> None:
+def test_metadata_numbers_and_booleans_stream_the_same_files(tmp_path: Path, reasons: list[str | None],
+                                                           small_segments: None) -> None:
     streamed, whole, _ = streamed_over_http(benchmark_mix("dense", 300), tmp_path)
     assert streamed == whole
-    assert reasons and reasons[0] is not None and "metadata." in reasons[0]
+    assert reasons == [None], "rendered while listing, not written from the joined frames"
+    assert b",True," in streamed["customers.csv"] or b",False," in streamed["customers.csv"]
 
 
 def test_odd_texts_late_metadata_and_nul_stream_the_same_files(tmp_path: Path, reasons: list[str | None],

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -17,6 +19,9 @@ from drframe.sandbox import Sandbox
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TEXTS = ["", "plain", "a,b", 'say "hi"', "two\nlines", "cr\rhere", "crlf\r\nend", " padded ", "\x00nul", "é 東京",
          "'=1+2", '"', ",", "\r\n", "tab\tin", "😀"]
+
+
+MIXED_VALUES = [7, -0.0, True, None, float("nan"), 10**20, 1e16, 1.0, 0.1 + 0.2, float("inf"), False, 2.5e-7]
 
 
 def pandas_csv(frame: pd.DataFrame, *, header: bool = True) -> bytes:
@@ -32,6 +37,8 @@ def mixed_frame() -> pd.DataFrame:
         "nan text": pd.Series([*TEXTS, None], dtype=pd.StringDtype("pyarrow", na_value=float("nan"))),
         "chunked": chunked,
         "objects": [*TEXTS, None],
+        # metadata values: texts, numbers and booleans in one object column (pandas writes each one's str())
+        "values": pd.Series([*MIXED_VALUES, *TEXTS][:n], dtype=object),
         "count": pd.array([*range(n - 1), None], dtype="Int64"),
         "amount": pd.array([1.0, 12.0, 1e-7, 1e20, 0.1, 1 / 3, None, *[2.5] * (n - 7)], dtype="Float64"),
         "flag": pd.array([True, False, None, *[True] * (n - 3)], dtype="boolean"),
@@ -51,7 +58,8 @@ def test_the_arrow_csv_is_pandas_csv(header: bool) -> None:
 
 def test_what_the_arrow_csv_leaves_to_pandas() -> None:
     assert csv_bytes(pd.DataFrame({"only": ["", "x"]}), header=True, date_format=DATE_FORMAT) is None
-    assert csv_bytes(pd.DataFrame({"a": ["x", 7], "b": [1, 2]}), header=True, date_format=DATE_FORMAT) is None
+    for other in (np.int64(7), Decimal("1.5"), pd.Timestamp("2024-01-01"), [1]):  # not a plain number or text
+        assert csv_bytes(pd.DataFrame({"a": ["x", other], "b": [1, 2]}), header=True, date_format=DATE_FORMAT) is None
 
 
 def test_an_export_is_what_pandas_wrote(tmp_path: Path, shared_sandbox: Sandbox,

@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+#: Object-column values written as their ``str()`` (exact types: a numpy scalar or a subclass goes to pandas).
+_PLAIN_NUMBERS = frozenset({int, float, bool})
 #: What makes a field quoted under ``csv.QUOTE_MINIMAL`` with ``,``, ``"`` and CRLF row ends.
 _QUOTED = '[,"\r\n]'
 
@@ -20,7 +22,8 @@ _QUOTED = '[,"\r\n]'
 def csv_bytes(data: pd.DataFrame, *, header: bool, date_format: str) -> memoryview | bytes | None:
     """``data.to_csv(index=False, header=header, date_format=date_format, lineterminator="\\r\\n",
     quoting=csv.QUOTE_MINIMAL)`` encoded as UTF-8; None where this shortcut does not apply (one column, whose
-    empty fields pandas quotes; a column mixing texts and other values), for the caller to write with pandas."""
+    empty fields pandas quotes; an object column holding values other than texts, numbers and booleans), for the
+    caller to write with pandas."""
     if len(data.columns) < 2:
         return None
     fields: list[pa.Array] = []
@@ -65,14 +68,23 @@ def text_bytes(lines: pa.Array) -> memoryview:
 
 
 def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
-    """A column's CSV fields (``""`` where missing), or None for a column mixing texts and other values."""
+    """A column's CSV fields (``""`` where missing), or None for an object column holding other values than texts,
+    numbers and booleans."""
     dtype = series.dtype
     if pd.api.types.is_object_dtype(dtype):
-        values = series.tolist()
-        if not all(isinstance(v, str) or v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                   for v in values):
-            return None
-        texts = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
+        # Texts, numbers and booleans (metadata values): each as pandas writes an object column's value, its str()
+        # (repr for a float: 1.0, 1e+16, -0.0), and missing ones empty; anything else is left to pandas.
+        texts_of: list[str | None] = []
+        for v in series.tolist():
+            if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+                texts_of.append(None)
+            elif isinstance(v, str):
+                texts_of.append(v)
+            elif type(v) in _PLAIN_NUMBERS:
+                texts_of.append(str(v))
+            else:
+                return None
+        texts = pa.array(texts_of, type=pa.string())
     elif pd.api.types.is_string_dtype(dtype):
         texts = pa.array(series, type=pa.string(), from_pandas=True)
     elif pd.api.types.is_integer_dtype(dtype):  # whole numbers: their digits, as pandas writes them, in Arrow
