@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mixes import benchmark_mix
 
 from drframe import _fetch as fetch
 from drframe import to_frames
@@ -86,28 +86,6 @@ def streamed_and_whole(segments: list[Segment], tmp_path: Path, *, batch: int = 
     return files(tmp_path / "streamed"), files(tmp_path / "frames")
 
 
-def benchmark_mix(mix: str, count: int) -> list[dict[str, Any]]:
-    """The customers of one of ``benchmarks/bench_frames.py``'s mixes."""
-    spec = importlib.util.spec_from_file_location("bench_frames", Path(__file__).parents[1] / "benchmarks"
-                                                  / "bench_frames.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    customers: list[dict[str, Any]] = module.make(mix, count)
-    return customers
-
-
-def text_metadata(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The same customers with metadata numbers and booleans as text: an object column holding other values than
-    text is one ``csv_bytes`` leaves to pandas (so the streamed export gives up); text is rendered by Arrow."""
-    for record in [*customers, *(source for customer in customers for source in customer.get("sources") or [])]:
-        metadata = record.get("metadata") or {}
-        for key, value in metadata.items():
-            if value is not None and not isinstance(value, str):
-                metadata[key] = str(value)
-    return customers
-
-
 # ---- over HTTP -------------------------------------------------------------------------------------------------
 
 def test_the_seeded_sandbox_streams_the_same_files(shared_sandbox: Sandbox, tmp_path: Path,
@@ -124,7 +102,7 @@ def test_the_seeded_sandbox_streams_the_same_files(shared_sandbox: Sandbox, tmp_
 @pytest.mark.parametrize("mix", ["sparse", "dense", "sources"])
 def test_the_benchmark_mixes_stream_the_same_files(mix: str, tmp_path: Path, reasons: list[str | None],
                                                    small_segments: None) -> None:
-    customers = text_metadata(benchmark_mix(mix, 600))
+    customers = benchmark_mix(mix, 600)
     streamed, whole, _ = streamed_over_http(customers, tmp_path)
     assert streamed == whole
     assert reasons == [None]
@@ -215,7 +193,7 @@ def test_the_cli_with_the_embedded_sandbox(tmp_path: Path, reasons: list[str | N
 @pytest.mark.parametrize("seed", [1, 2])
 def test_shuffled_segments_give_the_same_files(batch: int, seed: int, tmp_path: Path,
                                                reasons: list[str | None]) -> None:
-    customers = text_metadata(benchmark_mix("sources", 500)) + generate_customers(300, seed=seed)
+    customers = benchmark_mix("sources", 500) + generate_customers(300, seed=seed)
     customers[-1]["metadata"] = {"zz.last": "only in the last segment"}
     customers[-2]["sources"] = [{"id": "late-source", "type": "payPal", "payPal": {"redirect": {"redirectUrl": "=u"}}}]
     streamed, whole = streamed_and_whole(shuffled(customers, 37, seed), tmp_path, batch=batch)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mixes import benchmark_mix
 
 import drframe
 import drframe._tables._frames as frames_module
@@ -368,26 +369,13 @@ def test_customers_arrow_can_take_round_trip_exactly(customers: list[dict[str, A
     _assert_round_trip_both_ways(customers)
 
 
-def _benchmark_mix(mix: str, count: int) -> list[dict[str, Any]]:
-    """The customers of one of ``benchmarks/bench_frames.py``'s mixes (the shapes the speed figures are for)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_frames", Path(__file__).parents[1] / "benchmarks"
-                                                  / "bench_frames.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    customers: list[dict[str, Any]] = module.make(mix, count)
-    return customers
-
-
 @pytest.mark.parametrize("mix", ["sparse", "dense", "sources"])
 def test_round_trip_is_exact_on_the_benchmark_mixes(mix: str, flatten_path: str, tmp_path: Path) -> None:
     """Every benchmarked mix -- sparse; dense with every field; source-heavy with cards, wire transfers, customer
     credits (``{}``) and PayPal's sub-objects -- comes back exactly, through both flatteners and through Parquet."""
     from drframe._files._parquet import read_parquet
 
-    customers = _benchmark_mix(mix, 2_500)  # two chunks
+    customers = benchmark_mix(mix, 2_500)  # two chunks
     frames = drframe.to_frames(customers, redact=False)
     assert frames.to_payloads() == customers
     frames.to_parquet(tmp_path)
