@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from .._errors import ExportError
 from .._tables._frames import CUSTOMERS, PARENT_ROW_COLUMN, Frames, column_order
+from ._atomic import written_whole
 from ._csv_out import _fields, csv_header, csv_rows, joined_fields, text_bytes
 from ._export import _CSV_DATE_FORMAT, csv_ready, holds_nul, write_csv
 
@@ -168,19 +169,13 @@ class StreamedCsv:
             self.give_up(f"{type(exc).__name__}: {exc}")
             return write_csv(self.directory, frames().tables(), mask_pii=self.mask_pii)
         self._segments.clear()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, content in contents.items():
-            path = self.directory / f"{name}.csv"
-            try:
-                with path.open("wb") as handle:
+        paths = [self.directory / f"{name}.csv" for name in contents]
+        with written_whole(paths) as partials:
+            for partial, content in zip(partials, contents.values(), strict=True):
+                with partial.open("wb") as handle:
                     for chunk in content:
                         handle.write(chunk)
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-            written.append(path)
-        return written
+        return paths
 
     def _assembled(self, table: str, pieces: list[_Rendered], customers_before: Any) -> list[bytes | memoryview]:
         """A table's file: BOM if a text holds a NUL, header, then each segment's rows in order (its joined runs

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .._core._text import QUOTE_CANDIDATES, UTC_SUFFIX, is_digits, is_exact_column, masker_for, needs_quote, neutralise
 from .._errors import ExportError
+from ._atomic import written_whole
 
 # XML 1.0 cannot hold C0 controls other than TAB, LF and CR, nor U+FFFE/U+FFFF (openpyxl raises for the first and
 # writes a workbook no reader opens for the second); lone surrogates are not encodable as UTF-8 at all.
@@ -265,41 +266,38 @@ def _holds(data: pd.DataFrame, char: str) -> bool:
     return False
 
 
-def _write_csv_file(path: Path, frame: pd.DataFrame, table: str, *, mask_pii: bool) -> Path:
-    """The one place a CSV is written: UTF-8, RFC 4180 (CRLF row ends; a field holding CR, LF, a quote or a comma is
-    quoted), formula-like and apostrophe-led text prefixed with ``'`` (undone exactly by the sheet reader)."""
-    return write_csv_parts(path, [frame], table, mask_pii=mask_pii)
-
-
 def write_csv_parts(path: str | Path, parts: Iterable[pd.DataFrame], table: str, *, mask_pii: bool = False) -> Path:
     """One table given as consecutive parts (the same columns; at least one, maybe empty) written as one CSV, a
-    part in memory at a time, exactly as one frame of all the rows would be written."""
+    part in memory at a time, exactly as one frame of all the rows would be written; whole or not at all (see
+    :mod:`._atomic`).  The one way a CSV is written: UTF-8, RFC 4180 (CRLF row ends; a field holding CR, LF, a
+    quote or a comma is quoted), formula-like and apostrophe-led text prefixed with ``'`` (undone exactly by the
+    sheet reader)."""
+    path = Path(path)
+    with written_whole([path]) as (partial,):
+        _write_csv_parts(partial, parts, table, mask_pii=mask_pii)
+    return path
+
+
+def _write_csv_parts(path: Path, parts: Iterable[pd.DataFrame], table: str, *, mask_pii: bool) -> None:
     from ._csv_out import csv_bytes  # Arrow's string kernels, imported by a CSV export only
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with_bom = False
-    try:
-        with path.open("w+b") as handle:
-            for number, part in enumerate(parts):
-                data = csv_ready(part, table, mask_pii=mask_pii)
-                # With a NUL byte, say UTF-8 with a BOM, in front of what is written already.
-                if not with_bom and holds_nul(data):
-                    _prepend_bom(handle)
-                    with_bom = True
-                encoded = csv_bytes(data, header=number == 0, date_format=_CSV_DATE_FORMAT)
-                if encoded is None:
-                    text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
-                                       lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-                    try:
-                        encoded = text.encode("utf-8")
-                    except UnicodeEncodeError:
-                        raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
-                handle.write(encoded)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path
+    with path.open("w+b") as handle:
+        for number, part in enumerate(parts):
+            data = csv_ready(part, table, mask_pii=mask_pii)
+            # With a NUL byte, say UTF-8 with a BOM, in front of what is written already.
+            if not with_bom and holds_nul(data):
+                _prepend_bom(handle)
+                with_bom = True
+            encoded = csv_bytes(data, header=number == 0, date_format=_CSV_DATE_FORMAT)
+            if encoded is None:
+                text = data.to_csv(index=False, header=number == 0, date_format=_CSV_DATE_FORMAT,
+                                   lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+                try:
+                    encoded = text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _refusal(table, data, _NOT_UTF8, "UTF-8", _UTF8_REMEDY) from None
+            handle.write(encoded)
 
 
 def csv_ready(frame: pd.DataFrame, table: str, *, mask_pii: bool) -> pd.DataFrame:
@@ -326,10 +324,13 @@ def _prepend_bom(handle: BinaryIO) -> None:
 
 
 def write_csv(directory: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> list[Path]:
-    """One UTF-8 CSV per table (RFC 4180); formula-like cells get a leading apostrophe (OWASP)."""
-    directory = Path(directory)
-    return [_write_csv_file(directory / f"{name}.csv", frame, name, mask_pii=mask_pii)
-            for name, frame in tables.items()]
+    """One UTF-8 CSV per table (RFC 4180); formula-like cells get a leading apostrophe (OWASP).  The files replace
+    earlier ones together, once every table is written (see :mod:`._atomic`)."""
+    paths = [Path(directory) / f"{name}.csv" for name in tables]
+    with written_whole(paths) as partials:
+        for partial, (name, frame) in zip(partials, tables.items(), strict=True):
+            _write_csv_parts(partial, [frame], name, mask_pii=mask_pii)
+    return paths
 
 
 def write_table(path: str | Path, frame: pd.DataFrame, *, sheet: str = "data", mask_pii: bool = False) -> Path:
@@ -337,4 +338,4 @@ def write_table(path: str | Path, frame: pd.DataFrame, *, sheet: str = "data", m
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         return write_excel(path, {sheet: frame}, mask_pii=mask_pii)
-    return _write_csv_file(path, frame, sheet, mask_pii=mask_pii)
+    return write_csv_parts(path, [frame], sheet, mask_pii=mask_pii)

@@ -21,7 +21,6 @@ only, which warns) is JSON text too, where the frames in memory may hold it as t
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,6 +42,7 @@ from .._tables._frames import (
     plain_value,
     to_frames,
 )
+from ._atomic import written_whole
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -286,24 +286,24 @@ def _write(directory: Path, census: Mapping[str, _Census], chunks: Iterable[dict
     import pyarrow.parquet as pq
 
     layouts = {name: _Layout(name, table) for name, table in census.items()}
-    targets = {name: directory / f"{name}.parquet" for name in layouts}
+    targets = [directory / f"{name}.parquet" for name in layouts]
     writers: dict[str, Any] = {}
     rows_before = 0  # customers written so far: child rows point at their parent's row in the whole table
-    try:
-        for tables in chunks:
-            for name, chunk in tables.items():
-                table = layouts[name].arrow(chunk, rows_before)
-                if name not in writers:
-                    writers[name] = pq.ParquetWriter(f"{targets[name]}.partial", table.schema)
-                if table.num_rows:
-                    writers[name].write_table(table)
-            rows_before += tables[CUSTOMERS.name].rows
-    finally:
-        for writer in writers.values():
-            writer.close()
-    for target in targets.values():
-        os.replace(f"{target}.partial", target)
-    return list(targets.values())
+    with written_whole(targets) as partials:
+        partial_of = dict(zip(layouts, partials, strict=True))
+        try:
+            for tables in chunks:
+                for name, chunk in tables.items():
+                    table = layouts[name].arrow(chunk, rows_before)
+                    if name not in writers:
+                        writers[name] = pq.ParquetWriter(partial_of[name], table.schema)
+                    if table.num_rows:
+                        writers[name].write_table(table)
+                rows_before += tables[CUSTOMERS.name].rows
+        finally:
+            for writer in writers.values():
+                writer.close()
+    return targets
 
 
 def read_parquet(directory: str | Path) -> Frames:

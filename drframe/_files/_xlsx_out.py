@@ -9,7 +9,6 @@ frozen header, autofilter and hidden ``_empty_values`` sheet. openpyxl stays for
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 
 from .._core._text import QUOTE_CANDIDATES, UTC_SUFFIX, needs_quote
 from .._tables._frames import EMPTY_VALUES_COLUMN
+from ._atomic import written_whole
 from ._export import (
     _AMOUNT_FORMAT,
     _DATETIME_FORMAT,
@@ -77,33 +77,27 @@ _STYLES_XML = (
 
 def write_workbook(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> Path:
     """:func:`drframe._files._export.write_excel`'s workbook, written into a temporary file renamed at the end (an
-    :class:`ExportError` leaves nothing at ``path``)."""
+    :class:`ExportError` leaves ``path`` as it was: see :mod:`._atomic`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     sheets: list[tuple[str, bool, str | None]] = []  # (title, hidden, autofilter range)
     empties: list[tuple[str, int, str]] = []
-    try:
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for name, frame in tables.items():
-                if EMPTY_VALUES_COLUMN in frame.columns:
-                    empties += [(name, number, text) for number, text in
-                                enumerate(frame[EMPTY_VALUES_COLUMN].tolist(), start=2) if isinstance(text, str)]
-                    frame = frame.drop(columns=EMPTY_VALUES_COLUMN)
-                area = f"A1:{column_letter(len(frame.columns))}{max(1, len(frame) + 1)}" if len(frame.columns) else None
-                datetimes = [isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes]
-                data = _export_frame(frame, name, mask_pii=mask_pii)
-                _add_sheet(archive, len(sheets) + 1, data, name, datetimes, frozen=True, area=area)
-                sheets.append((name[:31], False, area))
-            if empties:
-                data = pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN])
-                _add_sheet(archive, len(sheets) + 1, data, EMPTY_VALUES_SHEET, [False] * 3, frozen=False, area=None)
-                sheets.append((EMPTY_VALUES_SHEET, True, None))
-            _add_package(archive, sheets)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with written_whole([path]) as (partial,), \
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, frame in tables.items():
+            if EMPTY_VALUES_COLUMN in frame.columns:
+                empties += [(name, number, text) for number, text in
+                            enumerate(frame[EMPTY_VALUES_COLUMN].tolist(), start=2) if isinstance(text, str)]
+                frame = frame.drop(columns=EMPTY_VALUES_COLUMN)
+            area = f"A1:{column_letter(len(frame.columns))}{max(1, len(frame) + 1)}" if len(frame.columns) else None
+            datetimes = [isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes]
+            data = _export_frame(frame, name, mask_pii=mask_pii)
+            _add_sheet(archive, len(sheets) + 1, data, name, datetimes, frozen=True, area=area)
+            sheets.append((name[:31], False, area))
+        if empties:
+            data = pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN])
+            _add_sheet(archive, len(sheets) + 1, data, EMPTY_VALUES_SHEET, [False] * 3, frozen=False, area=None)
+            sheets.append((EMPTY_VALUES_SHEET, True, None))
+        _add_package(archive, sheets)
     return path
 
 
