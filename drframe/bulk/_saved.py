@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .._errors import PlanRefused, SheetError
+from .._files._atomic import written_whole
 from .._files._sheets import Sheet
 from ._constants import CUSTOMER_KEY, Action, Status
 from ._revert import flat_customers
@@ -81,10 +82,10 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
             record.update(payload=row.payload, tax_identifier=row.tax_identifier, replaces_tax_id=row.replaces_tax_id,
                           fingerprint=fingerprint(current.get(row.customer_id or "")))
         lines.append(record)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(line, default=str, ensure_ascii=False) + "\n" for line in lines)
+    with written_whole([path]) as (partial,):  # never a truncated plan that loads with rows missing
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(line, default=str, ensure_ascii=False) + "\n" for line in lines)
     return path
 
 

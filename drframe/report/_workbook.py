@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._files._atomic import written_whole
 from .._files._export import fill_sheet
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def _table_sheet(workbook: Any, name: str, frame: pd.DataFrame, *, mask_pii: boo
 
 
 def _save(workbook: Any, path: str | Path) -> Path:
+    """Save ``workbook`` at ``path``, whole or not at all (see :mod:`drframe._files._atomic`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
+    with written_whole([path]) as (partial,):
+        workbook.save(partial)
     return path
