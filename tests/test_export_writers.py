@@ -42,8 +42,12 @@ def mixed_frame() -> pd.DataFrame:
         "count": pd.array([*range(n - 1), None], dtype="Int64"),
         "amount": pd.array([1.0, 12.0, 1e-7, 1e20, 0.1, 1 / 3, None, *[2.5] * (n - 7)], dtype="Float64"),
         "flag": pd.array([True, False, None, *[True] * (n - 3)], dtype="boolean"),
-        "when": pd.to_datetime(["2024-03-05T06:07:08.123456Z", None, *["1999-12-31T23:59:59Z"] * (n - 2)],
-                               format="ISO8601").tz_localize(None),
+        "when": pd.to_datetime(["2024-03-05T06:07:08.123456789Z", None, "1969-12-31T23:59:59.999999999Z",
+                                "1677-09-22T00:12:43.145224192Z", "2262-04-11T23:47:16.854775807Z",
+                                *["1999-12-31T23:59:59Z"] * (n - 5)], format="ISO8601").tz_localize(None),
+        "seconds": pd.Series(pd.to_datetime(["2024-01-02T03:04:05Z", None, *["1970-01-01T00:00:00Z"] * (n - 2)],
+                                            format="ISO8601").tz_localize(None)).astype("datetime64[s]"),
+        "bool": [True, False] * (n // 2) + [True] * (n % 2),
         "a,quoted \"name\"": list(range(n)),
     })
 

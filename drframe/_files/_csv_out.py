@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 
 #: Object-column values written as their ``str()`` (exact types: a numpy scalar or a subclass goes to pandas).
 _PLAIN_NUMBERS = frozenset({int, float, bool})
+#: The export's datetime format, which Arrow writes itself (others go through pandas).
+_MICROSECONDS_Z = "%Y-%m-%dT%H:%M:%S.%fZ"
 #: What makes a field quoted under ``csv.QUOTE_MINIMAL`` with ``,``, ``"`` and CRLF row ends.
 _QUOTED = '[,"\r\n]'
 
@@ -89,7 +91,14 @@ def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
         texts = pa.array(series, type=pa.string(), from_pandas=True)
     elif pd.api.types.is_integer_dtype(dtype):  # whole numbers: their digits, as pandas writes them, in Arrow
         return pc.fill_null(pc.cast(pa.array(series, from_pandas=True), pa.string()), "")
-    else:  # numbers, booleans, datetimes: pandas' text for them, which never needs quoting
+    elif pd.api.types.is_bool_dtype(dtype):  # True / False, as pandas writes them
+        return pc.fill_null(pc.if_else(pa.array(series, from_pandas=True), "True", "False"), "")
+    elif date_format == _MICROSECONDS_Z and isinstance(dtype, np.dtype) and dtype.kind == "M":
+        # naive datetimes (UTC) with microseconds and a Z, as strftime writes them: %f is the microseconds of
+        # the instant floored (a nanosecond before 1970 is 23:59:59.999999), %S two digits
+        stamps = pc.floor_temporal(pa.array(series, from_pandas=True), unit="microsecond").cast(pa.timestamp("us"))
+        return pc.fill_null(pc.binary_join_element_wise(pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S"), "Z", ""), "")
+    else:  # numbers: pandas' text for them, which never needs quoting
         written = series.to_frame().to_csv(index=False, header=False, date_format=date_format, lineterminator="\n",
                                            quoting=csv.QUOTE_MINIMAL)
         lines = written.split("\n")[:-1]
