@@ -27,7 +27,8 @@ and its cursor:
   from the density of the page just read: every range ends in one partial page, a request the limit could have
   spent on a full one), single pages at the end when most of the rate is idle or to even out the last ranges;
   the open bottom geometrically, 1, 2, 4... such pieces further back, twice as big at each of its splits, the
-  rest staying open (a piece past the oldest customer costs one empty page).  The range just above the
+  rest staying open (a piece past the oldest customer costs one empty page); at a rate that wants more than
+  ``OPEN_FANOUT`` ranges, its first split is into equal pieces, as many as wanted.  The range just above the
   ranges that came back empty holds the oldest customers, but how far down they go is not known: it is at
   most halved (equal slices of it would each cost an empty page below the oldest customer).
 
@@ -393,7 +394,13 @@ class Listing:
             with self._cond:
                 scale = 2 ** min(self._bottom_splits, 10)
                 self._bottom_splits += 1
-            cuts = [whole_ms(oldest - page * piece * scale * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
+            if scale == 1 and need > OPEN_FANOUT:
+                # The first split at a high rate: as many equal pieces as wanted.  Geometric ones would reach
+                # hundreds of pages back (empty past the oldest customer) and leave the near ones small, each
+                # soon replaced by a split, which ends in one more partial page.
+                cuts = [whole_ms(oldest - page * piece * j) for j in range(1, need + 1)]
+            else:
+                cuts = [whole_ms(oldest - page * piece * scale * (2**j - 1)) for j in range(1, min(need, OPEN_FANOUT) + 1)]
             cuts = [c for c in cuts if c > 0]
         else:  # equal slices of what is left
             remaining = oldest - rng.gte
