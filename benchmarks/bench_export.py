@@ -8,8 +8,9 @@ Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``
   sequential bound (the first and the last page's round trips, the other pages at the limit), then an empty
   store (median of 3: the fixed cost). The table is printed at the end, the worst share of the bound first;
   ``CPU s`` is the command's own (user + sys, from ``wait4``), the server's not counted; ``load`` is the 1-minute
-  load average after the run. Run it alone: ``flock /tmp/drframe-bench.lock python benchmarks/bench_export.py
-  command``.
+  load average after the run. Beside it, ``naive``: what a user would write instead (a sequential
+  ``startingAfter`` loop with requests, ``pd.json_normalize``, ``to_csv``), timed the same way. Run it alone:
+  ``flock /tmp/drframe-bench.lock python benchmarks/bench_export.py command``.
 
 * ``rate``: 20,000 customers of each data shape (``even`` and ``skewed``, see ``_bench.SHAPES``) served by ``drframe sandbox`` in its own process with ``--latency-ms 150`` and
   ``--rate-limit 25``, then ``--rate-limit 100``; the client's rate limit is the server's. For each limit, in the
@@ -138,16 +139,41 @@ READS: dict[str, Callable[[Client, int | None], int]] = {
 }
 
 
-#: (format, ``--out`` name) for the command part.
-COMMAND_FORMATS = (("csv", "tables"), ("xlsx", "customers.xlsx"), ("parquet", "parquet"))
+#: (format, ``--out`` name) for the command part; "naive" is :data:`NAIVE_EXPORT`, the alternative.
+COMMAND_FORMATS = (("csv", "tables"), ("xlsx", "customers.xlsx"), ("parquet", "parquet"), ("naive", "naive"))
+
+
+#: What a user would write instead of ``drframe export``: the ``startingAfter`` loop, ``pd.json_normalize`` (the
+#: customers, and each child list by ``record_path``) and ``to_csv``, in its own process.
+NAIVE_EXPORT = '''
+import json, sys
+import pandas as pd, requests
+url, key, out = sys.argv[1], sys.argv[2], sys.argv[3]
+session, customers, after = requests.Session(), [], None
+session.headers["Authorization"] = "Bearer " + key
+while True:
+    page = session.get(url + "/customers", params={"limit": 100, **({"startingAfter": after} if after else {})}).json()
+    customers += page["data"]
+    if not page["hasMore"]:
+        break
+    after = page["data"][-1]["id"]
+pd.json_normalize(customers).to_csv(out + "-customers.csv", index=False)
+for field in ("sources", "taxIdentifiers"):
+    pd.json_normalize([c for c in customers if c.get(field)], record_path=field, meta=["id"],
+                      meta_prefix="customer.").to_csv(out + "-" + field + ".csv", index=False)
+'''
 
 
 def run_command(url: str, out: Path, fmt: str, rate: float | None) -> tuple[float, float]:
-    """``drframe export`` in its own process: (seconds from its start to its exit, its CPU seconds)."""
+    """``drframe export`` (``fmt`` "naive": :data:`NAIVE_EXPORT`) in its own process: (seconds from its start to its
+    exit, its CPU seconds)."""
     command = [sys.executable, "-m", "drframe.cli", "export", "--base-url", url, "--api-key", API_KEY,
                "--out", str(out), "--format", fmt, "--no-progress"]
     if rate is not None:
         command += ["--rate", str(rate)]
+    if fmt == "naive":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-c", NAIVE_EXPORT, url, API_KEY, str(out)]
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -158,7 +184,8 @@ def run_command(url: str, out: Path, fmt: str, rate: float | None) -> tuple[floa
 
 
 def command_part() -> None:
-    """The rows at the limits, worst share of the bound first, then the empty exports (the fixed cost)."""
+    """The rows at the limits, worst share of the bound first, then the alternative's, then the empty exports (the
+    fixed cost)."""
     print(f"`drframe export` timed from its process's start to its exit; `drframe sandbox` in its own process with "
           f"{LATENCY_MS} ms latency; load average {load()} at the start")
     work = scratch_dir("command")
@@ -177,7 +204,7 @@ def command_part() -> None:
                     seconds, cpu = run_command(url, work / "out" / name, fmt, limit)
                 run_db.unlink()
                 shutil.rmtree(work / "out")
-                rows.append((bound / seconds,
+                rows.append((bound / seconds + (10 if fmt == "naive" else 0),  # the alternative after drframe's
                              f"| {RATE_CUSTOMERS:>9,} | {limit:>11.0f} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
                              f"{bound:>7.2f} | {bound / seconds:>12.2f} | {RATE_CUSTOMERS / seconds / limit:>9.1f}% "
                              f"| {load():>5} |"))
@@ -185,7 +212,7 @@ def command_part() -> None:
         empty = work / "empty.db"
         seed_db(empty, 0)
         with sandbox_process("--db", str(empty)) as url:
-            for fmt, name in COMMAND_FORMATS:
+            for fmt, name in COMMAND_FORMATS[:-1]:
                 times = sorted(run_command(url, work / "out" / name, fmt, None) for _ in range(3))
                 seconds, cpu = times[1]
                 rows.append((math.inf, f"| {0:>9} | {'none':>11} | {fmt:<7} | {seconds:>7.2f} | {cpu:>5.2f} | "
