@@ -46,6 +46,8 @@ from ._export import (
 _HEADER, _DATETIME, _AMOUNT, _TEXT, _QUOTED, _QUOTED_TEXT = 1, 2, 3, 4, 5, 6
 _FORMAT_STYLE = {_DATETIME_FORMAT: _DATETIME, _AMOUNT_FORMAT: _AMOUNT, TEXT_FORMAT: _TEXT}
 _ROWS_PER_BLOCK = 8192
+#: Joins cells into rows: a missing cell (null) is nothing.
+SKIP_NULLS = pc.JoinOptions(null_handling="replace", null_replacement="")
 #: Excel's longest cell text; openpyxl cut longer text to it, and so does this writer.
 _MAX_TEXT = 32767
 #: ``_NOT_XML`` in RE2's syntax (Arrow strings hold no lone surrogates).
@@ -193,7 +195,7 @@ def _rows(block: pd.DataFrame, first: int, letters: list[str], formats: list[str
     rows = pc.cast(pa.array(np.arange(first, first + len(block), dtype=np.int64)), pa.string())
     cells = [_cells(block.iloc[:, index], f'<c r="{letter}', rows, number_format)
              for index, (letter, number_format) in enumerate(zip(letters, formats, strict=True))]
-    return _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", ""))
+    return _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "", options=SKIP_NULLS))
 
 
 def _write_block(handle: IO[bytes], rows: pa.Array) -> None:
@@ -203,7 +205,7 @@ def _write_block(handle: IO[bytes], rows: pa.Array) -> None:
 
 
 def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
-    """A column's cells as XML, ``""`` where the value is missing."""
+    """A column's cells as XML, null where the value is missing."""
     dtype = series.dtype
     if pd.api.types.is_object_dtype(dtype):
         return _mixed_cells(series.tolist(), opening, rows, number_format)
@@ -244,7 +246,7 @@ def _serials(moments: np.ndarray) -> np.ndarray:
 
 def _value_cells(values: pa.Array, missing: pa.Array, opening: str, rows: pa.Array, attributes: str) -> pa.Array:
     xml = pc.binary_join_element_wise(opening, rows, f'"{attributes}><v>', values, "</v></c>", "")
-    return pc.if_else(missing, "", xml)
+    return pc.if_else(missing, pa.scalar(None, pa.string()), xml)
 
 
 def _text_cells(texts: pa.Array, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
@@ -266,9 +268,8 @@ def _text_cells(texts: pa.Array, opening: str, rows: pa.Array, number_format: st
         if pc.any(pc.match_substring(texts, character)).as_py():
             texts = pc.replace_substring(texts, character, reference)
     opening_text = pc.if_else(pc.match_substring_regex(texts, _EDGE_SPACE), '<t xml:space="preserve">', "<t>")
-    xml = pc.binary_join_element_wise(opening, rows, '"', style, ' t="inlineStr"><is>', opening_text, texts,
-                                      "</t></is></c>", "")
-    return pc.fill_null(xml, "")
+    return pc.binary_join_element_wise(opening, rows, '"', style, ' t="inlineStr"><is>', opening_text, texts,
+                                       "</t></is></c>", "")
 
 
 def _mixed_cells(values: list[Any], opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:

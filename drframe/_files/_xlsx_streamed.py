@@ -61,6 +61,7 @@ from ._xlsx_out import (
     _QUOTED_TEXT,
     _ROWS_PER_BLOCK,
     _TEXT,
+    SKIP_NULLS,
     _cells,
     add_empty_values,
     add_sheet_xml,
@@ -73,6 +74,9 @@ from ._xlsx_out import (
 CAP = _streamed.CAP
 #: A text cell's XML after its reference, unstyled and quoted, and the same in a Text column.
 _PLAIN, _PLAIN_TEXT = '^" t="inlineStr"', f'" s="{_TEXT}" t="inlineStr"'
+#: Where a row number goes in a batch's joined rows (XML cannot hold it: such text is refused); where the
+#: ``customer_row`` cell (an offset into the whole customers table) goes.
+_SLOT, _PARENT = "\x01", None
 _QUOTED_PLAIN, _QUOTED_IN_TEXT = f'^" s="{_QUOTED}" t="inlineStr"', f'" s="{_QUOTED_TEXT}" t="inlineStr"'
 
 
@@ -88,6 +92,7 @@ class _Sheet:
     datetimes: list[bool]
     formats: list[str | None]
     tails: dict[str, pa.Array]
+    runs: list[pa.Array | None]
     parent_rows: Any
     empties: list[tuple[int, str]]
     sample: pd.DataFrame | None
@@ -97,7 +102,8 @@ class _Sheet:
         sample = None if self.sample is None else self.sample.iloc[start:start + min(rows, WIDTH_SAMPLE)]
         parents = None if self.parent_rows is None else self.parent_rows[start:start + rows] - customers_start
         return _Sheet(rows, self.columns, self.datetimes, self.formats,
-                      {c: t.slice(start, rows) for c, t in self.tails.items()}, parents,
+                      {c: t.slice(start, rows) for c, t in self.tails.items()},
+                      [_PARENT if run is _PARENT else run.slice(start, rows) for run in self.runs], parents,
                       [(row - start, text) for row, text in self.empties if start <= row < start + rows], sample)
 
 
@@ -127,12 +133,18 @@ class StreamedXlsx(Streamed[_Sheet, Path]):
                 continue
             if number_format is None and column.startswith("metadata.") and series.dtype == object:
                 _restylable(table, column, series)
-            cells = _cells(series, "", "", number_format)
-            tail = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
+            tail = _cells(series, "", "", number_format)
             self._bytes += tail.nbytes
             tails[column] = tail
+        runs = _runs(columns, tails, len(frame)) if len(frame) else []
+        # a slot for each row's number, each cell's and customer_row's: no text holds one
+        slots = sum(len(run.values) - len(run) for run in runs if run is not _PARENT)
+        cells = sum(len(tail) - tail.null_count for tail in tails.values())
+        if slots != len(frame) * (1 + (PARENT_ROW_COLUMN in columns)) + cells:
+            raise Unsure(f"{table}: a text holds the row number's slot")
+        self._bytes += sum(run.nbytes for run in runs if run is not _PARENT)
         parents = frame[PARENT_ROW_COLUMN].to_numpy(dtype="int64") if PARENT_ROW_COLUMN in frame else None
-        return _Sheet(len(frame), columns, datetimes, formats, tails, parents, empties, data)
+        return _Sheet(len(frame), columns, datetimes, formats, tails, runs, parents, empties, data)
 
     def _added(self) -> None:
         """Let go of the values of rows that segments listed before them push past the width sample."""
@@ -213,33 +225,55 @@ class _Assembly:
         return [width(title, longest_text[column]) for column, title in zip(self.columns, self.titles, strict=True)]
 
     def blocks(self) -> Iterator[pa.Array]:
-        """The rows' XML, a block of rows (pieces up to :data:`_ROWS_PER_BLOCK` rows) at a time, built as they
-        are written: each column's cells are its letter, the row number and the cell's XML after them."""
-        options = pc.JoinOptions(null_handling="replace", null_replacement="")
-        at = 0
-        while self.columns and at < len(self.pieces):
-            first, rows = at, 0
-            while at < len(self.pieces) and (rows == 0 or rows + self.pieces[at].rows <= _ROWS_PER_BLOCK):
-                rows += self.pieces[at].rows
-                at += 1
-            if not rows:
+        """The rows' XML, a block of rows at a time, built as they are written: a piece with the sheet's columns
+        and formats has its rows already joined (row numbers and ``customer_row`` go in their slots), the
+        others are joined here from their cells, pieces up to :data:`_ROWS_PER_BLOCK` rows at a time."""
+        group: list[int] = []
+        for index, piece in enumerate(self.pieces):
+            if not piece.rows or not self.columns:
                 continue
-            group = self.pieces[first:at]
-            start = self.before[first] + 2
-            numbers = pc.cast(pa.array(np.arange(start, start + rows, dtype=np.int64)), pa.string())
-            cells = []
-            for column, letter, number_format in zip(self.columns, self.letters, self.formats, strict=True):
-                if column == PARENT_ROW_COLUMN:
-                    cells.append(pc.binary_join_element_wise(f'<c r="{letter}', numbers,
-                                                             _cells(self._parents(group, first), "", "", number_format), ""))
-                    continue
-                tails = [_tail(piece, column, number_format) for piece in group]
-                if any(tail is not None for tail in tails):
-                    tail = pa.concat_arrays([pa.nulls(piece.rows, pa.string()) if tail is None else tail
-                                             for piece, tail in zip(group, tails, strict=True)])
-                    cells.append(pc.binary_join_element_wise(f'<c r="{letter}', numbers, tail, ""))
-            yield pc.binary_join_element_wise('<row r="', numbers, '">', *cells, "</row>", "", options=options)
+            if piece.columns == self.columns and piece.formats == self.formats:
+                if group:
+                    yield self._joined(group)
+                    group = []
+                numbers = self._numbers(index, piece.rows)
+                parts = [self._parent_cells([index]) if run is _PARENT else pc.binary_join(run, numbers)
+                         for run in piece.runs]
+                yield parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "")
+                continue
+            if group and sum(self.pieces[i].rows for i in group) + piece.rows > _ROWS_PER_BLOCK:
+                yield self._joined(group)
+                group = []
+            group.append(index)
+        if group:
+            yield self._joined(group)
 
+    def _numbers(self, first: int, rows: int) -> pa.Array:
+        """The sheet's row numbers of ``rows`` rows from piece ``first`` on, as text."""
+        start = self.before[first] + 2
+        return pc.cast(pa.array(np.arange(start, start + rows, dtype=np.int64)), pa.string())
+
+    def _parent_cells(self, indices: list[int]) -> pa.Array:
+        """The ``customer_row`` cells of these pieces after their reference."""
+        number_format = self.formats[self.columns.index(PARENT_ROW_COLUMN)]
+        return _cells(self._parents([self.pieces[i] for i in indices], indices[0]), "", "", number_format)
+
+    def _joined(self, indices: list[int]) -> pa.Array:
+        """Consecutive pieces' rows joined from their cells: each column's letter, the row number and the cell's
+        XML after them (a missing cell, or a column a piece lacks, is nothing)."""
+        group = [self.pieces[i] for i in indices]
+        numbers = self._numbers(indices[0], sum(piece.rows for piece in group))
+        cells = []
+        for column, letter, number_format in zip(self.columns, self.letters, self.formats, strict=True):
+            if column == PARENT_ROW_COLUMN:
+                cells.append(pc.binary_join_element_wise(f'<c r="{letter}', numbers, self._parent_cells(indices), ""))
+                continue
+            tails = [_tail(piece, column, number_format) for piece in group]
+            if any(tail is not None for tail in tails):
+                tail = pa.concat_arrays([pa.nulls(piece.rows, pa.string()) if tail is None else tail
+                                         for piece, tail in zip(group, tails, strict=True)])
+                cells.append(pc.binary_join_element_wise(f'<c r="{letter}', numbers, tail, ""))
+        return pc.binary_join_element_wise('<row r="', numbers, '">', *cells, "</row>", "", options=SKIP_NULLS)
 
     def _parents(self, group: list[_Sheet], first: int) -> pd.Series:
         """The parent row column of pieces ``first`` on (offsets into the whole customers table) as the
@@ -247,6 +281,30 @@ class _Assembly:
         values = np.concatenate([piece.parent_rows + before for piece, before
                                  in zip(group, self.customers_before[first:], strict=False)])
         return pd.Series(pd.arrays.IntegerArray(values, np.zeros(len(values), dtype=bool)))
+
+
+def _runs(columns: list[str], tails: dict[str, pa.Array], rows: int) -> list[pa.Array | None]:
+    """A batch's rows joined (its column letters, :data:`_SLOT` for the row number), cut at the row numbers:
+    one list of texts per row, or two, before and after the ``customer_row`` cell (:data:`_PARENT`)."""
+    runs: list[pa.Array | None] = []
+    parts: list[Any] = [_blank(rows), '<row r="', _SLOT, '">']
+    for index, column in enumerate(columns, start=1):
+        letter = column_letter(index)
+        if column == PARENT_ROW_COLUMN:
+            runs += [_cut([*parts, f'<c r="{letter}', _SLOT]), _PARENT]
+            parts = [_blank(rows)]
+        else:
+            parts.append(pc.binary_join_element_wise(f'<c r="{letter}', _SLOT, tails[column], ""))
+    runs.append(_cut([*parts, "</row>"]))
+    return runs
+
+
+def _cut(parts: list[Any]) -> pa.Array:
+    return pc.split_pattern(pc.binary_join_element_wise(*parts, "", options=SKIP_NULLS), _SLOT)
+
+
+def _blank(rows: int) -> pa.Array:
+    return pc.fill_null(pa.nulls(rows, pa.string()), "")
 
 
 def _tail(piece: _Sheet, column: str, number_format: str | None) -> pa.Array | None:
