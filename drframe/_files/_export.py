@@ -174,6 +174,17 @@ def _widths(data: pd.DataFrame, titles: list[str]) -> list[float]:
 
 def longest(series: pd.Series) -> int:
     """The longest text of a column's values (0 when every one is missing)."""
+    # Text, whole numbers and booleans by Arrow's kernels: a number's text is the digits str() gives, and
+    # "true"/"false" are as long as "True"/"False".
+    kinds = pd.api.types
+    dtype = series.dtype
+    if not kinds.is_object_dtype(dtype) and (kinds.is_string_dtype(dtype) or kinds.is_integer_dtype(dtype)
+                                             or kinds.is_bool_dtype(dtype)):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pc.cast(pa.array(series, from_pandas=True), pa.string())
+        return int(pc.max(pc.utf8_length(texts)).as_py() or 0)
     return max((len(str(v)) for v in series.tolist() if not _missing(v)), default=0)
 
 

@@ -186,6 +186,7 @@ class _Assembly:
     def __init__(self, table: str, pieces: list[_Sheet], customers_before: list[int]) -> None:
         self.pieces = pieces
         self.customers_before = customers_before  # each piece's customers' first row (child tables)
+        self._parent_xml: pa.Array | None = None
         self.before = np.cumsum([0] + [piece.rows for piece in pieces]).tolist()
         self.rows = self.before[-1]
         self.columns = column_order(table, {column for piece in pieces for column in piece.columns})
@@ -254,9 +255,13 @@ class _Assembly:
         return pc.cast(pa.array(np.arange(start, start + rows, dtype=np.int64)), pa.string())
 
     def _parent_cells(self, indices: list[int]) -> pa.Array:
-        """The ``customer_row`` cells of these pieces after their reference."""
-        number_format = self.formats[self.columns.index(PARENT_ROW_COLUMN)]
-        return _cells(self._parents([self.pieces[i] for i in indices], indices[0]), "", "", number_format)
+        """The ``customer_row`` cells of these consecutive pieces after their reference (the whole column's
+        rendered once, at the first call)."""
+        if self._parent_xml is None:
+            number_format = self.formats[self.columns.index(PARENT_ROW_COLUMN)]
+            self._parent_xml = _cells(self._parents(self.pieces, 0), "", "", number_format)
+        start = self.before[indices[0]]
+        return self._parent_xml.slice(start, self.before[indices[-1] + 1] - start)
 
     def _joined(self, indices: list[int]) -> pa.Array:
         """Consecutive pieces' rows joined from their cells: each column's letter, the row number and the cell's
