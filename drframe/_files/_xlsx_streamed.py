@@ -10,8 +10,11 @@ every batch that holds a value in it (:class:`drframe._files._streamed.Streamed`
 yet is added at assembly:
 
 * its reference (``<c r="B12"``): a batch keeps each column's cells from the quote that ends the reference on
-  (null where the cell is missing); the column letters (from :func:`column_order` of the union of the batches'
-  columns) and the row numbers are joined in front of them, and the rows around them, at assembly;
+  (null where the cell is missing), and its rows already joined with its own column letters and a slot
+  (``\x01``, which XML cannot hold) for each row number, cut at the slots; at assembly a piece that has the
+  sheet's columns (from :func:`column_order` of the union of the batches' columns) and formats gets its row
+  numbers in the slots, any other is joined again from its cells, with the sheet's letters;
+* ``customer_row``, an offset into the whole customers table, rendered at assembly;
 * the Text style of a ``metadata.`` column, which holds digit-only text in some batch: a batch without any
   renders its text cells unstyled, restyled at assembly (``s="4"``, quoted ``s="5"`` -> ``s="6"``; a batch
   holding a value of another type than text, number or boolean gives up, so only text cells are restyled);
@@ -23,8 +26,8 @@ When identity cannot be guaranteed, :class:`StreamedXlsx` gives up and :meth:`St
 joined frames by ``Frames.to_excel``, so every byte and every error message is as before: a column whose dtype
 (or whose format, but Text) differs between batches, a character XML cannot store (in a cell, a column name or
 an ``_empty_values`` text: the error names the rows), an :class:`ExportError` or a text UTF-8 cannot hold,
-more rendered bytes than ``cap``, an Arrow error at assembly, or (decided by the caller) a batch whose frames
-warn or fail.
+a text holding the slot character, more rendered bytes than ``cap``, an Arrow error at assembly, or (decided by
+the caller) a batch whose frames warn or fail.
 """
 
 from __future__ import annotations
