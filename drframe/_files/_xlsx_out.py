@@ -204,7 +204,7 @@ def _write_block(handle: IO[bytes], rows: pa.Array) -> None:
     handle.write(memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]])
 
 
-def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
+def _cells(series: pd.Series, opening: str, rows: pa.Array | str, number_format: str | None) -> pa.Array:
     """A column's cells as XML, null where the value is missing."""
     dtype = series.dtype
     if pd.api.types.is_object_dtype(dtype):
@@ -244,12 +244,12 @@ def _serials(moments: np.ndarray) -> np.ndarray:
     return days + (within // 10**6 + (within % 10**6) * 1e-6) / 86_400
 
 
-def _value_cells(values: pa.Array, missing: pa.Array, opening: str, rows: pa.Array, attributes: str) -> pa.Array:
+def _value_cells(values: pa.Array, missing: pa.Array, opening: str, rows: pa.Array | str, attributes: str) -> pa.Array:
     xml = pc.binary_join_element_wise(opening, rows, f'"{attributes}><v>', values, "</v></c>", "")
     return pc.if_else(missing, pa.scalar(None, pa.string()), xml)
 
 
-def _text_cells(texts: pa.Array, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
+def _text_cells(texts: pa.Array, opening: str, rows: pa.Array | str, number_format: str | None) -> pa.Array:
     """Inline-string cells of a text column: escaped for XML, formula-like text with Excel's quote prefix."""
     if pc.any(pc.match_substring_regex(texts, _NOT_XML_RE2)).as_py():
         raise _Unstorable
@@ -272,7 +272,7 @@ def _text_cells(texts: pa.Array, opening: str, rows: pa.Array, number_format: st
                                        "</t></is></c>", "")
 
 
-def _mixed_cells(values: list[Any], opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
+def _mixed_cells(values: list[Any], opening: str, rows: pa.Array | str, number_format: str | None) -> pa.Array:
     """A column of any values (metadata): its texts through :func:`_text_cells`, the rest one by one."""
     texts: list[str | None] = []
     others: list[str | None] = []

@@ -342,7 +342,7 @@ def _export(args: argparse.Namespace) -> int:
             print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
             return EXIT_OK
         # the writer's imports (Arrow's compute kernels) while the pages come in, not after
-        _import_meanwhile("drframe._files._xlsx_out" if args.format == "xlsx" else "drframe._files._csv_out")
+        _import_meanwhile("drframe._files._xlsx_streamed" if args.format == "xlsx" else "drframe._files._csv_out")
         # rendered while the pages come in, written once the last one is in
         if args.format == "csv":
             summary, written = customers._to_csv(args.out, mask_pii=args.mask_pii, workers=args.workers,
