@@ -31,8 +31,10 @@ LISTING_SEGMENT = 300
 #: whatever its size (a few dozen columns, each a few kernel calls); what waits when the last page is in is
 #: rendered then.
 CSV_BATCH = 1500
-#: Customers rendered at a time by an xlsx export while the listing runs (the same reasoning).
-XLSX_BATCH = 1500
+#: Customers rendered at a time by an xlsx export while the listing runs: each rendering costs about 0.05 CPU s
+#: plus 0.06 per 1,000 customers, and what waits when the last page is in is rendered after it (800: 20,000
+#: customers at 25 req/s end ~0.08 s sooner than with 1,500, for ~0.1 CPU s more in all).
+XLSX_BATCH = 800
 
 
 def listing_frames(listing: Listing, *, redact: bool = True, progress: bool = False) -> Frames:
