@@ -1,5 +1,5 @@
 """The one bridge from the API to tables and files: a listing's pages -> flattened segments -> frames, CSV files
-rendered as the pages come in, or a Parquet stream.
+rendered as the pages come in, an xlsx workbook rendered as they come in, or a Parquet stream.
 
 :meth:`drframe.Client.customers.to_frames` and ``to_parquet`` import this module inside the method once the
 listing has started (as pandas' ``to_excel`` imports its writer), so the first pages are under way while pandas
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._api._listing import segments
 from ._files._csv_streamed import StreamedCsv
 from ._files._parquet import BUFFER_LIMIT, write_parquet_segments
+from ._files._streamed import Streamed, Written
 from ._tables._frames import CUSTOMERS, Frames, Segments, frames_in_order, frames_repr
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ LISTING_SEGMENT = 300
 #: whatever its size (a few dozen columns, each a few kernel calls); what waits when the last page is in is
 #: rendered then.
 CSV_BATCH = 1500
+#: Customers rendered at a time by an xlsx export while the listing runs: each rendering costs about 0.05 CPU s
+#: plus 0.06 per 1,000 customers, and what waits when the last page is in is rendered after it (800: 20,000
+#: customers at 25 req/s end ~0.08 s sooner than with 1,500, for ~0.1 CPU s more in all).
+XLSX_BATCH = 800
 
 
 def listing_frames(listing: Listing, *, redact: bool = True, progress: bool = False) -> Frames:
@@ -55,15 +60,42 @@ def listing_csv(directory: str | Path, listing: Listing, *, redact: bool = True,
                         redact=redact, mask_pii=mask_pii)
 
 
+def listing_xlsx(path: str | Path, listing: Listing, *, redact: bool = True, mask_pii: bool = False,
+                 progress: bool = False) -> tuple[str, Path]:
+    """Every customer of ``listing`` into an xlsx workbook at ``path``, exactly as
+    ``listing_frames(listing).to_excel(path)`` writes it, rendered while the listing runs; the frames' ``repr``
+    and the file written."""
+    return xlsx_in_order(path, segments(listing.pages_as_fetched(), size=LISTING_SEGMENT, progress=progress),
+                         redact=redact, mask_pii=mask_pii)
+
+
 def csv_in_order(directory: str | Path, segments: Iterable[tuple[Any, Iterable[Mapping[str, Any]]]], *,
                  redact: bool = True, mask_pii: bool = False, batch: int | None = None) -> tuple[str, list[Path]]:
     """``frames_in_order(segments).to_csv(directory)``, segments rendered as they arrive, ``batch`` customers or
     more at a time (default :data:`CSV_BATCH`; see :mod:`drframe._files._csv_streamed`); the frames' ``repr``
-    and the files written.  Frames that warn (undeclared fields, values that do not fit their type) or fail
-    leave the writing to the joined frames, which warn or fail as before."""
-    batch = CSV_BATCH if batch is None else batch
-    collected = Segments(redact=redact)
+    and the files written."""
     streamed = StreamedCsv(directory, mask_pii=mask_pii)
+    return in_order(streamed, segments, redact=redact, batch=CSV_BATCH if batch is None else batch)
+
+
+def xlsx_in_order(path: str | Path, segments: Iterable[tuple[Any, Iterable[Mapping[str, Any]]]], *,
+                  redact: bool = True, mask_pii: bool = False, batch: int | None = None) -> tuple[str, Path]:
+    """``frames_in_order(segments).to_excel(path)``, segments rendered as they arrive, ``batch`` customers or
+    more at a time (default :data:`XLSX_BATCH`; see :mod:`drframe._files._xlsx_streamed`); the frames' ``repr``
+    and the file written."""
+    from ._files._xlsx_streamed import StreamedXlsx  # Arrow's string kernels: imported by an xlsx export only
+
+    streamed = StreamedXlsx(path, mask_pii=mask_pii)
+    return in_order(streamed, segments, redact=redact, batch=XLSX_BATCH if batch is None else batch)
+
+
+def in_order(streamed: Streamed[Any, Written], segments: Iterable[tuple[Any, Iterable[Mapping[str, Any]]]], *,
+             redact: bool, batch: int) -> tuple[str, Written]:
+    """What ``streamed`` writes of ``frames_in_order(segments)``: segments flattened as they arrive and rendered
+    ``batch`` customers or more at a time, assembled at the end (or the joined frames written); the frames'
+    ``repr`` and what was written.  Frames that warn (undeclared fields, values that do not fit their type) or
+    fail leave the writing to the joined frames, which warn or fail as before."""
+    collected = Segments(redact=redact)
     waiting: list[int] = []
     for key, customers in segments:
         waiting.append(collected.add(key, customers))
@@ -76,7 +108,7 @@ def csv_in_order(directory: str | Path, segments: Iterable[tuple[Any, Iterable[M
     return summary, streamed.write(collected.joined)
 
 
-def _render(collected: Segments, numbers: list[int], streamed: StreamedCsv) -> None:
+def _render(collected: Segments, numbers: list[int], streamed: Streamed[Any, Any]) -> None:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

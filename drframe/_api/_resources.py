@@ -275,6 +275,15 @@ class Customers:
 
             return listing_csv(directory, listing, redact=redact, mask_pii=mask_pii, progress=progress)
 
+    def _to_excel(self, path: str | Path, *, redact: bool = True, mask_pii: bool = False, workers: int | None = None,
+                  progress: bool = False, **filters: Any) -> tuple[str, Path]:
+        """What ``to_frames(...).to_excel(path, mask_pii=...)`` writes, rendered while the listing runs (for
+        ``drframe export --format xlsx``): the frames' ``repr`` and the file written."""
+        with self._listing(workers, MAX_PAGE_SIZE, filters) as listing:
+            from .._fetch import listing_xlsx
+
+            return listing_xlsx(path, listing, redact=redact, mask_pii=mask_pii, progress=progress)
+
     def to_parquet(self, directory: str | Path, *, redact: bool = True, workers: int | None = None,
                    progress: bool = False, chunk_size: int = 2000, page_size: int = MAX_PAGE_SIZE,
                    **filters: Any) -> builtins.list[Path]:

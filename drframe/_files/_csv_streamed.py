@@ -24,7 +24,6 @@ dtype differs between batches, a column :func:`_fields` cannot render (an object
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._errors import ExportError
 from .._tables._frames import CUSTOMERS, PARENT_ROW_COLUMN, Frames, column_order
+from . import _streamed
 from ._atomic import written_whole
 from ._csv_out import _fields, csv_header, csv_rows, joined_fields, text_bytes
 from ._export import _CSV_DATE_FORMAT, csv_ready, holds_nul, write_csv
+from ._streamed import Streamed, Unsure
 
 #: Most bytes of rendered fields held for the assembly; past it, the frames are written at the end instead.
-CAP = 256 * 2**20
-
-
-class _Unsure(Exception):
-    """A segment's fields may not be the whole table's (the reason is the message)."""
+CAP = _streamed.CAP
 
 
 #: In :attr:`_Rendered.runs`: where the parent row column goes.
@@ -73,58 +69,16 @@ class _Rendered:
                          self.nul, [_PARENT if run is None else run.slice(start, rows) for run in self.runs])
 
 
-class StreamedCsv:
+class StreamedCsv(Streamed[_Rendered, list[Path]]):
     """The CSV files of an export, rendered a few segments at a time (:meth:`add`, segments in any order, each
-    with a sort key) and assembled in key order by :meth:`write`.  ``reason`` says why it gave up, if it did."""
+    with a sort key) and assembled in key order by :meth:`write`: one CSV per table in ``directory``, or, when it
+    gave up, the joined frames written by ``Frames.to_csv``.  ``reason`` says why it gave up, if it did."""
 
     def __init__(self, directory: str | Path, *, mask_pii: bool = False, cap: int | None = None) -> None:
+        super().__init__(mask_pii=mask_pii, cap=CAP if cap is None else cap)
         self.directory = Path(directory)
-        self.mask_pii = mask_pii
-        self.cap = CAP if cap is None else cap
-        self.reason: str | None = None
-        self._segments: list[tuple[Any, dict[str, _Rendered]]] = []
-        self._dtypes: dict[str, dict[Any, Any]] = {}  # per table, each column's dtype where it holds a value
-        self._bytes = 0
-
-    @property
-    def live(self) -> bool:
-        """Whether segments are still rendered (it has not given up)."""
-        return self.reason is None
-
-    def give_up(self, reason: str) -> None:
-        """Render nothing more; :meth:`write` writes the joined frames."""
-        if self.reason is None:
-            self.reason = reason
-        self._segments.clear()
-        self._dtypes.clear()
-
-    def add(self, segments: Sequence[tuple[Any, Mapping[str, int]]], frames: Frames) -> None:
-        """Render ``frames``: the frames of ``segments`` (``(key, each table's rows)``, in the order of their rows
-        in ``frames``) as ``to_frames`` gives them for their customers alone."""
-        if self.reason is not None:
-            return
-        try:
-            rendered = {name: self._render(name, frame) for name, frame in frames.tables().items()}
-        except _Unsure as exc:
-            self.give_up(str(exc))
-            return
-        except (ExportError, UnicodeEncodeError, pa.ArrowException) as exc:  # written as before, with its message
-            self.give_up(f"{type(exc).__name__}: {exc}")
-            return
-        starts = dict.fromkeys(rendered, 0)
-        for key, rows in segments:
-            customers_start = starts[CUSTOMERS.name]
-            self._segments.append((key, {name: whole.part(starts[name], rows[name], customers_start)
-                                         for name, whole in rendered.items()}))
-            for name in starts:
-                starts[name] += rows[name]
 
     def _render(self, table: str, frame: pd.DataFrame) -> _Rendered:
-        dtypes = self._dtypes.setdefault(table, {})
-        for column, dtype in frame.dtypes.items():
-            # (a blank column is "" whatever its dtype)
-            if dtypes.get(column) != dtype and not _blank(frame[column]) and dtypes.setdefault(column, dtype) != dtype:
-                raise _Unsure(f"{table}.{column}: {dtypes[column]} in one segment, {dtype} in another")
         data = csv_ready(frame, table, mask_pii=self.mask_pii)
         fields = {}
         for column in data.columns:
@@ -132,7 +86,7 @@ class StreamedCsv:
                 continue
             field = _fields(data[column], _CSV_DATE_FORMAT)
             if field is None:
-                raise _Unsure(f"{table}.{column}: not rendered by Arrow (values of several types)")
+                raise Unsure(f"{table}.{column}: not rendered by Arrow (values of several types)")
             fields[column] = field
             self._bytes += field.nbytes
         columns = [str(c) for c in frame.columns]
@@ -148,27 +102,16 @@ class StreamedCsv:
                     run = joined_fields([fields[c] for c in group], row_end=index == last)
                     self._bytes += run.nbytes
                     runs.append(run)
-        if self._bytes > self.cap:
-            raise _Unsure(f"more than {self.cap} bytes rendered")
         parents = frame[PARENT_ROW_COLUMN].to_numpy(dtype="int64") if PARENT_ROW_COLUMN in frame else None
         return _Rendered(len(frame), columns, fields, parents, holds_nul(data), runs)
 
-    def write(self, frames: Callable[[], Frames]) -> list[Path]:
-        """One CSV per table in ``directory``: the rendered segments assembled in key order, or, when it gave up
-        (or got no segment), ``frames()`` (the joined frames) written by ``Frames.to_csv``."""
-        if self.reason is None and not self._segments:
-            self.give_up("no segment")
-        if self.reason is not None:
-            return write_csv(self.directory, frames().tables(), mask_pii=self.mask_pii)
-        ordered = [rendered for _, rendered in sorted(self._segments, key=lambda item: item[0])]
-        parts = {name: [segment[name] for segment in ordered] for name in ordered[0]}
-        customers_before = np.cumsum([0] + [segment[CUSTOMERS.name].rows for segment in ordered])[:-1]
-        try:
-            contents = {name: self._assembled(name, pieces, customers_before) for name, pieces in parts.items()}
-        except pa.ArrowException as exc:  # more text than one array holds...
-            self.give_up(f"{type(exc).__name__}: {exc}")
-            return write_csv(self.directory, frames().tables(), mask_pii=self.mask_pii)
-        self._segments.clear()
+    def _write_frames(self, frames: Frames) -> list[Path]:
+        return write_csv(self.directory, frames.tables(), mask_pii=self.mask_pii)
+
+    def _assemble(self, pieces: dict[str, list[_Rendered]]) -> list[Path]:
+        """One CSV per table in ``directory``: the pieces assembled (all of them before a file is written)."""
+        customers_before = np.cumsum([0] + [piece.rows for piece in pieces[CUSTOMERS.name]])[:-1]
+        contents = {name: self._assembled(name, parts, customers_before) for name, parts in pieces.items()}
         paths = [self.directory / f"{name}.csv" for name in contents]
         with written_whole(paths) as partials:
             for partial, content in zip(partials, contents.values(), strict=True):
@@ -214,14 +157,6 @@ class StreamedCsv:
         if field is None:
             raise AssertionError("whole numbers are always rendered")
         return field
-
-
-def _blank(series: pd.Series) -> bool:
-    """Every cell missing: None in an object column (a value such as NaN makes the joined column object), NA in a
-    typed one.  A blank column's fields are empty whatever its dtype."""
-    if series.dtype == object:
-        return all(value is None for value in series.tolist())
-    return bool(series.isna().all())
 
 
 def _empty(rows: int) -> pa.Array:

@@ -96,7 +96,9 @@ _AMOUNT_FORMAT = "#,##0.00"
 TEXT_FORMAT = "@"
 #: The hidden sheet that keeps each table's ``_empty_values`` bookkeeping out of the analyst's way.
 EMPTY_VALUES_SHEET = "_empty_values"
-_MAX_WIDTH, _MIN_WIDTH, _WIDTH_SAMPLE = 60, 8, 2000
+_MAX_WIDTH, _MIN_WIDTH = 60, 8
+#: The rows (the first ones) whose text fits the column widths.
+WIDTH_SAMPLE = 2000
 
 
 def write_excel(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> Path:
@@ -167,12 +169,29 @@ def _is_amount(column: str, series: pd.Series) -> bool:
 
 def _widths(data: pd.DataFrame, titles: list[str]) -> list[float]:
     """Column widths in characters: the longest of the header and the first rows' text, capped."""
-    sample = data.head(_WIDTH_SAMPLE)
-    widths = []
-    for column, title in zip(sample.columns, titles, strict=True):
-        longest = max((len(str(v)) for v in sample[column].tolist() if not _missing(v)), default=0)
-        widths.append(float(min(_MAX_WIDTH, max(_MIN_WIDTH, len(title) + 2, longest + 2))))
-    return widths
+    sample = data.head(WIDTH_SAMPLE)
+    return [width(title, longest(sample[column])) for column, title in zip(sample.columns, titles, strict=True)]
+
+
+def longest(series: pd.Series) -> int:
+    """The longest text of a column's values (0 when every one is missing)."""
+    # Text, whole numbers and booleans by Arrow's kernels: a number's text is the digits str() gives, and
+    # "true"/"false" are as long as "True"/"False".
+    kinds = pd.api.types
+    dtype = series.dtype
+    if not kinds.is_object_dtype(dtype) and (kinds.is_string_dtype(dtype) or kinds.is_integer_dtype(dtype)
+                                             or kinds.is_bool_dtype(dtype)):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pc.cast(pa.array(series, from_pandas=True), pa.string())
+        return int(pc.max(pc.utf8_length(texts)).as_py() or 0)
+    return max((len(str(v)) for v in series.tolist() if not _missing(v)), default=0)
+
+
+def width(title: str, longest: int) -> float:
+    """A column's width in characters, given its title and its longest text."""
+    return float(min(_MAX_WIDTH, max(_MIN_WIDTH, len(title) + 2, longest + 2)))
 
 
 def _missing(value: Any) -> bool:

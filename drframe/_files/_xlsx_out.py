@@ -10,8 +10,9 @@ frozen header, autofilter and hidden ``_empty_values`` sheet. openpyxl stays for
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from html import escape
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +46,8 @@ from ._export import (
 _HEADER, _DATETIME, _AMOUNT, _TEXT, _QUOTED, _QUOTED_TEXT = 1, 2, 3, 4, 5, 6
 _FORMAT_STYLE = {_DATETIME_FORMAT: _DATETIME, _AMOUNT_FORMAT: _AMOUNT, TEXT_FORMAT: _TEXT}
 _ROWS_PER_BLOCK = 8192
+#: Joins cells into rows: a missing cell (null) is nothing.
+SKIP_NULLS = pc.JoinOptions(null_handling="replace", null_replacement="")
 #: Excel's longest cell text; openpyxl cut longer text to it, and so does this writer.
 _MAX_TEXT = 32767
 #: ``_NOT_XML`` in RE2's syntax (Arrow strings hold no lone surrogates).
@@ -78,27 +81,45 @@ _STYLES_XML = (
 def write_workbook(path: str | Path, tables: Mapping[str, pd.DataFrame], *, mask_pii: bool = False) -> Path:
     """:func:`drframe._files._export.write_excel`'s workbook, written into a temporary file renamed at the end (an
     :class:`ExportError` leaves ``path`` as it was: see :mod:`._atomic`)."""
-    path = Path(path)
-    sheets: list[tuple[str, bool, str | None]] = []  # (title, hidden, autofilter range)
-    empties: list[tuple[str, int, str]] = []
-    with written_whole([path]) as (partial,), \
-            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    with workbook(path) as (archive, sheets):
+        empties: list[tuple[str, int, str]] = []
         for name, frame in tables.items():
             if EMPTY_VALUES_COLUMN in frame.columns:
                 empties += [(name, number, text) for number, text in
                             enumerate(frame[EMPTY_VALUES_COLUMN].tolist(), start=2) if isinstance(text, str)]
                 frame = frame.drop(columns=EMPTY_VALUES_COLUMN)
-            area = f"A1:{column_letter(len(frame.columns))}{max(1, len(frame) + 1)}" if len(frame.columns) else None
+            area = sheet_area(len(frame.columns), len(frame))
             datetimes = [isinstance(t, pd.DatetimeTZDtype) for t in frame.dtypes]
             data = _export_frame(frame, name, mask_pii=mask_pii)
             _add_sheet(archive, len(sheets) + 1, data, name, datetimes, frozen=True, area=area)
             sheets.append((name[:31], False, area))
-        if empties:
-            data = pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN])
-            _add_sheet(archive, len(sheets) + 1, data, EMPTY_VALUES_SHEET, [False] * 3, frozen=False, area=None)
-            sheets.append((EMPTY_VALUES_SHEET, True, None))
+        add_empty_values(archive, sheets, empties)
+    return Path(path)
+
+
+@contextmanager
+def workbook(path: str | Path) -> Iterator[tuple[zipfile.ZipFile, list[tuple[str, bool, str | None]]]]:
+    """The workbook's zip, written whole or not at all (see :mod:`._atomic`), and its list of sheets ``(title,
+    hidden, autofilter range)``, which the caller fills as it adds them; the other parts are added at the end."""
+    sheets: list[tuple[str, bool, str | None]] = []
+    with written_whole([Path(path)]) as (partial,), \
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        yield archive, sheets
         _add_package(archive, sheets)
-    return path
+
+
+def sheet_area(columns: int, rows: int) -> str | None:
+    """A table's autofilter range."""
+    return f"A1:{column_letter(columns)}{max(1, rows + 1)}" if columns else None
+
+
+def add_empty_values(archive: zipfile.ZipFile, sheets: list[tuple[str, bool, str | None]],
+                     empties: list[tuple[str, int, str]]) -> None:
+    """The hidden sheet of the tables' ``_empty_values`` ``(table, row, text)``, if any."""
+    if empties:
+        data = pd.DataFrame(empties, columns=["table", "row", EMPTY_VALUES_COLUMN])
+        _add_sheet(archive, len(sheets) + 1, data, EMPTY_VALUES_SHEET, [False] * 3, frozen=False, area=None)
+        sheets.append((EMPTY_VALUES_SHEET, True, None))
 
 
 def _add_sheet(archive: zipfile.ZipFile, number: int, data: pd.DataFrame, table: str, datetimes: list[bool], *,
@@ -107,16 +128,29 @@ def _add_sheet(archive: zipfile.ZipFile, number: int, data: pd.DataFrame, table:
     titles = [c + UTC_SUFFIX if is_time else c for c, is_time in zip(columns, datetimes, strict=True)]
     formats = [_column_format(c, data[c], is_time) for c, is_time in zip(columns, datetimes, strict=True)]
     letters = [column_letter(index) for index in range(1, len(columns) + 1)]
-    extent = f"A1:{letters[-1]}{len(data) + 1}" if columns else "A1"
+    head = sheet_head(len(data), titles, _widths(data, titles) if columns else [], formats, frozen=frozen)
+    blocks = (_rows(data.iloc[start:start + _ROWS_PER_BLOCK], start + 2, letters, formats)
+              for start in range(0, len(data) if columns else 0, _ROWS_PER_BLOCK))
+    try:
+        add_sheet_xml(archive, number, head, blocks, area, large=len(data) * max(1, len(columns)) > 8_000_000)
+    except _Unstorable:
+        raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
+
+
+def sheet_head(rows: int, titles: list[str], widths: list[float], formats: list[str | None], *,
+               frozen: bool) -> str:
+    """A sheet's XML up to its first data row: dimension, views, columns (width, Text style), the header row."""
+    letters = [column_letter(index) for index in range(1, len(titles) + 1)]
+    extent = f"A1:{letters[-1]}{rows + 1}" if titles else "A1"
     head = [f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">',
             f'<dimension ref="{extent}"/><sheetViews><sheetView workbookViewId="0">']
     if frozen:
         head.append('<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
                     '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>')
     head.append('</sheetView></sheetViews><sheetFormatPr baseColWidth="8" defaultRowHeight="15"/>')
-    if columns:
+    if titles:
         head.append("<cols>")
-        for index, (width, number_format) in enumerate(zip(_widths(data, titles), formats, strict=True), start=1):
+        for index, (width, number_format) in enumerate(zip(widths, formats, strict=True), start=1):
             style = f' style="{_TEXT}"' if number_format == TEXT_FORMAT else ""  # text typed in later stays text
             head.append(f'<col min="{index}" max="{index}" width="{width:g}" customWidth="1"{style}/>')
         head.append("</cols>")
@@ -124,20 +158,23 @@ def _add_sheet(archive: zipfile.ZipFile, number: int, data: pd.DataFrame, table:
     head += [f'<c r="{letter}1" s="{_HEADER}" t="inlineStr"><is>{_text_element(title)}</is></c>'
              for letter, title in zip(letters, titles, strict=True)]
     head.append("</row>")
+    return "".join(head)
+
+
+def add_sheet_xml(archive: zipfile.ZipFile, number: int, head: str, blocks: Iterable[pa.Array], area: str | None, *,
+                  large: bool) -> None:
+    """Sheet ``number``: its head, its rows (blocks of rows' XML, one row per item, built as they are written)
+    and its end (the autofilter)."""
     # A sheet whose XML may pass 2 GiB needs the zip64 extension, announced before its size is known.
-    large = len(data) * max(1, len(columns)) > 8_000_000
     with archive.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=large) as handle, \
             ThreadPoolExecutor(1, thread_name_prefix="drframe-xlsx") as writer:
         # One thread compresses and writes a block (zlib lets go of the GIL) while the next is built.
-        written: list[Future[Any]] = [writer.submit(handle.write, "".join(head).encode())]
+        written: list[Future[Any]] = [writer.submit(handle.write, head.encode())]
         try:
-            for start in range(0, len(data) if columns else 0, _ROWS_PER_BLOCK):
-                block = _rows(data.iloc[start:start + _ROWS_PER_BLOCK], start + 2, letters, formats)
+            for block in blocks:
                 written.append(writer.submit(_write_block, handle, block))
                 if len(written) > 2:
                     written.pop(0).result()  # at most two blocks held
-        except _Unstorable:
-            raise _refusal(table, data, _NOT_XML, "an .xlsx file", _XLSX_REMEDY) from None
         finally:
             for future in written:
                 future.result()
@@ -150,7 +187,7 @@ def _rows(block: pd.DataFrame, first: int, letters: list[str], formats: list[str
     rows = pc.cast(pa.array(np.arange(first, first + len(block), dtype=np.int64)), pa.string())
     cells = [_cells(block.iloc[:, index], f'<c r="{letter}', rows, number_format)
              for index, (letter, number_format) in enumerate(zip(letters, formats, strict=True))]
-    return _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", ""))
+    return _contiguous(pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "", options=SKIP_NULLS))
 
 
 def _write_block(handle: IO[bytes], rows: pa.Array) -> None:
@@ -159,8 +196,8 @@ def _write_block(handle: IO[bytes], rows: pa.Array) -> None:
     handle.write(memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]])
 
 
-def _cells(series: pd.Series, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
-    """A column's cells as XML, ``""`` where the value is missing."""
+def _cells(series: pd.Series, opening: str, rows: pa.Array | str, number_format: str | None) -> pa.Array:
+    """A column's cells as XML, null where the value is missing."""
     dtype = series.dtype
     if pd.api.types.is_object_dtype(dtype):
         return _mixed_cells(series.tolist(), opening, rows, number_format)
@@ -199,12 +236,12 @@ def _serials(moments: np.ndarray) -> np.ndarray:
     return days + (within // 10**6 + (within % 10**6) * 1e-6) / 86_400
 
 
-def _value_cells(values: pa.Array, missing: pa.Array, opening: str, rows: pa.Array, attributes: str) -> pa.Array:
+def _value_cells(values: pa.Array, missing: pa.Array, opening: str, rows: pa.Array | str, attributes: str) -> pa.Array:
     xml = pc.binary_join_element_wise(opening, rows, f'"{attributes}><v>', values, "</v></c>", "")
-    return pc.if_else(missing, "", xml)
+    return pc.if_else(missing, pa.scalar(None, pa.string()), xml)
 
 
-def _text_cells(texts: pa.Array, opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
+def _text_cells(texts: pa.Array, opening: str, rows: pa.Array | str, number_format: str | None) -> pa.Array:
     """Inline-string cells of a text column: escaped for XML, formula-like text with Excel's quote prefix."""
     if pc.any(pc.match_substring_regex(texts, _NOT_XML_RE2)).as_py():
         raise _Unstorable
@@ -223,12 +260,11 @@ def _text_cells(texts: pa.Array, opening: str, rows: pa.Array, number_format: st
         if pc.any(pc.match_substring(texts, character)).as_py():
             texts = pc.replace_substring(texts, character, reference)
     opening_text = pc.if_else(pc.match_substring_regex(texts, _EDGE_SPACE), '<t xml:space="preserve">', "<t>")
-    xml = pc.binary_join_element_wise(opening, rows, '"', style, ' t="inlineStr"><is>', opening_text, texts,
-                                      "</t></is></c>", "")
-    return pc.fill_null(xml, "")
+    return pc.binary_join_element_wise(opening, rows, '"', style, ' t="inlineStr"><is>', opening_text, texts,
+                                       "</t></is></c>", "")
 
 
-def _mixed_cells(values: list[Any], opening: str, rows: pa.Array, number_format: str | None) -> pa.Array:
+def _mixed_cells(values: list[Any], opening: str, rows: pa.Array | str, number_format: str | None) -> pa.Array:
     """A column of any values (metadata): its texts through :func:`_text_cells`, the rest one by one."""
     texts: list[str | None] = []
     others: list[str | None] = []

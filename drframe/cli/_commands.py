@@ -342,15 +342,16 @@ def _export(args: argparse.Namespace) -> int:
             print(f"exported Frames({counts}) to {', '.join(str(w) for w in written)}")
             return EXIT_OK
         # the writer's imports (Arrow's compute kernels) while the pages come in, not after
-        _import_meanwhile("drframe._files._xlsx_out" if args.format == "xlsx" else "drframe._files._csv_out")
-        if args.format == "csv":  # rendered while the pages come in, written once the last one is in
+        _import_meanwhile("drframe._files._xlsx_streamed" if args.format == "xlsx" else "drframe._files._csv_out")
+        # rendered while the pages come in, written once the last one is in
+        if args.format == "csv":
             summary, written = customers._to_csv(args.out, mask_pii=args.mask_pii, workers=args.workers,
                                                  progress=not args.no_progress, **_filters(args))
-            print(f"exported {summary} to {', '.join(str(w) for w in written)}")
-            return EXIT_OK
-        frames = customers.to_frames(workers=args.workers, progress=not args.no_progress, **_filters(args))
-    written = [frames.to_excel(args.out, mask_pii=args.mask_pii)]  # xlsx
-    print(f"exported {frames!r} to {', '.join(str(w) for w in written)}")
+        else:  # xlsx
+            summary, path = customers._to_excel(args.out, mask_pii=args.mask_pii, workers=args.workers,
+                                                progress=not args.no_progress, **_filters(args))
+            written = [path]
+    print(f"exported {summary} to {', '.join(str(w) for w in written)}")
     return EXIT_OK
 
 
