@@ -28,7 +28,9 @@ and its cursor:
   spent on a full one), single pages at the end when most of the rate is idle or to even out the last ranges;
   the open bottom geometrically, 1, 2, 4... such pieces further back, twice as big at each of its splits, the
   rest staying open (a piece past the oldest customer costs one empty page); at a rate that wants more than
-  ``OPEN_FANOUT`` ranges, its first split is into equal pieces, as many as wanted.  The range just above the
+  ``OPEN_FANOUT`` ranges, its first split is into equal pieces, as many as wanted.  The open bottom splits off
+  at least one piece at each of its pages, wanted or not: its size is unknown, and left to one range, all that
+  is below it would page on alone until the others end.  The range just above the
   ranges that came back empty holds the oldest customers, but how far down they go is not known: it is at
   most halved (equal slices of it would each cost an empty page below the oldest customer).
 
@@ -368,6 +370,10 @@ class Listing:
             balance = self._to_balance(rng.left, sizes)
             wanted = self._wanted()
             need = max(wanted - lasting, balance)
+            if rng.gte is None and rng.pages > 1:
+                # The open bottom's size is not known: keep probing further back, one more piece at each of its
+                # pages, rather than leave all that is below it to this one range until others end.
+                need = max(need, 1)
             if need > 0 and rng.gte is not None:
                 # Once it is split, cut it to the typical size, so that later ends need fewer new ranges (each
                 # of which ends in a partial page).
