@@ -4,57 +4,36 @@
 
 from __future__ import annotations
 
-import random
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mixes import benchmark_mix
+from streaming import Segment, cut_small, shuffled, spy_reasons, store_with
 
-from drframe import _fetch as fetch
 from drframe import to_frames
 from drframe._errors import ExportError, UnknownFieldWarning
 from drframe._fetch import csv_in_order
 from drframe._files import _csv_streamed
-from drframe._files._csv_streamed import StreamedCsv
 from drframe._tables._frames import frames_in_order
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers
 
-Segment = tuple[tuple[int], list[dict[str, Any]]]
-
 
 @pytest.fixture
 def reasons(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """Why each streamed export gave up (None: it wrote what it rendered)."""
-    seen: list[str | None] = []
-    write = StreamedCsv.write
-
-    def spy(self: StreamedCsv, frames: Any) -> list[Path]:
-        seen.append(self.reason)
-        return write(self, frames)
-
-    monkeypatch.setattr(StreamedCsv, "write", spy)
-    return seen
+    return spy_reasons(monkeypatch)
 
 
 @pytest.fixture
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Listings cut into segments of 40 customers, each rendered on its own: many pieces to assemble."""
-    monkeypatch.setattr(fetch, "LISTING_SEGMENT", 40)
-    monkeypatch.setattr(fetch, "CSV_BATCH", 1)
+    cut_small(monkeypatch, "CSV_BATCH")
 
 
 def files(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
-
-
-def store_with(customers: list[dict[str, Any]]) -> Sandbox:
-    sandbox = Sandbox()
-    sandbox.store.insert_many(customers)
-    return sandbox
 
 
 def streamed_over_http(customers: list[dict[str, Any]], tmp_path: Path, *, workers: int = 4,
@@ -68,13 +47,6 @@ def streamed_over_http(customers: list[dict[str, Any]], tmp_path: Path, *, worke
     assert summary == repr(frames)
     assert [p.name for p in written] == ["customers.csv", "sources.csv", "tax_identifiers.csv", "tax_certificates.csv"]
     return files(tmp_path / "streamed"), files(tmp_path / "frames"), summary
-
-
-def shuffled(customers: list[dict[str, Any]], size: int, seed: int = 0) -> list[Segment]:
-    """``customers`` in segments of ``size``, keyed in order, given in a shuffled order."""
-    segments: list[Segment] = [((i,), customers[i:i + size]) for i in range(0, len(customers), size)]
-    random.Random(seed).shuffle(segments)
-    return segments
 
 
 def streamed_and_whole(segments: list[Segment], tmp_path: Path, *, batch: int = 0,

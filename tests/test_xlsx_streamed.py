@@ -10,41 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mixes import benchmark_mix
+from streaming import Segment, cut_small, shuffled, spy_reasons, store_with
 
 from drframe import _fetch as fetch
 from drframe._errors import ExportError, UnknownFieldWarning
 from drframe._fetch import xlsx_in_order
 from drframe._files import _xlsx_streamed
-from drframe._files._xlsx_streamed import StreamedXlsx
 from drframe._tables._frames import frames_in_order
 from drframe.cli import main
 from drframe.sandbox import Sandbox
 from drframe.testing import generate_customers
 
-from .test_export_streamed import benchmark_mix, shuffled, store_with
-
-Segment = tuple[tuple[int], list[dict[str, Any]]]
-
 
 @pytest.fixture
 def reasons(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """Why each streamed export gave up (None: it wrote what it rendered)."""
-    seen: list[str | None] = []
-    write = StreamedXlsx.write
-
-    def spy(self: StreamedXlsx, frames: Any) -> Path:
-        seen.append(self.reason)
-        return write(self, frames)
-
-    monkeypatch.setattr(StreamedXlsx, "write", spy)
-    return seen
+    return spy_reasons(monkeypatch)
 
 
 @pytest.fixture
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Listings cut into segments of 40 customers, each rendered on its own: many pieces to assemble."""
-    monkeypatch.setattr(fetch, "LISTING_SEGMENT", 40)
-    monkeypatch.setattr(fetch, "XLSX_BATCH", 1)
+    cut_small(monkeypatch, "XLSX_BATCH")
 
 
 def entries(path: Path) -> dict[str, bytes]:
