@@ -105,7 +105,7 @@ class Listing:
                  limiter: RateLimiter | None = None, page_size: int = 100, **filters: Any) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers!r}")
-        self._list_page_of = list_page
+        self._request_page = list_page
         self._workers = workers
         self._limiter = limiter
         self._round_trips: deque[float] = deque(maxlen=4 * workers)  # how long the last pages took
@@ -270,7 +270,7 @@ class Listing:
                 raise _Stopped
             started = time.monotonic()
             try:
-                body = self._list_page_of(limit=self._page_size, starting_after=rng.after,
+                body = self._request_page(limit=self._page_size, starting_after=rng.after,
                                           created_time=self._time.params(rng), **self._filters)
             except APIError as exc:
                 if rng.after is not None and rng.tail_time is not None and _vanished_cursor(exc):
