@@ -11,6 +11,7 @@ import pytest
 from drframe import _fetch as fetch
 from drframe._files._streamed import Streamed
 from drframe.sandbox import Sandbox
+from drframe.testing import generate_customers
 
 Segment = tuple[tuple[int], list[dict[str, Any]]]
 
@@ -26,6 +27,17 @@ def shuffled(customers: list[dict[str, Any]], size: int, seed: int = 0) -> list[
     segments: list[Segment] = [((i,), customers[i:i + size]) for i in range(0, len(customers), size)]
     random.Random(seed).shuffle(segments)
     return segments
+
+
+def null_in_some_segments() -> list[dict[str, Any]]:
+    """90 customers whose metadata key ``note`` is null in every customer of the first 30 (an object column of
+    None in a segment of 30, text in the joined frames), ``other`` only in one late customer."""
+    customers = generate_customers(90, seed=10)
+    for index in range(0, 30):
+        customers[index]["metadata"] = {"note": None}
+    customers[45]["metadata"] = {"note": "=text"}
+    customers[80]["metadata"] = {"note": None, "other": "x"}
+    return customers
 
 
 def spy_reasons(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:

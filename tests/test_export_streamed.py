@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from mixes import benchmark_mix
-from streaming import Segment, cut_small, shuffled, spy_reasons, store_with
+from streaming import Segment, cut_small, null_in_some_segments, shuffled, spy_reasons, store_with
 
 from drframe import to_frames
 from drframe._errors import ExportError, UnknownFieldWarning
@@ -186,12 +186,7 @@ def test_a_key_only_in_a_late_segment_fed_first_or_last(tmp_path: Path, reasons:
 def test_a_column_only_null_in_some_segments(tmp_path: Path, reasons: list[str | None]) -> None:
     """A metadata key that is null in every customer of a segment (an object column of None there, text in the
     joined frames) and an amount missing from whole segments: empty fields either way."""
-    customers = generate_customers(90, seed=10)
-    for index in range(0, 30):
-        customers[index]["metadata"] = {"note": None}
-    customers[45]["metadata"] = {"note": "=text"}
-    customers[80]["metadata"] = {"note": None, "other": "x"}
-    streamed, whole = streamed_and_whole(shuffled(customers, 30), tmp_path)
+    streamed, whole = streamed_and_whole(shuffled(null_in_some_segments(), 30), tmp_path)
     assert streamed == whole
     assert reasons == [None]
 

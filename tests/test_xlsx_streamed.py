@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from mixes import benchmark_mix
-from streaming import Segment, cut_small, shuffled, spy_reasons, store_with
+from streaming import Segment, cut_small, null_in_some_segments, shuffled, spy_reasons, store_with
 
 from drframe import _fetch as fetch
 from drframe._errors import ExportError, UnknownFieldWarning
@@ -192,29 +192,30 @@ def test_a_key_only_in_a_late_segment_fed_first_or_last(tmp_path: Path, reasons:
 
 
 def test_a_column_only_null_in_some_segments(tmp_path: Path, reasons: list[str | None]) -> None:
-    customers = generate_customers(90, seed=10)
-    for index in range(0, 30):
-        customers[index]["metadata"] = {"note": None}
-    customers[45]["metadata"] = {"note": "=text"}
-    customers[80]["metadata"] = {"note": None, "other": "x"}
-    streamed, whole = streamed_and_whole(shuffled(customers, 30), tmp_path)
+    streamed, whole = streamed_and_whole(shuffled(null_in_some_segments(), 30), tmp_path)
     assert streamed == whole
     assert reasons == [None]
 
 
 # ---- written from the frames: the same bytes, the same errors --------------------------------------------------
 
-def test_a_character_xml_cannot_store_fails_as_before(tmp_path: Path, reasons: list[str | None]) -> None:
-    customers = generate_customers(60, seed=4)
-    customers[45]["metadata"] = {"note": "bell \x07 here"}
-    segments = shuffled(customers, 20)
+def fails_as_before(segments: list[Segment], tmp_path: Path) -> str:
+    """The ``ExportError`` of the streamed export, the same as ``Frames.to_excel``'s; no file is left, not even
+    a partial one."""
     with pytest.raises(ExportError) as before:
         frames_in_order(segments).to_excel(tmp_path / "frames.xlsx")
     with pytest.raises(ExportError) as now:
         xlsx_in_order(tmp_path / "streamed.xlsx", segments, batch=0)
     assert str(now.value) == str(before.value)
-    assert "column 'metadata.note' (U+0007" in str(now.value) and customers[45]["id"] in str(now.value)
     assert not any(tmp_path.iterdir()), "no file, not even a partial one"
+    return str(now.value)
+
+
+def test_a_character_xml_cannot_store_fails_as_before(tmp_path: Path, reasons: list[str | None]) -> None:
+    customers = generate_customers(60, seed=4)
+    customers[45]["metadata"] = {"note": "bell \x07 here"}
+    message = fails_as_before(shuffled(customers, 20), tmp_path)
+    assert "column 'metadata.note' (U+0007" in message and customers[45]["id"] in message
     assert reasons and reasons[0] is not None
 
 
@@ -222,13 +223,7 @@ def test_a_lone_surrogate_fails_as_before(tmp_path: Path, reasons: list[str | No
     customers = generate_customers(40, seed=5)
     customers[3]["metadata"] = {"note": "half \ud800"}
     customers[30]["metadata"] = {"note": 7}
-    segments = shuffled(customers, 10)
-    with pytest.raises(ExportError) as before:
-        frames_in_order(segments).to_excel(tmp_path / "frames.xlsx")
-    with pytest.raises(ExportError) as now:
-        xlsx_in_order(tmp_path / "streamed.xlsx", segments, batch=0)
-    assert str(now.value) == str(before.value)
-    assert not any(tmp_path.iterdir())
+    fails_as_before(shuffled(customers, 10), tmp_path)
 
 
 def test_undeclared_fields_warn_once_as_before(tmp_path: Path, reasons: list[str | None]) -> None:
