@@ -83,14 +83,18 @@ class _Census:
 
     columns: dict[str, _Column] = field(default_factory=dict)
 
-    def note(self, frame: pd.DataFrame) -> None:
+    def note(self, frame: pd.DataFrame) -> dict[str, set[type]]:
+        """Note ``frame``'s columns; the types of each object column's values in ``frame``."""
+        types: dict[str, set[type]] = {}
         for name in frame.columns:
             series = frame[name]
             column = self.columns.setdefault(name, _Column(series.dtype))
             if series.dtype != column.dtype:
                 column.conflict = True
             if series.dtype == object:
-                column.types.update(type(v) for v in series.tolist() if not is_missing(v))
+                types[name] = {type(v) for v in series.tolist() if not is_missing(v)}
+                column.types.update(types[name])
+        return types
 
 
 class _Spill:
@@ -105,9 +109,9 @@ class _Spill:
         tables = frames.tables()
         chunk: dict[str, _Chunk] = {}
         for name, frame in tables.items():
-            census = self.tables.setdefault(name, _Census())
-            census.note(frame)
-            chunk[name] = _Chunk.of(frame, convert=True)
+            types = self.tables.setdefault(name, _Census()).note(frame)
+            chunk[name] = _Chunk(len(frame), _converted(frame, types),
+                                 pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
         path = self.directory / f"chunk-{len(self.chunks):06d}.pickle"
         with path.open("wb") as out:
             pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -135,12 +139,6 @@ class _Chunk:
     kept: pd.DataFrame | bytes
     """The frame, or its pickle."""
 
-    @classmethod
-    def of(cls, frame: pd.DataFrame, *, convert: bool) -> _Chunk:
-        if not convert:
-            return cls(len(frame), {}, frame)
-        return cls(len(frame), _converted(frame), pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
-
     def frame(self) -> pd.DataFrame:
         if isinstance(self.kept, bytes):
             self.kept = pickle.loads(self.kept)  # our own spill file
@@ -153,15 +151,15 @@ def _object_kind(types: set[type]) -> str:
     return _OBJECT_TYPES.get(frozenset(types)) or ("json" if types else "string")
 
 
-def _converted(frame: pd.DataFrame) -> dict[str, tuple[str | None, pa.Array]]:
+def _converted(frame: pd.DataFrame, types: Mapping[str, set[type]]) -> dict[str, tuple[str | None, pa.Array]]:
+    """``frame``'s columns in Arrow; an object column (``types``: its values' types) stored as they say."""
     arrow = _pyarrow()
     converted: dict[str, tuple[str | None, pa.Array]] = {}
     for name in frame.columns:
         series = frame[name]
         if series.dtype == object:
-            values = series.tolist()
-            kind = _object_kind({type(v) for v in values if not is_missing(v)})
-            converted[name] = kind, arrow.array([_stored(v, kind) for v in values], type=_arrow_type(kind))
+            kind = _object_kind(types[name])
+            converted[name] = kind, arrow.array([_stored(v, kind) for v in series.tolist()], type=_arrow_type(kind))
         else:
             converted[name] = None, arrow.array(series, from_pandas=True)
     return converted
@@ -277,7 +275,7 @@ def write_frames(directory: str | Path, frames: Frames) -> list[Path]:
     census = {name: _Census() for name in tables}
     for name, frame in tables.items():
         census[name].note(frame)
-    return _write(directory, census, [{name: _Chunk.of(frame, convert=False) for name, frame in tables.items()}])
+    return _write(directory, census, [{name: _Chunk(len(frame), {}, frame) for name, frame in tables.items()}])
 
 
 def _write(directory: Path, census: Mapping[str, _Census], chunks: Iterable[dict[str, _Chunk]]) -> list[Path]:
