@@ -1,7 +1,8 @@
 """CSV text built by Arrow's string kernels, byte for byte what ``DataFrame.to_csv`` writes for
 :func:`drframe._files._export.write_csv_parts` (RFC 4180 quoting, CRLF row ends), in a fraction of its time: text
-columns are quoted and joined a column at a time; numbers, booleans and datetimes keep pandas' own formatting
-(one column at a time, where no field can hold a separator)."""
+columns are quoted and joined a column at a time; whole numbers, booleans, the export's datetimes and object
+columns of texts, numbers and booleans are written by Arrow as pandas writes them; floats (and datetimes in
+another format) keep pandas' own formatting (one column at a time, where no field can hold a separator)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._export import _CSV_DATE_FORMAT  # the export's datetime format, which Arrow writes itself
+
 #: Object-column values written as their ``str()`` (exact types: a numpy scalar or a subclass goes to pandas).
 _PLAIN_NUMBERS = frozenset({int, float, bool})
-#: The export's datetime format, which Arrow writes itself (others go through pandas).
-_MICROSECONDS_Z = "%Y-%m-%dT%H:%M:%S.%fZ"
 #: What makes a field quoted under ``csv.QUOTE_MINIMAL`` with ``,``, ``"`` and CRLF row ends.
 _QUOTED = '[,"\r\n]'
 
@@ -93,7 +94,7 @@ def _fields(series: pd.Series, date_format: str) -> pa.Array | None:
         return pc.fill_null(pc.cast(pa.array(series, from_pandas=True), pa.string()), "")
     elif pd.api.types.is_bool_dtype(dtype):  # True / False, as pandas writes them
         return pc.fill_null(pc.if_else(pa.array(series, from_pandas=True), "True", "False"), "")
-    elif date_format == _MICROSECONDS_Z and isinstance(dtype, np.dtype) and dtype.kind == "M":
+    elif date_format == _CSV_DATE_FORMAT and isinstance(dtype, np.dtype) and dtype.kind == "M":
         # naive datetimes (UTC) with microseconds and a Z, as strftime writes them: %f is the microseconds of
         # the instant floored (a nanosecond before 1970 is 23:59:59.999999), %S two digits
         stamps = pc.floor_temporal(pa.array(series, from_pandas=True), unit="microsecond").cast(pa.timestamp("us"))
