@@ -1,7 +1,7 @@
 """Exporting at the API's rate limit, and streaming a Parquet export in bounded memory.
 
-Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``write``, ``rate`` and ``parquet``
-(default all four).
+Run: ``python benchmarks/bench_export.py [PART ...]`` with parts ``command``, ``command-skewed`` (the same on
+the skewed shape), ``write``, ``rate`` and ``parquet`` (default ``command``, ``write``, ``rate``, ``parquet``).
 
 * ``command``: the ``drframe export`` command itself, timed from its process's start to its exit (file written):
   20,000 customers of the even shape at 25/s and 100/s (150 ms latency), as csv, xlsx and parquet, against the
@@ -183,16 +183,16 @@ def run_command(url: str, out: Path, fmt: str, rate: float | None) -> tuple[floa
     return seconds, usage.ru_utime + usage.ru_stime
 
 
-def command_part() -> None:
+def command_part(shape: str = "even") -> None:
     """The rows at the limits, worst share of the bound first, then the alternative's, then the empty exports (the
     fixed cost)."""
-    print(f"`drframe export` timed from its process's start to its exit; `drframe sandbox` in its own process with "
-          f"{LATENCY_MS} ms latency; load average {load()} at the start")
+    print(f"`drframe export` timed from its process's start to its exit, {shape} shape; `drframe sandbox` in its own "
+          f"process with {LATENCY_MS} ms latency; load average {load()} at the start")
     work = scratch_dir("command")
     rows: list[tuple[float, str]] = []
     try:
         db = work / "sandbox.db"
-        seed_db(db, RATE_CUSTOMERS)
+        seed_db(db, RATE_CUSTOMERS, shape=shape)
         pages = math.ceil(RATE_CUSTOMERS / 100)
         for limit in LIMITS:
             bound = 2 * LATENCY_MS / 1000 + (pages - 1) / limit
@@ -299,8 +299,9 @@ def parquet_part() -> None:
 
 def main() -> None:
     parts = sys.argv[1:] or ["command", "write", "rate", "parquet"]
-    if "command" in parts:
-        command_part()
+    for shape in SHAPES:
+        if ("command" if shape == "even" else f"command-{shape}") in parts:
+            command_part(shape)
     if "write" in parts:
         write_part()
     if "rate" in parts:
